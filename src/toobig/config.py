@@ -1,0 +1,255 @@
+"""Typed, frozen run configuration; TOML in and out; validation with one clear message."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import tomli_w
+
+TASK_NAMES = ("arithmetic", "capitals", "combined")
+REGULARIZATIONS = ("paper", "controlled")
+CONFIG_VERSION = 1
+
+
+class ConfigError(ValueError):
+    """A bad configuration value, file or flag; the message names the field."""
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    name: str = "arithmetic"
+    operand_max: int = 9
+    # Unordered operand pairs whose four lines (a+b, b+a, a-b, b-a) are withheld from training.
+    held_out: tuple[tuple[int, int], ...] = ((5, 7),)
+    # A corpus file loaded as-is (e.g. the paper's exact arithmetic.txt); empty = generate it.
+    corpus_file: str = ""
+    # Seed of the line shuffle of a generated corpus (the reference files have a fixed shuffled order).
+    data_seed: int = 1337
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    n_layer: int = 1
+    n_head: int = 1
+    n_embd: int = 14
+    mlp_ratio: int = 1
+    block_size: int = 9
+    dropout: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    max_iters: int = 30_000
+    batch_size: int = 882
+    learning_rate: float = 1e-2
+    min_lr: float = 1e-4
+    warmup_iters: int = 2_000
+    lr_decay_iters: int = 25_000
+    weight_decay: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.99
+    eps: float = 1e-8
+    grad_clip: float = 1.0
+    # Save last.safetensors (with optimizer state) every this many evaluations.
+    checkpoint_every: int = 1
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    interval: int = 250
+    # Extra evaluation points (iterations) on top of the regular interval, e.g. a log-spaced grid.
+    schedule: str = "linear"  # "linear" | "log"
+    log_points: int = 200
+    num_samples: int = 10
+    temperature: float = 0.01
+    top_k: int = 10
+    greedy: bool = False
+    # Count like the reference's logs: 910 prompts x samples per operation (b = 0 skipped for a >= 1).
+    paper_counts: bool = False
+    # Use the reference's mismatched prompts "Capital of USA is " / "Capital of UK is ".
+    reference_prompts: bool = False
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model_name: str = "n14"
+    regularization: str = "paper"
+    seed: int = 1337
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    @property
+    def label(self) -> str:
+        return f"{self.task.name}-{self.model_name}-{self.regularization}"
+
+    def without_seed(self) -> "RunConfig":
+        return replace(self, seed=0)
+
+    def digest(self) -> str:
+        """Short hash of everything but the seed: members of one population share it."""
+        blob = json.dumps(to_dict(self.without_seed()), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:8]
+
+
+_SECTIONS = {"task": TaskConfig, "model": ModelConfig, "train": TrainConfig, "eval": EvalConfig}
+_TOP_LEVEL = ("model_name", "regularization", "seed")
+
+
+def to_dict(config: RunConfig) -> dict[str, Any]:
+    data = dataclasses.asdict(config)
+    data["task"]["held_out"] = [list(p) for p in config.task.held_out]
+    return {"version": CONFIG_VERSION, **data}
+
+
+def to_toml(config: RunConfig) -> str:
+    return tomli_w.dumps(to_dict(config))
+
+
+def _coerce(section: str, name: str, expected: Any, value: Any) -> Any:
+    where = f"{section}.{name}" if section else name
+    if name == "held_out":
+        try:
+            pairs = tuple((int(a), int(b)) for a, b in value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a list of [a, b] pairs, got {value!r}") from None
+        return pairs
+    kind = type(expected)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def _apply_section(obj: Any, section: str, values: Mapping[str, Any]) -> Any:
+    known = {f.name: f for f in fields(obj)}
+    changes = {}
+    for key, value in values.items():
+        if key not in known:
+            allowed = ", ".join(sorted(known))
+            raise ConfigError(f"unknown config key '{section}.{key}' (allowed in [{section}]: {allowed})")
+        changes[key] = _coerce(section, key, getattr(obj, key), value)
+    return replace(obj, **changes)
+
+
+def apply_overrides(config: RunConfig, data: Mapping[str, Any]) -> RunConfig:
+    """Return config with the values of a nested dict (as read from TOML) applied."""
+    top: dict[str, Any] = {}
+    sections: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "version":
+            if value != CONFIG_VERSION:
+                raise ConfigError(
+                    f"config version {value!r} is not supported (this toobig reads version {CONFIG_VERSION})"
+                )
+        elif key in _SECTIONS:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"'{key}' must be a table ([{key}])")
+            sections[key] = _apply_section(getattr(config, key), key, value)
+        elif key in _TOP_LEVEL:
+            top[key] = _coerce("", key, getattr(config, key), value)
+        else:
+            allowed = ", ".join([*_TOP_LEVEL, *(f"[{s}]" for s in _SECTIONS)])
+            raise ConfigError(f"unknown config key '{key}' (allowed: {allowed})")
+    return replace(config, **top, **sections)
+
+
+def parse_assignment(text: str) -> dict[str, Any]:
+    """Turn 'train.learning_rate=3e-3' into {'train': {'learning_rate': 0.003}}."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects key=value, got {text!r}")
+    key, raw = (s.strip() for s in text.split("=", 1))
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word is a string
+    parts = key.split(".")
+    if len(parts) == 1:
+        return {key: value}
+    if len(parts) != 2:
+        raise ConfigError(f"--set key must look like section.name, got {key!r}")
+    return {parts[0]: {parts[1]: value}}
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"malformed TOML in {path}: {exc}") from None
+
+
+def from_dict(data: Mapping[str, Any]) -> RunConfig:
+    return validate(apply_overrides(RunConfig(), data))
+
+
+def validate(config: RunConfig) -> RunConfig:
+    """Raise ConfigError naming the first bad field; return config unchanged otherwise."""
+    t, m, tr, ev = config.task, config.model, config.train, config.eval
+    if t.name not in TASK_NAMES:
+        raise ConfigError(f"task.name: unknown task {t.name!r} (allowed: {', '.join(TASK_NAMES)})")
+    if config.regularization not in REGULARIZATIONS:
+        raise ConfigError(
+            f"regularization: unknown condition {config.regularization!r} (allowed: {', '.join(REGULARIZATIONS)})"
+        )
+    if t.operand_max < 1:
+        raise ConfigError(f"task.operand_max must be >= 1, got {t.operand_max}")
+    for a, b in t.held_out:
+        if not (0 <= a <= t.operand_max and 0 <= b <= t.operand_max):
+            raise ConfigError(
+                f"task.held_out: pair ({a}, {b}) is outside the operand range 0..{t.operand_max}"
+            )
+    if t.corpus_file and not Path(t.corpus_file).is_file():
+        raise ConfigError(f"task.corpus_file: no such file {t.corpus_file!r}")
+    for name in ("n_layer", "n_head", "n_embd", "mlp_ratio", "block_size"):
+        if getattr(m, name) < 1:
+            raise ConfigError(f"model.{name} must be >= 1, got {getattr(m, name)}")
+    if m.n_embd % m.n_head:
+        raise ConfigError(f"model.n_embd ({m.n_embd}) must be divisible by model.n_head ({m.n_head})")
+    if not 0.0 <= m.dropout < 1.0:
+        raise ConfigError(f"model.dropout must be in [0, 1), got {m.dropout}")
+    for name in ("max_iters", "batch_size", "lr_decay_iters", "checkpoint_every"):
+        if getattr(tr, name) < 1:
+            raise ConfigError(f"train.{name} must be >= 1, got {getattr(tr, name)}")
+    if tr.warmup_iters < 0:
+        raise ConfigError(f"train.warmup_iters must be >= 0, got {tr.warmup_iters}")
+    for name in ("learning_rate", "min_lr", "eps", "grad_clip"):
+        if getattr(tr, name) <= 0:
+            raise ConfigError(f"train.{name} must be > 0, got {getattr(tr, name)}")
+    if tr.weight_decay < 0:
+        raise ConfigError(f"train.weight_decay must be >= 0, got {tr.weight_decay}")
+    for name in ("beta1", "beta2"):
+        if not 0.0 <= getattr(tr, name) < 1.0:
+            raise ConfigError(f"train.{name} must be in [0, 1), got {getattr(tr, name)}")
+    if ev.interval < 1:
+        raise ConfigError(f"eval.interval must be >= 1, got {ev.interval}")
+    if ev.schedule not in ("linear", "log"):
+        raise ConfigError(f"eval.schedule: unknown schedule {ev.schedule!r} (allowed: linear, log)")
+    if ev.num_samples < 1 or ev.top_k < 1 or ev.log_points < 2:
+        raise ConfigError("eval.num_samples and eval.top_k must be >= 1 and eval.log_points >= 2")
+    if ev.temperature <= 0:
+        raise ConfigError(f"eval.temperature must be > 0, got {ev.temperature}")
+    return config

@@ -1,0 +1,141 @@
+"""K models trained in lockstep: stacked weights, per-member batches, clipping and AdamW."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .. import model as gpt
+from ..config import ModelConfig, RunConfig
+from . import rng
+from .schedule import learning_rate
+
+# Upper bound on window offsets materialized at once (members x iterations x batch).
+_MAX_OFFSETS = 1 << 22
+
+
+class MemberDropout:
+    """Dropout whose masks are a hash of (member seed, iteration, site, element): member-local."""
+
+    def __init__(self, keys: torch.Tensor, iteration: int, p: float):
+        self.keys, self.iteration, self.p, self.site = keys, iteration, p, 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.site += 1
+        element = torch.arange(x[0].numel(), device=x.device).view(1, *x.shape[1:])
+        u = rng.uniform(self.keys, rng.STREAM_DROPOUT, self.iteration, self.site, element)
+        return x * (u >= self.p) * (1.0 / (1.0 - self.p))
+
+
+def member_losses(
+    params: gpt.Params, x: torch.Tensor, y: torch.Tensor, cfg: ModelConfig, dropout: gpt.Dropout | None
+) -> torch.Tensor:
+    """Mean next-character cross-entropy of each member on its own batch: (K,)."""
+    logits = gpt.head(params, gpt.hidden_states(params, x, cfg, dropout))
+    nll = F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1), reduction="none")
+    return nll.view(x.shape[0], -1).mean(dim=1)
+
+
+class Population:
+    """The trainable state of K members sharing one configuration (all but the seed)."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        seeds: Sequence[int],
+        vocab_size: int,
+        device: torch.device,
+        compile: bool = False,
+    ):
+        self.config, self.seeds, self.device = config, list(seeds), device
+        self.vocab_size = vocab_size
+        members = [gpt.init_member(config.model, vocab_size, s) for s in self.seeds]
+        self.params = {
+            name: p.to(device).requires_grad_(True) for name, p in gpt.stack_members(members).items()
+        }
+        self.keys = rng.member_keys(self.seeds, device)
+        tc = config.train
+        # nanoGPT: weight decay on every tensor of >= 2 dims (per member), none on LayerNorm gains.
+        decay = [p for p in self.params.values() if p.dim() >= 3]
+        no_decay = [p for p in self.params.values() if p.dim() < 3]
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": tc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=tc.learning_rate,
+            betas=(tc.beta1, tc.beta2),
+            eps=tc.eps,
+            fused=True,
+        )
+        # torch.compile fuses the many small LayerNorm/softmax/GELU kernels that dominate tiny
+        # models on CPU. Dropout draws member-local masks in Python, so it stays eager.
+        self.compiled = compile and config.model.dropout == 0
+        self._losses = torch.compile(member_losses, dynamic=False) if self.compiled else member_losses
+
+    @property
+    def size(self) -> int:
+        return len(self.seeds)
+
+    def window_offsets(self, start: int, stop: int, n_windows: int) -> torch.Tensor:
+        """Start offsets (K, stop - start, B) of the random training windows of iterations [start, stop)."""
+        batch = self.config.train.batch_size
+        its = torch.arange(start, stop, device=self.device).view(1, -1, 1)
+        rows = torch.arange(batch, device=self.device).view(1, 1, -1)
+        return rng.randint(self.keys, rng.STREAM_BATCH, n_windows, its, rows)
+
+    def iteration_chunks(self, start: int, stop: int) -> list[tuple[int, int]]:
+        per_chunk = max(1, _MAX_OFFSETS // (self.size * self.config.train.batch_size))
+        return [(a, min(stop, a + per_chunk)) for a in range(start, stop, per_chunk)]
+
+    def train_step(self, iteration: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One optimizer step on batches x, y (K, B, T); returns the per-member loss (K,), detached."""
+        lr = learning_rate(iteration, self.config.train)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        p = self.config.model.dropout
+        dropout = MemberDropout(self.keys, iteration, p) if p > 0 else None
+        losses = self._losses(self.params, x, y, self.config.model, dropout)
+        # Summing member losses gives each member exactly the gradient of its own loss.
+        losses.sum().backward()
+        self._clip_gradients(self.config.train.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return losses.detach()
+
+    def _clip_gradients(self, max_norm: float) -> None:
+        """torch's clip_grad_norm_, applied to each member's own gradient norm."""
+        grads = [p.grad for p in self.params.values()]
+        squares = torch.stack([g.pow(2).flatten(1).sum(dim=1) for g in grads]).sum(dim=0)
+        scale = (max_norm / (squares.sqrt() + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
+
+    def member_state(self, k: int) -> dict[str, torch.Tensor]:
+        """Member k's weights and AdamW moments, as CPU tensors keyed for a safetensors file."""
+        out = {name: p[k].detach().cpu().clone() for name, p in self.params.items()}
+        for name, p in self.params.items():
+            state = self.optimizer.state.get(p, {})
+            for moment in ("exp_avg", "exp_avg_sq"):
+                if moment in state:
+                    out[f"optimizer.{moment}.{name}"] = state[moment][k].detach().cpu().clone()
+        return out
+
+    def optimizer_steps(self) -> int:
+        state = self.optimizer.state.get(next(iter(self.params.values())), {})
+        return int(state["step"].item()) if "step" in state else 0
+
+    def load_member_states(self, states: Sequence[dict[str, torch.Tensor]], steps: int) -> None:
+        """Restore every member's weights and (if present) optimizer moments."""
+        with torch.no_grad():
+            for name, p in self.params.items():
+                p.copy_(torch.stack([s[name] for s in states]).to(self.device))
+        if steps == 0:
+            return
+        for name, p in self.params.items():
+            self.optimizer.state[p] = {
+                "step": torch.tensor(float(steps)),
+                **{
+                    moment: torch.stack([s[f"optimizer.{moment}.{name}"] for s in states]).to(self.device)
+                    for moment in ("exp_avg", "exp_avg_sq")
+                },
+            }

@@ -1,0 +1,322 @@
+"""The training loop: a population in lockstep, evaluated on schedule, written to run directories."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .. import __version__
+from .. import model as gpt
+from ..config import ConfigError, RunConfig, validate
+from ..evaluate import Evaluator
+from ..store import RunDir, StoreError, run_dir_name
+from ..tasks import build_task, corpus_text
+from ..tokenizer import CharTokenizer
+from .population import Population
+from .schedule import eval_points, learning_rate
+
+# Fields of a metrics record that are measured in wall-clock time (excluded from determinism checks).
+TIMING_FIELDS = ("elapsed_s",)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: CUDA is not available on this machine (use cpu or auto)")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise ConfigError(f"--device: unknown device {device!r} (allowed: auto, cpu, cuda)")
+    return torch.device(device)
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a configuration needs before training: corpus ids, tokenizer, prompts."""
+
+    text: str
+    tokenizer: CharTokenizer
+    data: torch.Tensor
+
+    @classmethod
+    def from_config(cls, config: RunConfig) -> "Prepared":
+        text = corpus_text(config.task)
+        tokenizer = CharTokenizer.from_text(text)
+        return cls(text, tokenizer, tokenizer.tensor(text))
+
+    def evaluator(self, config: RunConfig, device: torch.device) -> Evaluator:
+        prompts = build_task(config.task).prompts(config.eval)
+        return Evaluator(prompts, self.tokenizer, config.model, config.eval, self.data, device)
+
+
+def is_improvement(metrics: dict, best: dict | None) -> bool:
+    """The paper keeps the best combined score; the first evaluation reaching it wins ties."""
+    return best is None or metrics["combined"] > best["combined"]
+
+
+def extrapolated(metrics: dict) -> bool:
+    return metrics["heldout_total"] > 0 and metrics["heldout_correct"] == metrics["heldout_total"]
+
+
+@dataclass
+class MemberRecord:
+    """Bookkeeping of one member's run directory while it trains."""
+
+    run: RunDir
+    config: RunConfig
+    best: dict | None = None
+    last: dict | None = None
+    first_extrapolation: int | None = None
+    checkpoints: dict[str, str] = field(default_factory=dict)
+    train_s: float = 0.0
+    eval_s: float = 0.0
+
+    def observe(self, metrics: dict) -> bool:
+        self.last = metrics
+        if self.first_extrapolation is None and extrapolated(metrics):
+            self.first_extrapolation = metrics["iter"]
+        if is_improvement(metrics, self.best):
+            self.best = metrics
+            return True
+        return False
+
+
+def _environment(device: torch.device) -> dict:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    return {
+        "toobig": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "device": str(device),
+        "device_name": name,
+        "threads": torch.get_num_threads(),
+        "git_commit": git_commit(),
+    }
+
+
+def _summary(rec: MemberRecord, n_params: int, vocab: int, status: str, env: dict, iteration: int) -> dict:
+    return {
+        "status": status,
+        "label": rec.config.label,
+        "task": rec.config.task.name,
+        "model": rec.config.model_name,
+        "regularization": rec.config.regularization,
+        "seed": rec.config.seed,
+        "config_digest": rec.config.digest(),
+        "parameters": n_params,
+        "vocab_size": vocab,
+        "iteration": iteration,
+        "max_iters": rec.config.train.max_iters,
+        "best": rec.best,
+        "final": rec.last if status == "complete" else None,
+        "extrapolated": rec.first_extrapolation is not None,
+        "first_extrapolation_iter": rec.first_extrapolation,
+        "timings": {"train_s": round(rec.train_s, 3), "eval_s": round(rec.eval_s, 3), "total_s": round(rec.train_s + rec.eval_s, 3)},
+        "environment": env,
+        "checkpoints": dict(rec.checkpoints),
+    }
+
+
+ProgressFn = Callable[[int, dict], None]
+
+
+def train(
+    config: RunConfig,
+    seeds: Sequence[int],
+    out_root: str | Path,
+    device: str = "auto",
+    progress: bool = True,
+    resume: bool = False,
+    compile: bool = False,
+) -> list[RunDir]:
+    """Train one population (one member per seed) of `config`; return the run directories.
+
+    With resume=True, members whose directory holds a last checkpoint continue from it and
+    members already complete are skipped.
+    """
+    validate(config)
+    dev = resolve_device(device)
+    out_root = Path(out_root)
+    runs = [RunDir(out_root / run_dir_name(replace(config, seed=s))) for s in seeds]
+    return train_runs(config, runs, dev, progress=progress, resume=resume, compile=compile)
+
+
+def train_runs(
+    config: RunConfig,
+    runs: Sequence[RunDir],
+    device: torch.device,
+    progress: bool = True,
+    resume: bool = False,
+    compile: bool = False,
+) -> list[RunDir]:
+    prepared = Prepared.from_config(config)
+    vocab = prepared.tokenizer.vocab_size
+    records: list[MemberRecord] = []
+    start_iter: dict[int, list[MemberRecord]] = {}
+    states: dict[int, dict] = {}
+    for run in runs:
+        seed = int(run.path.name.removeprefix("seed"))
+        member_config = replace(config, seed=seed)
+        if resume and run.is_complete():
+            continue
+        rec = MemberRecord(run, member_config)
+        iteration = 0
+        if resume and run.checkpoint_path("last").is_file():
+            iteration, state = _restore(rec)
+            states[id(rec)] = state
+        else:
+            run.path.mkdir(parents=True, exist_ok=True)
+            run.write_config(member_config)
+            run.write_metrics([])
+            for name in ("best", "last"):
+                run.checkpoint_path(name).unlink(missing_ok=True)
+        records.append(rec)
+        start_iter.setdefault(iteration, []).append(rec)
+    # Members at different iterations (a kill between two saves) train as separate populations.
+    for iteration, group in sorted(start_iter.items()):
+        member_states = [states.get(id(r)) for r in group]
+        _train_population(config, group, prepared, device, iteration, member_states, progress, compile)
+    return list(runs)
+
+
+def _restore(rec: MemberRecord) -> tuple[int, dict]:
+    summary = rec.run.read_summary() or {}
+    expected = summary.get("checkpoints", {}).get("last")
+    state = rec.run.load_checkpoint("last", expected)
+    meta = rec.run.checkpoint_metadata("last")
+    iteration = int(meta["iteration"])
+    # Metrics logged after the checkpoint are recomputed identically on the way.
+    history = [m for m in rec.run.read_metrics() if m["iter"] <= iteration]
+    rec.run.write_metrics(history)
+    for m in history:
+        rec.observe(m)
+    rec.checkpoints = {k: v for k, v in summary.get("checkpoints", {}).items()}
+    if rec.best is not None and rec.best["iter"] > iteration:
+        rec.best = None
+    timings = summary.get("timings", {})
+    rec.train_s, rec.eval_s = float(timings.get("train_s", 0.0)), float(timings.get("eval_s", 0.0))
+    return iteration, {"tensors": state, "steps": int(meta.get("optimizer_steps", 0))}
+
+
+def _train_population(
+    config: RunConfig,
+    records: list[MemberRecord],
+    prepared: Prepared,
+    device: torch.device,
+    start: int,
+    states: list[dict | None],
+    progress: bool,
+    compile: bool,
+) -> None:
+    seeds = [r.config.seed for r in records]
+    vocab = prepared.tokenizer.vocab_size
+    pop = Population(config, seeds, vocab, device, compile=compile)
+    if start > 0:
+        pop.load_member_states([s["tensors"] for s in states], states[0]["steps"])  # type: ignore[index]
+    evaluator = prepared.evaluator(config, device)
+    data = prepared.data.to(device)
+    n_params = gpt.count_parameters(config.model, vocab)
+    env = {**_environment(device), "compiled": pop.compiled, "population_size": pop.size}
+    block = config.model.block_size
+    n_windows = data.numel() - block
+    span = torch.arange(block, device=device)
+    points = [p for p in eval_points(config.train.max_iters, config.eval) if p >= start]
+    evals_done = 0
+    bar = _progress_bar(config, len(seeds), start, progress)
+    t_begin = time.perf_counter()
+    loss = None
+    for i, point in enumerate(points):
+        if i > 0 or start == 0:  # a resumed run evaluated its start point before the interruption
+            _evaluate(records, pop, evaluator, point, n_params, vocab, env, config, t_begin, evals_done, bar)
+            evals_done += 1
+        if point == config.train.max_iters:
+            break
+        stop = points[i + 1]
+        t0 = time.perf_counter()
+        for a, b in pop.iteration_chunks(point, stop):
+            offsets = pop.window_offsets(a, b, n_windows)  # (K, I, B)
+            for j, it in enumerate(range(a, b)):
+                windows = offsets[:, j, :, None] + span  # (K, B, T)
+                loss = pop.train_step(it, data[windows], data[windows + 1])
+            if bar is not None:
+                bar.update(b - a)
+        elapsed = time.perf_counter() - t0
+        for rec in records:
+            rec.train_s += elapsed
+        if bar is not None and loss is not None:
+            bar.set_postfix_str(_postfix(loss, records), refresh=False)
+    if bar is not None:
+        bar.close()
+    for rec in records:
+        rec.run.write_summary(_summary(rec, n_params, vocab, "complete", env, config.train.max_iters))
+
+
+def _evaluate(records, pop, evaluator, point, n_params, vocab, env, config, t_begin, evals_done, bar) -> None:
+    t0 = time.perf_counter()
+    metrics = evaluator(pop.params, pop.keys, point)
+    elapsed = time.perf_counter() - t0
+    save_last = (evals_done % config.train.checkpoint_every == 0) or point == config.train.max_iters
+    for k, (rec, m) in enumerate(zip(records, metrics)):
+        record = {"iter": point, **m, "lr": learning_rate(point, config.train), "elapsed_s": round(time.perf_counter() - t_begin, 3)}
+        rec.eval_s += elapsed
+        rec.run.append_metrics(record)
+        improved = rec.observe(record)
+        meta = {"iteration": str(point), "optimizer_steps": str(pop.optimizer_steps()), "metrics": json.dumps(record)}
+        if improved or save_last:
+            state = pop.member_state(k)
+            weights = {n: t for n, t in state.items() if not n.startswith("optimizer.")}
+            if improved:
+                rec.checkpoints["best"] = rec.run.save_checkpoint("best", weights, meta)
+            if save_last:
+                rec.checkpoints["last"] = rec.run.save_checkpoint("last", state, meta)
+        if save_last:
+            rec.run.write_summary(_summary(rec, n_params, vocab, "running", env, point))
+    if bar is not None:
+        bar.set_postfix_str(_postfix(None, records), refresh=False)
+
+
+def _postfix(loss: torch.Tensor | None, records: list[MemberRecord]) -> str:
+    parts = []
+    if loss is not None:
+        parts.append(f"loss {loss.mean().item():.3f}")
+    last = [r.last for r in records if r.last]
+    if last:
+        mean = lambda key: sum(m[key] for m in last) / len(last)  # noqa: E731
+        if last[0]["add_total"]:
+            parts.append(f"add {mean('add_acc'):.0%} sub {mean('sub_acc'):.0%}")
+            parts.append(f"held-out {mean('heldout_correct'):.0f}/{last[0]['heldout_total']}")
+        if last[0]["facts_total"]:
+            parts.append(f"facts {mean('facts_acc'):.0%}")
+    return " ".join(parts)
+
+
+def _progress_bar(config: RunConfig, k: int, start: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(
+        total=config.train.max_iters,
+        initial=start,
+        desc=f"{config.label} x{k}",
+        unit="it",
+        dynamic_ncols=True,
+    )

@@ -1,0 +1,90 @@
+"""Use a trained run: load a checkpoint, re-evaluate it, sample from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from . import model as gpt
+from .config import EvalConfig, RunConfig
+from .engine import rng
+from .engine.trainer import Prepared, resolve_device
+from .evaluate import Evaluator, score, tally
+from .store import RunDir, StoreError
+from .tasks import Prompt
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    run: RunDir
+    config: RunConfig
+    prepared: Prepared
+    params: gpt.Params  # one member, stacked (K = 1)
+    iteration: int
+    device: torch.device
+
+    @property
+    def keys(self) -> torch.Tensor:
+        return rng.member_keys([self.config.seed], self.device)
+
+    def evaluator(self, prompts: Sequence[Prompt], eval_config: EvalConfig | None = None) -> Evaluator:
+        ecfg = eval_config or self.config.eval
+        return Evaluator(prompts, self.prepared.tokenizer, self.config.model, ecfg, self.prepared.data, self.device)
+
+
+def load_trained(run_dir: str | Path, checkpoint: str = "best", device: str = "cpu") -> TrainedRun:
+    if checkpoint not in ("best", "last"):
+        raise StoreError(f"--checkpoint: unknown checkpoint {checkpoint!r} (allowed: best, last)")
+    run = RunDir(Path(run_dir))
+    config = run.read_config()
+    summary = run.read_summary() or {}
+    expected = summary.get("checkpoints", {}).get(checkpoint)
+    tensors = run.load_checkpoint(checkpoint, expected)
+    iteration = int(run.checkpoint_metadata(checkpoint).get("iteration", 0))
+    dev = resolve_device(device)
+    prepared = Prepared.from_config(config)
+    shapes = gpt.param_shapes(config.model, prepared.tokenizer.vocab_size)
+    missing = [n for n in shapes if n not in tensors]
+    if missing:
+        raise StoreError(f"checkpoint {run.checkpoint_path(checkpoint)} lacks {missing[0]} (incompatible model)")
+    params = {n: tensors[n].unsqueeze(0).to(dev) for n in shapes}
+    return TrainedRun(run, config, prepared, params, iteration, dev)
+
+
+def evaluate_trained(trained: TrainedRun, prompts: Sequence[Prompt] | None = None) -> dict:
+    """Metrics of the checkpoint; with the run's own prompts they equal the logged record."""
+    from .tasks import build_task
+
+    prompts = list(prompts) if prompts is not None else build_task(trained.config.task).prompts(trained.config.eval)
+    evaluator = trained.evaluator(prompts)
+    completions = evaluator.generate(trained.params, trained.keys, trained.iteration)
+    metrics = tally(prompts, score(prompts, completions, trained.prepared.tokenizer), completions.prompt_index)[0]
+    metrics["loss"] = float(evaluator.loss(trained.params)[0])
+    return {"iter": trained.iteration, **metrics}
+
+
+def sample(
+    trained: TrainedRun,
+    prompt: str,
+    num_samples: int = 10,
+    max_new_tokens: int = 20,
+    temperature: float | None = None,
+    greedy: bool = False,
+) -> list[str]:
+    """Completions of one prompt, drawn like the evaluation draws them."""
+    try:
+        trained.prepared.tokenizer.encode(prompt)
+    except ValueError as exc:
+        raise StoreError(f"--prompt: {exc}") from None
+    ecfg = replace(
+        trained.config.eval,
+        num_samples=num_samples,
+        greedy=greedy,
+        temperature=temperature if temperature is not None else trained.config.eval.temperature,
+    )
+    evaluator = trained.evaluator([Prompt(prompt, "sample", "", False, max_new_tokens)], ecfg)
+    completions = evaluator.generate(trained.params, trained.keys, trained.iteration)
+    return [trained.prepared.tokenizer.decode(row) for row in completions.tokens[0]]

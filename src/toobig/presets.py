@@ -1,0 +1,74 @@
+"""The paper's models, data shapes and regularization conditions (Table 1, reference README)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig, validate, TASK_NAMES
+
+MODEL_NAMES = ("n14", "n28", "n56", "mlt")
+
+# Architecture only; block_size comes from the task below.
+_ARCHITECTURES = {
+    "n14": dict(n_layer=1, n_head=1, n_embd=14, mlp_ratio=1),
+    "n28": dict(n_layer=1, n_head=1, n_embd=28, mlp_ratio=1),
+    "n56": dict(n_layer=1, n_head=1, n_embd=56, mlp_ratio=1),
+    "mlt": dict(n_layer=6, n_head=6, n_embd=384, mlp_ratio=4),
+}
+
+# (block_size, batch_size): 882 x 9 for arithmetic, 576 x 24 for capitals and combined (Section 3.1).
+_DATA_SHAPES = {"arithmetic": (9, 882), "capitals": (24, 576), "combined": (24, 576)}
+
+# Table 1: the "paper" condition. Mini models: lr 1e-2 -> 1e-4, no dropout, no weight decay.
+# MLT: lr 1e-5 -> 1e-6, dropout 0.2, weight decay 0.1.
+_PAPER_HYPERS = {
+    "mini": dict(learning_rate=1e-2, min_lr=1e-4, dropout=0.0, weight_decay=0.0),
+    "mlt": dict(learning_rate=1e-5, min_lr=1e-6, dropout=0.2, weight_decay=0.1),
+}
+
+
+def _family(model: str) -> str:
+    return "mlt" if model == "mlt" else "mini"
+
+
+def make_config(task: str, model: str, regularization: str = "paper", seed: int = 1337) -> RunConfig:
+    """The fully resolved configuration of one of the paper's runs."""
+    if task not in TASK_NAMES:
+        raise ConfigError(f"--task: unknown task {task!r} (allowed: {', '.join(TASK_NAMES)})")
+    if model not in MODEL_NAMES:
+        raise ConfigError(f"--model: unknown model {model!r} (allowed: {', '.join(MODEL_NAMES)})")
+    hypers = dict(_PAPER_HYPERS[_family(model)])
+    if regularization == "controlled":
+        # Appendix A: every model gets dropout 0.0 and weight decay 0.1.
+        hypers.update(dropout=0.0, weight_decay=0.1)
+    elif regularization != "paper":
+        raise ConfigError(
+            f"--regularization: unknown condition {regularization!r} (allowed: paper, controlled)"
+        )
+    block_size, batch_size = _DATA_SHAPES[task]
+    config = RunConfig(
+        model_name=model,
+        regularization=regularization,
+        seed=seed,
+        task=TaskConfig(name=task),
+        model=ModelConfig(**_ARCHITECTURES[model], block_size=block_size, dropout=hypers["dropout"]),
+        train=TrainConfig(
+            batch_size=batch_size,
+            learning_rate=hypers["learning_rate"],
+            min_lr=hypers["min_lr"],
+            weight_decay=hypers["weight_decay"],
+        ),
+    )
+    return validate(config)
+
+
+def grokking_config(seed: int = 1337, max_iters: int = 1_500_000) -> RunConfig:
+    """Appendix B: MLT on arithmetic, lr 1e-6 -> 1e-7 over 1e7 iterations, log-spaced evaluation."""
+    base = make_config("arithmetic", "mlt", "paper", seed)
+    return validate(
+        replace(
+            base,
+            train=replace(base.train, learning_rate=1e-6, min_lr=1e-7, lr_decay_iters=10_000_000, max_iters=max_iters),
+            eval=replace(base.eval, schedule="log"),
+        )
+    )

@@ -1,0 +1,84 @@
+"""The toobig command end to end, in real subprocesses and temporary directories."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TINY = ["--iters", "40", "--eval-interval", "20", "--set", "train.warmup_iters=5", "--set", "eval.num_samples=2"]
+
+
+def toobig(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "toobig.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli")
+    result = toobig("train", "--task", "arithmetic", "--model", "n14", "--seeds", "1,2", *TINY, "--out", "runs", "--quiet", cwd=out)
+    assert result.returncode == 0, result.stderr
+    runs = sorted((out / "runs").glob("*/seed*"))
+    assert [r.name for r in runs] == ["seed1", "seed2"]
+    return runs[0]
+
+
+def test_train_writes_run_directories(trained):
+    assert (trained / "config.toml").is_file() and (trained / "summary.json").is_file()
+    records = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iter"] for r in records] == [0, 20, 40]
+
+
+def test_eval_reproduces_the_logged_record(trained):
+    result = toobig("eval", str(trained), "--checkpoint", "last", cwd=trained)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    logged = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()][-1]
+    for key in ("add_correct", "sub_correct", "heldout_correct", "combined"):
+        assert metrics[key] == logged[key]
+    assert metrics["loss"] == pytest.approx(logged["loss"], rel=1e-5)
+
+
+def test_sample_prints_completions(trained):
+    result = toobig("sample", str(trained), "--prompt", "<5+7=", "--num-samples", "3", "--max-new-tokens", "4", cwd=trained)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("'<5+7=") for line in lines)
+
+
+def test_config_file_reproduces_a_run(trained, tmp_path):
+    # The same population (seeds 1 and 2) from the saved config gives the identical log.
+    result = toobig("train", "--config", str(trained / "config.toml"), "--seeds", "1,2", "--out", "again", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (again,) = (tmp_path / "again").glob("*/seed1")
+    assert again.parent.name == trained.parent.name  # same config digest
+    strip = lambda p: [{k: v for k, v in json.loads(l).items() if k != "elapsed_s"} for l in (p / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
+    assert strip(again) == strip(trained)
+
+
+def test_info_prints_parameter_count(tmp_path):
+    result = toobig("info", "--task", "capitals", "--model", "n28", cwd=tmp_path)
+    assert result.returncode == 0 and "6,216" in result.stdout and "vocabulary 51" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "--task", "poetry"], "unknown task 'poetry'"),
+        (["train", "--model", "n15"], "unknown model 'n15'"),
+        (["train", "--set", "train.learning_rate=-1"], "train.learning_rate must be > 0"),
+        (["train", "--set", "train.nonsense=1"], "unknown config key 'train.nonsense'"),
+        (["train", "--iters", "0"], "train.max_iters must be >= 1"),
+        (["train", "--seeds", "a,b"], "--seeds expects comma-separated integers"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, args, message):
+    result = toobig(*args, "--out", "runs", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and message in result.stderr
+    assert not (tmp_path / "runs").exists()

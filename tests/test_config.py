@@ -1,0 +1,102 @@
+"""Configuration: presets follow the paper, TOML round-trips, overrides and validation."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from toobig.config import ConfigError, apply_overrides, from_dict, parse_assignment, read_toml, to_dict, to_toml, validate
+from toobig.presets import grokking_config, make_config
+
+
+def test_paper_condition_matches_table_1():
+    mini = make_config("arithmetic", "n28")
+    assert (mini.model.n_layer, mini.model.n_head, mini.model.n_embd, mini.model.mlp_ratio) == (1, 1, 28, 1)
+    assert (mini.train.learning_rate, mini.train.min_lr, mini.model.dropout, mini.train.weight_decay) == (1e-2, 1e-4, 0.0, 0.0)
+    assert (mini.model.block_size, mini.train.batch_size) == (9, 882)
+    mlt = make_config("capitals", "mlt")
+    assert (mlt.model.n_layer, mlt.model.n_head, mlt.model.n_embd, mlt.model.mlp_ratio) == (6, 6, 384, 4)
+    assert (mlt.train.learning_rate, mlt.train.min_lr, mlt.model.dropout, mlt.train.weight_decay) == (1e-5, 1e-6, 0.2, 0.1)
+    assert (mlt.model.block_size, mlt.train.batch_size) == (24, 576)
+    for c in (mini, mlt):
+        t = c.train
+        assert (t.max_iters, t.warmup_iters, t.lr_decay_iters, t.beta1, t.beta2, t.grad_clip) == (30_000, 2_000, 25_000, 0.9, 0.99, 1.0)
+        assert (c.eval.interval, c.eval.num_samples, c.eval.temperature, c.eval.top_k) == (250, 10, 0.01, 10)
+
+
+def test_controlled_condition_sets_dropout_0_and_weight_decay_01():
+    for model in ("n14", "mlt"):
+        c = make_config("combined", model, "controlled")
+        assert (c.model.dropout, c.train.weight_decay) == (0.0, 0.1)
+    assert make_config("combined", "mlt", "controlled").train.learning_rate == 1e-5
+
+
+def test_grokking_preset():
+    c = grokking_config()
+    assert (c.train.learning_rate, c.train.min_lr, c.train.lr_decay_iters, c.train.max_iters) == (1e-6, 1e-7, 10_000_000, 1_500_000)
+    assert c.model.dropout == 0.2 and c.eval.schedule == "log"
+
+
+def test_toml_round_trip(tmp_path):
+    config = replace(make_config("capitals", "n56", "controlled", seed=9), task=replace(make_config("capitals", "n56").task, held_out=((1, 2), (3, 4))))
+    path = tmp_path / "c.toml"
+    path.write_text(to_toml(config))
+    assert from_dict(read_toml(path)) == config
+
+
+def test_set_assignments_are_typed():
+    assert parse_assignment("train.learning_rate=3e-3") == {"train": {"learning_rate": 0.003}}
+    assert parse_assignment("eval.greedy=true") == {"eval": {"greedy": True}}
+    assert parse_assignment("task.name=capitals") == {"task": {"name": "capitals"}}
+    config = apply_overrides(make_config("arithmetic", "n14"), parse_assignment("model.n_embd=20"))
+    assert config.model.n_embd == 20
+    assert config.digest() != make_config("arithmetic", "n14").digest()
+
+
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ({"train": {"learning_rat": 1}}, "unknown config key 'train.learning_rat'"),
+        ({"bogus": 1}, "unknown config key 'bogus'"),
+        ({"train": {"max_iters": "ten"}}, "train.max_iters: expected an integer"),
+        ({"version": 99}, "config version 99 is not supported"),
+    ],
+)
+def test_bad_overrides_name_the_field(data, message):
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(make_config("arithmetic", "n14"), data)
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda c: replace(c, model=replace(c.model, n_embd=15, n_head=2)), "must be divisible by model.n_head"),
+        (lambda c: replace(c, train=replace(c.train, learning_rate=0.0)), "train.learning_rate must be > 0"),
+        (lambda c: replace(c, train=replace(c.train, max_iters=0)), "train.max_iters must be >= 1"),
+        (lambda c: replace(c, task=replace(c.task, held_out=((5, 12),))), "outside the operand range 0..9"),
+        (lambda c: replace(c, task=replace(c.task, name="poetry")), "unknown task 'poetry'"),
+    ],
+)
+def test_validation_names_the_field(change, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(change(make_config("arithmetic", "n14")))
+
+
+def test_unknown_preset_names():
+    with pytest.raises(ConfigError, match="unknown model 'n15'"):
+        make_config("arithmetic", "n15")
+    with pytest.raises(ConfigError, match="unknown condition 'none'"):
+        make_config("arithmetic", "n14", "none")
+
+
+def test_malformed_toml(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[train\nmax_iters = 3")
+    with pytest.raises(ConfigError, match="malformed TOML"):
+        read_toml(path)
+
+
+def test_to_dict_has_version_and_sections():
+    data = to_dict(make_config("arithmetic", "n14"))
+    assert data["version"] == 1 and set(data) >= {"task", "model", "train", "eval", "seed"}

@@ -1,0 +1,111 @@
+"""Population training: members are independent, runs are deterministic, loss goes down."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from toobig.config import TrainConfig
+from toobig.engine import rng
+from toobig.engine.schedule import eval_points, learning_rate
+from toobig.engine.trainer import TIMING_FIELDS, train
+from toobig.config import EvalConfig
+
+from .conftest import tiny
+
+
+def _records(run):
+    return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in run.read_metrics()]
+
+
+def _weights(run, name="last"):
+    return {k: v for k, v in run.load_checkpoint(name).items() if not k.startswith("optimizer.")}
+
+
+def test_member_alone_equals_member_in_population(tmp_path):
+    config = tiny(iters=40, interval=20)
+    (alone,) = train(config, [7], tmp_path / "solo", device="cpu", progress=False)
+    population = train(config, [3, 7, 11, 12], tmp_path / "pop", device="cpu", progress=False)
+    inside = population[1]
+    assert inside.path.name == "seed7"
+    a, b = _records(alone), _records(inside)
+    assert [r["iter"] for r in a] == [r["iter"] for r in b] == [0, 20, 40]
+    for ra, rb in zip(a, b):
+        assert ra["loss"] == pytest.approx(rb["loss"], rel=1e-4)
+        assert ra["combined"] == rb["combined"]
+    wa, wb = _weights(alone), _weights(inside)
+    for name in wa:
+        torch.testing.assert_close(wa[name], wb[name], rtol=1e-4, atol=1e-5)
+    # and the other members really are different models
+    assert _records(population[0])[-1]["loss"] != a[-1]["loss"]
+
+
+def test_same_seed_same_metrics(tmp_path):
+    config = tiny(iters=40, interval=20)
+    (first,) = train(config, [5], tmp_path / "a", device="cpu", progress=False)
+    (second,) = train(config, [5], tmp_path / "b", device="cpu", progress=False)
+    assert _records(first) == _records(second)
+    assert first.metrics_path.read_text() != ""  # guards against comparing two empty logs
+
+
+def test_short_training_drives_loss_down(tmp_path):
+    config = tiny(iters=300, interval=100)
+    (run,) = train(config, [1], tmp_path, device="cpu", progress=False)
+    losses = [r["loss"] for r in run.read_metrics()]
+    assert losses[0] > 2.5  # about ln(17) at initialization
+    assert losses[-1] < 1.2
+    summary = run.read_summary()
+    assert summary["status"] == "complete" and summary["parameters"] == 1456
+
+
+def test_dropout_members_are_independent_of_population(tmp_path):
+    config = tiny(iters=20, interval=10)
+    config = replace(config, model=replace(config.model, dropout=0.2))
+    (alone,) = train(config, [2], tmp_path / "solo", device="cpu", progress=False)
+    pop = train(config, [9, 2], tmp_path / "pop", device="cpu", progress=False)
+    for ra, rb in zip(_records(alone), _records(pop[1])):
+        assert ra["loss"] == pytest.approx(rb["loss"], rel=1e-4)
+
+
+def test_run_directory_contents(tmp_path):
+    (run,) = train(tiny(iters=40, interval=20), [4], tmp_path, device="cpu", progress=False)
+    assert (run.path / "config.toml").is_file()
+    assert run.checkpoint_path("best").is_file() and run.checkpoint_path("last").is_file()
+    summary = json.loads(run.summary_path.read_text())
+    for key in ("parameters", "best", "final", "timings", "environment", "checkpoints", "first_extrapolation_iter"):
+        assert key in summary
+    assert summary["environment"]["torch"] == torch.__version__
+    assert summary["best"]["combined"] == max(r["combined"] for r in run.read_metrics())
+    assert summary["final"]["iter"] == 40
+    assert run.read_config().seed == 4
+
+
+def test_window_sampling_is_uniform_and_member_local():
+    keys = rng.member_keys([1, 2])
+    draws = rng.randint(keys, rng.STREAM_BATCH, 1755, torch.arange(2000).view(1, -1, 1), torch.arange(882).view(1, 1, -1))
+    counts = torch.bincount(draws[0].flatten(), minlength=1755).float()
+    expected = 2000 * 882 / 1755
+    assert abs(counts.mean() - expected) < 1e-6
+    assert counts.std() / expected < 0.05  # Poisson noise is about 0.045
+    solo = rng.randint(rng.member_keys([2]), rng.STREAM_BATCH, 1755, torch.arange(5).view(1, -1, 1), torch.arange(882).view(1, 1, -1))
+    assert torch.equal(draws[1, :5], solo[0])
+
+
+def test_learning_rate_schedule_matches_nanogpt():
+    cfg = TrainConfig()
+    assert learning_rate(0, cfg) == pytest.approx(1e-2 / 2001)
+    assert learning_rate(1999, cfg) == pytest.approx(1e-2 * 2000 / 2001)
+    assert learning_rate(2000, cfg) == pytest.approx(1e-2)
+    assert learning_rate(13_500, cfg) == pytest.approx((1e-2 + 1e-4) / 2)
+    assert learning_rate(25_000, cfg) == pytest.approx(1e-4)
+    assert learning_rate(29_999, cfg) == 1e-4
+
+
+def test_eval_points_linear_and_log():
+    assert eval_points(30_000, EvalConfig()) == list(range(0, 30_001, 250))
+    log = eval_points(1_500_000, EvalConfig(schedule="log", log_points=200))
+    assert log[0] == 0 and log[-1] == 1_500_000 and len(log) < 200
+    assert all(b > a for a, b in zip(log, log[1:]))

@@ -1,0 +1,46 @@
+"""Run directories: atomic files, checksummed checkpoints, tolerant metrics reading."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from toobig.store import RunDir, StoreError, atomic_write_text
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path):
+    atomic_write_text(tmp_path / "a.txt", "hello")
+    atomic_write_text(tmp_path / "a.txt", "world")
+    assert (tmp_path / "a.txt").read_text() == "world"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_checkpoint_checksum_detects_corruption(tmp_path):
+    run = RunDir(tmp_path)
+    digest = run.save_checkpoint("last", {"w": torch.arange(100.0)}, {"iteration": "5"})
+    assert torch.equal(run.load_checkpoint("last", digest)["w"], torch.arange(100.0))
+    assert run.checkpoint_metadata("last")["iteration"] == "5"
+    path = run.checkpoint_path("last")
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="last.safetensors is corrupted"):
+        run.load_checkpoint("last", digest)
+
+
+def test_truncated_checkpoint_is_reported_by_name(tmp_path):
+    run = RunDir(tmp_path)
+    run.save_checkpoint("best", {"w": torch.ones(10)}, {})
+    path = run.checkpoint_path("best")
+    path.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(StoreError, match="best.safetensors is unreadable"):
+        run.load_checkpoint("best")
+
+
+def test_metrics_ignore_an_interrupted_last_line(tmp_path):
+    run = RunDir(tmp_path)
+    run.append_metrics({"iter": 0})
+    run.append_metrics({"iter": 250})
+    with run.metrics_path.open("a") as fh:
+        fh.write('{"iter": 5')
+    assert run.read_metrics() == [{"iter": 0}, {"iter": 250}]
