@@ -1,0 +1,30 @@
+"""The report: our runs beside the paper's Tables 2-7 and Figures 1-7, from run directories on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..store import atomic_write_text
+from .document import render_report
+from .figures import write_figures
+from .results_csv import write_results_csv
+from .runs import load_runs
+
+REPORT_FILE, RESULTS_FILE, FIGURES_DIR = "report.md", "results.csv", "figures"
+
+
+def write_report(runs_dir: Path, out_dir: Path) -> list[Path]:
+    """Write report.md, results.csv and figures/*.png for the runs below runs_dir; return their paths."""
+    runs_dir, out_dir = Path(runs_dir), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    collection = load_runs(runs_dir)
+    cells = collection.cells()
+    # Figures first, so report.md links only the ones actually written.
+    figures = write_figures(cells, out_dir / FIGURES_DIR)
+    report = out_dir / REPORT_FILE
+    atomic_write_text(report, render_report(collection, figures, out_dir))
+    results = write_results_csv(cells, runs_dir, out_dir / RESULTS_FILE)
+    return [report, results, *figures]
+
+
+__all__ = ["write_report", "REPORT_FILE", "RESULTS_FILE", "FIGURES_DIR"]

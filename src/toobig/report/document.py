@@ -1,0 +1,87 @@
+"""Assemble report.md from its sections."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+from .. import __version__
+from .capacity import capacity_section
+from .findings import findings_section
+from .grokking import grokking_section
+from .markdown import DASH, md_table
+from .out_of_range import out_of_range_section
+from .paper import citation, paper_notes
+from .runs import Cell, RunCollection
+from .tables import tables_section
+
+
+def _header(collection: RunCollection, cells: Sequence[Cell]) -> str:
+    runs = collection.runs
+    running = sum(not r.complete for r in runs)
+    lines = [
+        "# toobig report",
+        "",
+        f"Runs from `{collection.root}`: {len(runs)} run directories ({running} still running) in {len(cells)} "
+        f"configurations; report by toobig {__version__}.",
+        "",
+        f"Paper: {citation()}",
+    ]
+    totals = sorted({int(r.best["add_total"]) for r in runs if r.best and r.best.get("add_total")})
+    if totals:
+        lines += [
+            "",
+            f"Arithmetic samples per operation in our evaluations: {', '.join(f'{t:,}' for t in totals)}. The paper's "
+            "CSVs and curves count 910; its printed tables are consistent with 1,000 (see the notes at the end).",
+        ]
+    return "\n".join(lines)
+
+
+def _environment(collection: RunCollection) -> str | None:
+    seen: dict[tuple, int] = {}
+    for run in collection.runs:
+        env = run.environment
+        key = tuple(str(env.get(k) or DASH) for k in ("device", "device_name", "torch", "toobig", "git_commit"))
+        seen[key] = seen.get(key, 0) + 1
+    if not seen:
+        return None
+    rows = [[*key, count] for key, count in sorted(seen.items())]
+    return "## Environments\n\n" + md_table(["Device", "Device name", "torch", "toobig", "git commit", "Runs"], rows)
+
+
+def _figures(figures: Sequence[Path], out_dir: Path) -> str | None:
+    if not figures:
+        return None
+    links = [f"![{p.stem}]({Path(os.path.relpath(p, out_dir)).as_posix()})" for p in figures]
+    return "## Figures\n\nThin lines: one seed each; thick: mean over seeds; dashed: the paper's run; red dots: addition and subtraction both 100% (held-out included).\n\n" + "\n\n".join(links)
+
+
+def _skipped(collection: RunCollection) -> str | None:
+    if not collection.skipped and not collection.warnings:
+        return None
+    lines = ["## Not included"]
+    lines += [f"- `{path}`: {reason}" for path, reason in collection.skipped]
+    lines += [f"- {w}" for w in collection.warnings]
+    return "\n".join(lines)
+
+
+def _paper_notes() -> str:
+    return "## Notes on the paper's own numbers\n\n" + "\n".join(f"- {n}" for n in paper_notes())
+
+
+def render_report(collection: RunCollection, figures: Sequence[Path], out_dir: Path) -> str:
+    cells = collection.cells()
+    sections = [
+        _header(collection, cells),
+        tables_section(cells),
+        findings_section(cells),
+        grokking_section(cells),
+        out_of_range_section(cells),
+        capacity_section(cells),
+        _figures(figures, out_dir),
+        _environment(collection),
+        _skipped(collection),
+        _paper_notes(),
+    ]
+    return "\n\n".join(s for s in sections if s) + "\n"

@@ -1,0 +1,82 @@
+"""results.csv: one tidy row per (experiment, task, model, condition, configuration, seed)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..store import atomic_write_text
+from .runs import Cell, SeedRun, learned_task
+
+COLUMNS = (
+    "experiment", "paper_table", "task", "model", "condition", "seed", "status", "config_digest",
+    "max_iters", "iteration", "best_iter", "add_acc", "sub_acc", "facts_acc", "combined",
+    "add_correct", "add_total", "sub_correct", "sub_total", "facts_correct", "facts_total",
+    "heldout_correct", "heldout_total", "extrapolated", "first_extrapolation_iter", "learned_task",
+    "out_of_range_add_acc", "out_of_range_sub_acc", "parameters", "train_s", "eval_s", "total_s", "path",
+)
+_SCORES = (
+    "add_acc", "sub_acc", "facts_acc", "combined", "add_correct", "add_total", "sub_correct", "sub_total",
+    "facts_correct", "facts_total", "heldout_correct", "heldout_total",
+)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _row(cell: Cell, run: SeedRun, root: Path) -> dict[str, Any]:
+    experiment = cell.experiment
+    best = run.best or {}
+    row: dict[str, Any] = {
+        "experiment": experiment,
+        "paper_table": experiment.removeprefix("table") if experiment.startswith("table") else "",
+        "task": run.task,
+        "model": run.model,
+        "condition": run.regularization,
+        "seed": run.seed,
+        "status": run.status,
+        "config_digest": run.digest,
+        "max_iters": run.max_iters,
+        "iteration": run.iteration,
+        "best_iter": best.get("iter", ""),
+        "extrapolated": run.extrapolated,
+        "first_extrapolation_iter": _blank(run.first_extrapolation_iter),
+        "learned_task": learned_task(run) if run.task in ("arithmetic", "combined") else "",
+        "out_of_range_add_acc": run.out_of_range.add_acc if run.out_of_range else "",
+        "out_of_range_sub_acc": run.out_of_range.sub_acc if run.out_of_range else "",
+        "parameters": _blank(run.parameters),
+        "train_s": _blank(run.train_s),
+        "eval_s": _blank(run.eval_s),
+        "total_s": _blank(run.total_s),
+        "path": _relative(run.path, root),
+    }
+    for key in _SCORES:
+        row[key] = best.get(key, "")
+    for part in ("add", "sub", "facts"):
+        # A part the task lacks (total 0) has no accuracy; a 0.0 there would read as a score.
+        if best and not best.get(f"{part}_total"):
+            row[f"{part}_acc"] = ""
+    return row
+
+
+def _blank(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def results_rows(cells: Sequence[Cell], root: Path) -> list[dict[str, Any]]:
+    return [_row(cell, run, Path(root)) for cell in cells for run in cell.runs]
+
+
+def write_results_csv(cells: Sequence[Cell], root: Path, path: Path) -> Path:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(results_rows(cells, root))
+    atomic_write_text(Path(path), buffer.getvalue())
+    return Path(path)

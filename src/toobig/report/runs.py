@@ -1,0 +1,330 @@
+"""Read finished (or running) run directories from disk and group them into cells of seeds.
+
+Only files are read (config.toml, metrics.jsonl, summary.json, extrapolation.json), never live
+training objects, so a report can be made on another machine or while training goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ..config import ConfigError, read_toml, to_dict
+from ..presets import MODEL_NAMES
+from ..store import CONFIG_FILE, SUMMARY_FILE, RunDir, StoreError
+from .paper import table_number
+
+EXTRAPOLATION_FILE = "extrapolation.json"
+_N_MODEL = re.compile(r"n(\d+)")
+
+
+@dataclass(frozen=True)
+class OutOfRange:
+    """Section 5.1 result written by `toobig extrapolate` (operands beyond the training range)."""
+
+    max_operand: int
+    trained_operand_max: int  # operands both within 0..this were in training and are not scored
+    checkpoint: str
+    iteration: int | None
+    add_correct: int
+    add_total: int
+    sub_correct: int
+    sub_total: int
+
+    @property
+    def add_acc(self) -> float:
+        return self.add_correct / self.add_total if self.add_total else 0.0
+
+    @property
+    def sub_acc(self) -> float:
+        return self.sub_correct / self.sub_total if self.sub_total else 0.0
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    """One run directory: one configuration, one seed."""
+
+    path: Path
+    label: str
+    task: str
+    model: str
+    regularization: str
+    seed: int
+    digest: str
+    status: str
+    parameters: int | None
+    iteration: int
+    max_iters: int
+    best: Mapping[str, Any] | None  # the metrics record at the best combined score
+    final: Mapping[str, Any] | None
+    extrapolated: bool
+    first_extrapolation_iter: int | None
+    train_s: float | None
+    eval_s: float | None
+    total_s: float | None
+    environment: Mapping[str, Any]
+    config: Mapping[str, Any]  # nested dict as in config.toml
+    metrics: tuple[Mapping[str, Any], ...]
+    out_of_range: OutOfRange | None
+
+    @property
+    def complete(self) -> bool:
+        return self.status == "complete"
+
+    @property
+    def schedule(self) -> str:
+        return str(self.config.get("eval", {}).get("schedule", "linear"))
+
+    @property
+    def n_embd(self) -> int | None:
+        return self.config.get("model", {}).get("n_embd")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """All seeds of one configuration: same (task, model, regularization, config digest)."""
+
+    task: str
+    model: str
+    regularization: str
+    digest: str
+    runs: tuple[SeedRun, ...]  # ordered by seed
+
+    @property
+    def label(self) -> str:
+        return f"{self.task}-{self.model}-{self.regularization}"
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        return self.runs[0].config
+
+    @property
+    def max_iters(self) -> int:
+        return self.runs[0].max_iters
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(r.seed for r in self.runs)
+
+    @property
+    def evaluated(self) -> tuple[SeedRun, ...]:
+        """Seeds with at least one evaluation (a best record)."""
+        return tuple(r for r in self.runs if r.best is not None)
+
+    @property
+    def running(self) -> int:
+        return sum(not r.complete for r in self.runs)
+
+    @property
+    def parameters(self) -> int | None:
+        return next((r.parameters for r in self.runs if r.parameters is not None), None)
+
+    @property
+    def experiment(self) -> str:
+        """"grokking", "capacity", "table2".."table7", or "other"."""
+        if is_grokking(self):
+            return "grokking"
+        if is_capacity(self):
+            return "capacity"
+        number = table_number(self.task, self.regularization)
+        return f"table{number}" if number is not None else "other"
+
+
+@dataclass(frozen=True)
+class RunCollection:
+    """Everything found under a runs directory, with what could not be read and why."""
+
+    root: Path
+    runs: tuple[SeedRun, ...]
+    skipped: tuple[tuple[Path, str], ...]
+    warnings: tuple[str, ...]
+
+    def cells(self) -> tuple[Cell, ...]:
+        return group_cells(self.runs)
+
+
+def discover_run_dirs(runs_dir: Path) -> list[Path]:
+    """Every directory below runs_dir (any depth, runs_dir itself included) with summary.json and config.toml."""
+    runs_dir = Path(runs_dir)
+    found = {p.parent for p in runs_dir.rglob(SUMMARY_FILE) if (p.parent / CONFIG_FILE).is_file()}
+    return sorted(found)
+
+
+def _read_config(run: RunDir) -> dict[str, Any]:
+    try:
+        return to_dict(run.read_config())
+    except StoreError:
+        # A config that no longer validates here (e.g. a corpus_file path from another machine)
+        # is still readable as plain TOML; the report only needs a few of its values.
+        try:
+            return dict(read_toml(run.config_path))
+        except ConfigError as exc:
+            raise StoreError(str(exc)) from None
+
+
+def _read_out_of_range(path: Path, trained_max: int) -> OutOfRange:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    return OutOfRange(
+        max_operand=int(raw["max_operand"]),
+        trained_operand_max=int(raw.get("trained_operand_max", trained_max)),
+        checkpoint=str(raw.get("checkpoint", "best")),
+        iteration=raw.get("iteration"),
+        add_correct=int(raw["add_correct"]),
+        add_total=int(raw["add_total"]),
+        sub_correct=int(raw["sub_correct"]),
+        sub_total=int(raw["sub_total"]),
+    )
+
+
+def _best_of(metrics: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    # Same rule as the trainer: the first evaluation reaching the highest combined score.
+    best = None
+    for m in metrics:
+        if best is None or m["combined"] > best["combined"]:
+            best = m
+    return best
+
+
+def load_run(path: Path) -> tuple[SeedRun, list[str]]:
+    """Read one run directory; returns the run and warnings about optional files. Raises StoreError."""
+    run = RunDir(Path(path))
+    summary = run.read_summary()
+    if summary is None:
+        raise StoreError(f"{run.path}: no {SUMMARY_FILE}")
+    config = _read_config(run)
+    try:
+        metrics = tuple(run.read_metrics())
+    except ValueError as exc:
+        raise StoreError(f"{run.metrics_path}: not valid JSON lines ({exc})") from None
+    warnings: list[str] = []
+    out_of_range = None
+    extrapolation = run.path / EXTRAPOLATION_FILE
+    if extrapolation.is_file():
+        try:
+            out_of_range = _read_out_of_range(extrapolation, int(config.get("task", {}).get("operand_max", 9)))
+        except (ValueError, KeyError, TypeError) as exc:
+            warnings.append(f"{extrapolation}: unreadable, ignored ({exc!r})")
+    task_cfg = config.get("task", {})
+    train_cfg = config.get("train", {})
+    timings = summary.get("timings") or {}
+    best = summary.get("best") or _best_of(metrics)
+    seed_run = SeedRun(
+        path=run.path,
+        label=summary.get("label", ""),
+        task=summary.get("task", task_cfg.get("name", "")),
+        model=summary.get("model", config.get("model_name", "")),
+        regularization=summary.get("regularization", config.get("regularization", "")),
+        seed=int(summary.get("seed", config.get("seed", 0))),
+        digest=summary.get("config_digest", ""),
+        status=summary.get("status", "running"),
+        parameters=summary.get("parameters"),
+        iteration=int(summary.get("iteration", metrics[-1]["iter"] if metrics else 0)),
+        max_iters=int(summary.get("max_iters", train_cfg.get("max_iters", 0))),
+        best=best,
+        final=summary.get("final"),
+        extrapolated=bool(summary.get("extrapolated", False)),
+        first_extrapolation_iter=summary.get("first_extrapolation_iter"),
+        train_s=timings.get("train_s"),
+        eval_s=timings.get("eval_s"),
+        total_s=timings.get("total_s"),
+        environment=summary.get("environment") or {},
+        config=config,
+        metrics=metrics,
+        out_of_range=out_of_range,
+    )
+    return seed_run, warnings
+
+
+def load_runs(runs_dir: Path) -> RunCollection:
+    """Every readable run below runs_dir; unreadable ones are listed with the reason, not dropped silently."""
+    runs: list[SeedRun] = []
+    skipped: list[tuple[Path, str]] = []
+    warnings: list[str] = []
+    for path in discover_run_dirs(Path(runs_dir)):
+        try:
+            run, notes = load_run(path)
+        except (StoreError, KeyError, TypeError, ValueError) as exc:
+            skipped.append((path, str(exc)))
+            continue
+        runs.append(run)
+        warnings.extend(notes)
+    return RunCollection(Path(runs_dir), tuple(runs), tuple(skipped), tuple(warnings))
+
+
+def group_cells(runs: Sequence[SeedRun]) -> tuple[Cell, ...]:
+    """Group by (task, model, regularization, digest); a label with several digests gives several cells."""
+    groups: dict[tuple[str, str, str, str], list[SeedRun]] = defaultdict(list)
+    for run in runs:
+        groups[(run.task, run.model, run.regularization, run.digest)].append(run)
+    cells = [Cell(*key, tuple(sorted(members, key=lambda r: (r.seed, str(r.path))))) for key, members in groups.items()]
+    return tuple(sorted(cells, key=lambda c: (c.task, model_order(c.model), c.regularization, -c.max_iters, c.digest)))
+
+
+def model_order(model: str) -> tuple[int, int, str]:
+    """Sort key: the paper's models first in its order, then n<N> by N, then the rest by name."""
+    if model in MODEL_NAMES:
+        return (0, MODEL_NAMES.index(model), model)
+    match = _N_MODEL.fullmatch(model)
+    return (1, int(match[1]), model) if match else (2, 0, model)
+
+
+def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def config_differences(cells: Sequence[Cell]) -> dict[str, tuple[str, ...]]:
+    """For cells sharing a label: per digest, the 'key=value' settings in which they differ (seed ignored)."""
+    flats = {c.digest: {k: v for k, v in _flatten(c.config).items() if k != "seed"} for c in cells}
+    keys = sorted({k for f in flats.values() for k in f})
+    differing = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats.values()}) > 1]
+    return {d: tuple(f"{k}={_show(f.get(k))}" for k in differing) for d, f in flats.items()}
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1_000:
+        return f"{value:,}"
+    return json.dumps(value) if isinstance(value, (list, str)) else str(value)
+
+
+def is_grokking(cell: Cell) -> bool:
+    """Appendix B's run: MLT on arithmetic with a log-spaced evaluation schedule."""
+    return cell.model == "mlt" and cell.task == "arithmetic" and cell.runs[0].schedule == "log"
+
+
+def is_capacity(cell: Cell) -> bool:
+    """A capacity-search run: arithmetic, 1 layer, 1 head, MLP ratio 1, named n<N> but not a paper model."""
+    return cell.task == "arithmetic" and cell.model not in MODEL_NAMES and is_single_layer_n_model(cell)
+
+
+def is_single_layer_n_model(cell: Cell) -> bool:
+    model = cell.config.get("model", {})
+    return (
+        _N_MODEL.fullmatch(cell.model) is not None
+        and model.get("n_layer") == 1
+        and model.get("n_head") == 1
+        and model.get("mlp_ratio") == 1
+    )
+
+
+def in_distribution_perfect(record: Mapping[str, Any]) -> bool:
+    """Every non-held-out arithmetic sample right at this evaluation (held-out ones may be wrong)."""
+    total = record["add_total"] + record["sub_total"] - record["heldout_total"]
+    correct = record["add_correct"] + record["sub_correct"] - record["heldout_correct"]
+    return total > 0 and correct == total
+
+
+def learned_task(run: SeedRun) -> bool:
+    """The seed reached 100% on the in-distribution arithmetic prompts at some evaluation."""
+    records = run.metrics or tuple(r for r in (run.best, run.final) if r is not None)
+    return any(in_distribution_perfect(r) for r in records)

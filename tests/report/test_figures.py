@@ -1,0 +1,60 @@
+"""What the figures draw: seeds, their mean, the paper's dashed curve, red extrapolation markers."""
+
+from __future__ import annotations
+
+import pytest
+
+from toobig.presets import grokking_config
+from toobig.report.figures import FIGURES, experiment_figure, extrapolation_points, grokking_figure, mean_series
+from toobig.report.paper import paper_curve
+from toobig.report.runs import load_runs
+
+from .synthetic import arithmetic_seed, config_for, record, write_run
+
+
+def lines_by_label(ax):
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
+def test_arithmetic_figure_draws_seeds_mean_paper_and_markers(tmp_path):
+    arithmetic_seed(tmp_path, 1, 1.0, 1.0, 40)
+    arithmetic_seed(tmp_path, 2, 0.98, 0.98, 0)
+    cells = load_runs(tmp_path).cells()
+    fig = experiment_figure(FIGURES[0], cells)
+    (ax,) = [a for a in fig.axes if a.get_visible()]
+    lines = lines_by_label(ax)
+    paper = lines["addition (paper)"]
+    assert paper.get_linestyle() == "--"
+    expected = paper_curve("arithmetic", "n14", "paper")
+    assert list(paper.get_ydata()) == pytest.approx([r["add_acc"] for r in expected])
+    mean = lines["addition (mean of 2)"]
+    assert list(mean.get_xdata()) == [0, 250, 500, 750]
+    assert mean.get_ydata()[2] == pytest.approx((1.0 + 0.98) / 2)
+    # 2 series x 2 seeds thin lines + 2 means + 2 paper curves
+    assert len(ax.get_lines()) == 8
+    (markers,) = ax.collections
+    assert [tuple(p) for p in markers.get_offsets()] == [(500.0, 1.0)]
+    assert experiment_figure(FIGURES[3], cells) is None  # no controlled runs: no Figure 4
+
+
+def test_mean_is_over_the_seeds_evaluated_at_each_iteration(tmp_path):
+    write_run(tmp_path, config_for("arithmetic", seed=1), [record("arithmetic", 0, 0.1, 0.1), record("arithmetic", 250, 0.5, 0.5)])
+    write_run(tmp_path, config_for("arithmetic", seed=2), [record("arithmetic", 0, 0.3, 0.3)], status="running")
+    (cell,) = load_runs(tmp_path).cells()
+    iters, means = mean_series(cell.runs, "add_acc")
+    assert iters == [0, 250] and means == pytest.approx([0.2, 0.5])
+    assert extrapolation_points(cell.runs[0]) == []
+
+
+def test_grokking_figure_is_log_scaled_with_the_papers_long_run(tmp_path):
+    metrics = [record("arithmetic", i, 0.98, 0.98) for i in (0, 1, 10, 100, 1000)]
+    write_run(tmp_path, grokking_config(seed=1, max_iters=1000), metrics, parameters=10_628_352)
+    cells = load_runs(tmp_path).cells()
+    fig = grokking_figure(cells)
+    (ax,) = fig.axes
+    assert ax.get_xscale() == "log"
+    lines = lines_by_label(ax)
+    assert "held-out (5,7) (mean of 1)" in lines
+    assert max(lines["subtraction (paper)"].get_xdata()) == 1_500_000
+    assert 0 not in list(lines["addition (mean of 1)"].get_xdata())  # iteration 0 has no place on a log axis
+    assert experiment_figure(FIGURES[0], cells) is None  # the grokking run is not part of Figure 1
