@@ -25,7 +25,17 @@ def test_checkpoint_checksum_detects_corruption(tmp_path):
     data[-3] ^= 0xFF
     path.write_bytes(bytes(data))
     with pytest.raises(StoreError, match="last.safetensors is corrupted"):
-        run.load_checkpoint("last", digest)
+        run.load_checkpoint("last")  # verified against the manifest without being told the digest
+
+
+def test_a_kill_between_manifest_and_rename_leaves_a_loadable_checkpoint(tmp_path):
+    run = RunDir(tmp_path)
+    run.save_checkpoint("last", {"w": torch.zeros(3)}, {})
+    old = run.checkpoint_path("last").read_bytes()
+    run.save_checkpoint("last", {"w": torch.ones(3)}, {})
+    # Simulate the crash window: the manifest already lists the new digest, the old file remains.
+    run.checkpoint_path("last").write_bytes(old)
+    assert torch.equal(run.load_checkpoint("last")["w"], torch.zeros(3))
 
 
 def test_truncated_checkpoint_is_reported_by_name(tmp_path):
@@ -33,6 +43,9 @@ def test_truncated_checkpoint_is_reported_by_name(tmp_path):
     run.save_checkpoint("best", {"w": torch.ones(10)}, {})
     path = run.checkpoint_path("best")
     path.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(StoreError, match="best.safetensors is corrupted"):
+        run.load_checkpoint("best")
+    run.manifest_path.unlink()  # without recorded checksums, safetensors' own parsing still refuses it
     with pytest.raises(StoreError, match="best.safetensors is unreadable"):
         run.load_checkpoint("best")
 

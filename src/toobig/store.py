@@ -7,13 +7,16 @@ summary.json, so a truncated or corrupted checkpoint is detected by name before 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import socket
 import tempfile
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import torch
 from safetensors import SafetensorError
@@ -23,10 +26,61 @@ from .config import RunConfig, ConfigError, apply_overrides, read_toml, to_toml,
 
 CONFIG_FILE, METRICS_FILE, SUMMARY_FILE = "config.toml", "metrics.jsonl", "summary.json"
 CHECKPOINT_NAMES = ("best", "last")
+MANIFEST_FILE = "SHA256SUMS.json"
+# Left by a failed sweep attempt (see executors.record_failure); removed once the run completes.
+ERROR_FILE, TRACEBACK_FILE = "error.json", "traceback.txt"
+LOCK_FILE = ".lock"
 
 
 class StoreError(RuntimeError):
     """A run directory that cannot be read as expected; the message names the file."""
+
+
+class RunDirBusy(StoreError):
+    """Another process holds the run directory's lock."""
+
+
+def _lock_holder(fd: int) -> str:
+    """What the holder wrote into the lock file ("pid N" or "pid N on HOST"), or "pid unknown"."""
+    try:
+        text = os.pread(fd, 256, 0).decode("utf-8", "replace").split()
+    except OSError:
+        text = []
+    if not text or not text[0].isdigit():
+        return "pid unknown"  # the holder has the lock but has not written its pid yet
+    host = text[1] if len(text) > 1 else ""
+    return f"pid {text[0]}" + (f" on {host}" if host and host != socket.gethostname() else "")
+
+
+@contextmanager
+def run_lock(path: str | Path) -> Iterator[Path]:
+    """Hold an exclusive lock on run directory `path` (created if missing) for the `with` block.
+
+    flock(2) on `<path>/.lock`: the kernel drops it when the holder exits or dies (SIGKILL
+    included), so a stale lock never blocks a resume. It is not re-entrant: a second `run_lock`
+    on the same directory fails even in the same process. The lock file stays after release;
+    removing it would let two processes lock two different inodes of the same name.
+    Raises RunDirBusy, naming the holder's pid, when another process holds the lock.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunDirBusy(
+                f"run directory {path} is being written by another toobig process ({_lock_holder(fd)}); "
+                "wait for it to finish or stop it, then retry"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        try:
+            yield path
+        finally:
+            os.ftruncate(fd, 0)  # a reader that races the next holder sees "pid unknown", not us
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -78,6 +132,10 @@ class RunDir:
     def checkpoint_path(self, name: str) -> Path:
         return self.path / "checkpoints" / f"{name}.safetensors"
 
+    def lock(self) -> AbstractContextManager[Path]:
+        """Exclusive lock for writing this directory; see `run_lock`."""
+        return run_lock(self.path)
+
     # -- config ---------------------------------------------------------------------------------
     def write_config(self, config: RunConfig) -> None:
         atomic_write_text(self.config_path, to_toml(config))
@@ -122,13 +180,36 @@ class RunDir:
         except json.JSONDecodeError as exc:
             raise StoreError(f"{self.summary_path}: not valid JSON ({exc})") from None
 
+    def clear_failure(self) -> None:
+        """Remove error.json and traceback.txt of an earlier attempt (the caller holds the lock)."""
+        for name in (ERROR_FILE, TRACEBACK_FILE):
+            (self.path / name).unlink(missing_ok=True)
+
     def is_complete(self) -> bool:
         summary = self.read_summary()
         return bool(summary and summary.get("status") == "complete")
 
     # -- checkpoints ----------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "checkpoints" / MANIFEST_FILE
+
+    def checkpoint_digests(self) -> dict[str, list[str]]:
+        """SHA-256 digests a checkpoint may have: the newest first, then the one it replaced."""
+        if not self.manifest_path.is_file():
+            return {}
+        try:
+            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise StoreError(f"{self.manifest_path}: not valid JSON ({exc})") from None
+
     def save_checkpoint(self, name: str, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
-        """Write checkpoints/<name>.safetensors atomically; return its SHA-256."""
+        """Write checkpoints/<name>.safetensors atomically; return its SHA-256.
+
+        The new digest is recorded in the manifest *before* the file is renamed into place,
+        and the previous digest is kept, so whenever a kill strikes, the file on disk matches
+        one recorded digest; any other content is corruption.
+        """
         path = self.checkpoint_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.", suffix=".tmp")
@@ -138,6 +219,9 @@ class RunDir:
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
             digest = sha256_file(Path(tmp))
+            digests = self.checkpoint_digests()
+            digests[name] = [digest, *digests.get(name, [])[:1]]
+            atomic_write_text(self.manifest_path, json.dumps(digests, indent=2, sort_keys=True) + "\n")
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -145,12 +229,15 @@ class RunDir:
         return digest
 
     def load_checkpoint(self, name: str, expected_sha256: str | None = None) -> dict[str, torch.Tensor]:
-        """Load a checkpoint, refusing one whose checksum differs from the recorded one."""
+        """Load a checkpoint, refusing one whose SHA-256 is not a recorded one."""
         path = self.checkpoint_path(name)
         if not path.is_file():
             raise StoreError(f"checkpoint {path} does not exist")
-        if expected_sha256 is not None and sha256_file(path) != expected_sha256:
-            raise StoreError(f"checkpoint {path} is corrupted (SHA-256 differs from the one recorded in summary.json)")
+        accepted = set(self.checkpoint_digests().get(name, []))
+        if expected_sha256 is not None:
+            accepted.add(expected_sha256)
+        if accepted and sha256_file(path) not in accepted:
+            raise StoreError(f"checkpoint {path} is corrupted (its SHA-256 matches no recorded checksum)")
         try:
             return load_file(str(path))
         except (SafetensorError, OSError, ValueError) as exc:

@@ -1,0 +1,191 @@
+"""Planning and executing sweeps: real worker processes, a real local Ray instance, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from toobig import executors
+from toobig.config import ConfigError, RunConfig, TaskConfig, validate
+from toobig.executors import ERROR_FILE, TRACEBACK_FILE, Job, JobResult, Plan, execute, plan_jobs, read_failure
+from toobig.presets import make_config
+from toobig.store import RunDir, run_dir_name
+from toobig.tasks import corpus_text
+
+
+def _tiny(task="arithmetic", model="n14", regularization="paper", seed=0, iters=20, **task_fields) -> RunConfig:
+    config = make_config(task, model, regularization, seed)
+    return validate(
+        replace(
+            config,
+            task=replace(config.task, **task_fields),
+            train=replace(config.train, max_iters=iters, warmup_iters=5, lr_decay_iters=iters),
+            eval=replace(config.eval, interval=20, num_samples=2),
+        )
+    )
+
+
+# -- planning -----------------------------------------------------------------------------------
+def test_plan_groups_seeds_into_populations_and_splits_them(tmp_path):
+    a = [_tiny(seed=s) for s in range(5)]
+    b = [_tiny(regularization="controlled", seed=s) for s in (3, 4)]
+    plan = plan_jobs([*a, *b, a[0]], tmp_path, device="cpu", max_members=2)
+    assert [(j.config.label, j.seeds) for j in plan.jobs] == [
+        ("arithmetic-n14-paper", (0, 1)),
+        ("arithmetic-n14-paper", (2, 3)),
+        ("arithmetic-n14-paper", (4,)),
+        ("arithmetic-n14-controlled", (3, 4)),
+    ]
+    assert all(j.max_members == 2 and j.device == "cpu" and j.out_root == str(tmp_path) for j in plan.jobs)
+    assert plan.jobs[0].runs == (tmp_path / run_dir_name(a[0]), tmp_path / run_dir_name(a[1]))
+    assert plan.skipped == ()
+    # without max_members: CPU populations are cut to the trainer's CPU size, so pieces run in parallel
+    six = [_tiny(seed=s) for s in range(6)]
+    assert [j.seeds for j in plan_jobs(six, tmp_path, device="cpu").jobs] == [(0, 1, 2, 3), (4, 5)]
+    # on a GPU one job keeps the population; the trainer fits it to the GPU's memory
+    assert [j.seeds for j in plan_jobs(six, tmp_path, device="cuda").jobs] == [(0, 1, 2, 3, 4, 5)]
+    with pytest.raises(ConfigError, match="--max-members must be >= 1"):
+        plan_jobs(six, tmp_path, max_members=0)
+
+
+def test_plan_skips_complete_runs_only(tmp_path):
+    configs = [_tiny(seed=s) for s in range(3)]
+    RunDir(tmp_path / run_dir_name(configs[0])).write_summary({"status": "complete"})
+    RunDir(tmp_path / run_dir_name(configs[1])).write_summary({"status": "running"})
+    (tmp_path / run_dir_name(configs[2])).mkdir(parents=True)
+    (tmp_path / run_dir_name(configs[2]) / "summary.json").write_text("{trunc")  # unreadable: train again
+    plan = plan_jobs(configs, tmp_path, device="cpu")
+    assert plan.skipped == (tmp_path / run_dir_name(configs[0]),)
+    assert [j.seeds for j in plan.jobs] == [(1, 2)]
+    assert plan_jobs([configs[0]], tmp_path).jobs == ()
+
+
+def test_shape_gives_cores_to_processes_first(monkeypatch):
+    monkeypatch.setattr(executors, "_cpus", lambda: 2)
+    assert executors._shape(6, None, None, cuda=False) == (2, 1)  # 2 workers x 1 thread
+    assert executors._shape(1, None, None, cuda=False) == (1, 2)  # a lone job gets both cores
+    assert executors._shape(6, None, None, cuda=True) == (1, 2)   # one process drives the GPU
+    assert executors._shape(6, None, 2, cuda=False) == (1, 2)
+    assert executors._shape(6, 3, None, cuda=False) == (3, 1)
+
+
+def test_bad_arguments_and_missing_ray(tmp_path, monkeypatch):
+    job = Job(_tiny(), (0,), str(tmp_path), "cpu")
+    with pytest.raises(ConfigError, match="unknown executor 'dask'"):
+        execute([job], executor="dask")
+    with pytest.raises(ConfigError, match="--address is only used with --executor ray"):
+        execute([job], address="10.0.0.1:6379")
+    with pytest.raises(ConfigError, match="--workers must be >= 1"):
+        execute([job], workers=0)
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    with pytest.raises(ConfigError, match=r"needs `pip install toobig\[ray\]`"):
+        execute([job], executor="ray")
+    assert execute(Plan((), (tmp_path,)), executor="ray").skipped == (tmp_path,)  # nothing to run: no Ray
+
+
+# -- a worker that dies -------------------------------------------------------------------------
+def _dies_on_seed_7(job: Job, threads: int | None) -> JobResult:
+    """Stands in for a job the OS kills (out of memory): the process vanishes without a Python error."""
+    if 7 in job.seeds:
+        os._exit(9)
+    return JobResult(job)
+
+
+def test_a_dying_worker_fails_only_its_own_job(tmp_path):
+    jobs = [Job(_tiny(seed=s), (s,), str(tmp_path), "cpu") for s in (7, 1)]
+    results: list[JobResult] = []
+    executors._execute_local(jobs, workers=2, threads=1, on_result=results.append, worker=_dies_on_seed_7)
+    by_seed = {r.job.seeds[0]: r for r in results}
+    assert sorted(by_seed) == [1, 7]
+    assert by_seed[1].ok  # ran beside the dying one, in its own process
+    assert by_seed[7].error_type == "BrokenProcessPool" and "worker process died" in by_seed[7].message
+
+
+# -- real sweeps: one run fails, the re-run completes only that one ------------------------------
+def _ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _snapshot(path: Path) -> dict[str, tuple[int, bytes]]:
+    return {
+        str(f.relative_to(path)): (f.stat().st_mtime_ns, f.read_bytes())
+        for f in sorted(path.rglob("*"))
+        if f.is_file() and f.name != ".lock"
+    }
+
+
+@pytest.mark.parametrize(
+    "executor",
+    ["local", pytest.param("ray", marks=pytest.mark.skipif(not _ray_available(), reason="ray is not installed"))],
+)
+def test_sweep_records_a_failure_and_a_rerun_completes_only_it(tmp_path, executor):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(corpus_text(TaskConfig()))
+    broken = _tiny(corpus_file=str(corpus))  # validated while the file exists...
+    configs = [
+        broken,
+        *(_tiny(seed=s) for s in (0, 1, 2)),
+        *(_tiny(model="n28", regularization="controlled", seed=s) for s in (0, 1)),
+    ]
+    corpus.unlink()  # ...then gone: the worker's trainer raises
+    out = tmp_path / "runs"
+    plan = plan_jobs(configs, out, device="cpu")
+    assert [len(j.seeds) for j in plan.jobs] == [1, 3, 2]
+
+    first = execute(plan, executor=executor, workers=2)
+
+    bad = out / run_dir_name(broken)
+    good = [out / run_dir_name(c) for c in configs[1:]]
+    assert sorted(first.completed) == sorted(good) and first.skipped == ()
+    assert [f.path for f in first.failed] == [bad]
+    assert first.failed[0].error.startswith("ConfigError: task.corpus_file: no such file")
+    error = read_failure(bad)
+    assert error["error_type"] == "ConfigError" and error["seeds"] == [0] and error["executor"] == executor
+    assert "Traceback" in (bad / TRACEBACK_FILE).read_text() and "corpus_file" in (bad / TRACEBACK_FILE).read_text()
+    assert not RunDir(bad).is_complete()
+    for path in good:
+        assert RunDir(path).is_complete() and not (path / ERROR_FILE).exists()
+    assert "5 completed, 0 skipped (already complete), 1 failed" in first.describe()
+    assert f"{bad}: ConfigError" in first.describe()
+    before = {p: _snapshot(p) for p in good}
+
+    corpus.write_text(corpus_text(TaskConfig()))  # fix the cause
+    again = plan_jobs(configs, out, device="cpu")
+    assert [(j.config.digest(), j.seeds) for j in again.jobs] == [(broken.digest(), (0,))]
+    if executor == "ray":
+        import ray
+
+        assert not ray.is_initialized()  # the instance the first execute started is gone
+        # The re-run finds a Ray instance already up (as in a notebook): it uses it and leaves it up.
+        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=executors.RAY_OBJECT_STORE_BYTES)
+        try:
+            second = execute(again, executor=executor, workers=2)
+            assert ray.is_initialized()
+        finally:
+            ray.shutdown()
+    else:
+        second = execute(again, executor=executor, workers=2)
+
+    assert second.completed == (bad,) and second.failed == ()
+    assert sorted(second.skipped) == sorted(good)
+    assert RunDir(bad).is_complete()
+    assert not (bad / ERROR_FILE).exists() and not (bad / TRACEBACK_FILE).exists()
+    assert {p: _snapshot(p) for p in good} == before  # complete runs were not touched
+    assert plan_jobs(configs, out, device="cpu").jobs == ()
+    summary = json.loads((bad / "summary.json").read_text())
+    assert summary["environment"]["threads"] == 1  # 2 workers x 1 torch thread on this sweep
+
+
+def test_plan_paths_are_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (job,) = plan_jobs([_tiny()], "runs", device="cpu").jobs
+    assert job.out_root == str(tmp_path / "runs") and job.runs[0].is_absolute()
