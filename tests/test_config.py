@@ -76,6 +76,8 @@ def test_bad_overrides_name_the_field(data, message):
         (lambda c: replace(c, train=replace(c.train, max_iters=0)), "train.max_iters must be >= 1"),
         (lambda c: replace(c, task=replace(c.task, held_out=((5, 12),))), "outside the operand range 0..9"),
         (lambda c: replace(c, task=replace(c.task, name="poetry")), "unknown task 'poetry'"),
+        (lambda c: replace(c, model=replace(c.model, block_size=4)), "model.block_size \\(4\\) is shorter than the arithmetic prompt"),
+        (lambda c: replace(c, train=replace(c.train, precision="fp8")), "train.precision: unknown precision 'fp8'"),
     ],
 )
 def test_validation_names_the_field(change, message):

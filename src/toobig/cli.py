@@ -78,7 +78,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     config = build_config(args)
     seeds = _seeds(args, config.seed)
-    runs = train(config, seeds, args.out, device=args.device, progress=not args.quiet, compile=args.compile)
+    runs = train(
+        config, seeds, args.out, device=args.device, progress=not args.quiet, compile=args.compile,
+        max_members=args.max_members,
+    )
     for run in runs:
         summary = run.read_summary() or {}
         best = summary.get("best") or {}
@@ -106,6 +109,68 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_extrapolate(args: argparse.Namespace) -> int:
+    from .extrapolation import extrapolate
+
+    if args.max_operand < 1:
+        raise UsageError(f"--max-operand must be >= 1, got {args.max_operand}")
+    result = extrapolate(args.run_dir, args.max_operand, args.checkpoint, args.device)
+    print(
+        f"operands 0-{args.max_operand}, at least one above {result['trained_operand_max']} "
+        f"({args.checkpoint} checkpoint, iteration {result['iteration']}): "
+        f"addition {result['add_correct']}/{result['add_total']} ({result['add_acc']:.2%}), "
+        f"subtraction {result['sub_correct']}/{result['sub_total']} ({result['sub_acc']:.2%})"
+    )
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .experiments import parse_experiments
+    from .reproduce import ReproduceOptions, reproduce
+
+    if args.num_seeds < 1:
+        raise UsageError(f"--num-seeds must be >= 1, got {args.num_seeds}")
+    if args.max_iters is not None and args.max_iters < 1:
+        raise UsageError(f"--max-iters must be >= 1, got {args.max_iters}")
+    options = ReproduceOptions(
+        experiments=tuple(parse_experiments(args.experiments)),
+        seeds=tuple(range(args.num_seeds)),
+        out=args.out,
+        device=args.device,
+        max_iters=args.max_iters,
+        include_mlt=args.include_mlt,
+        executor=args.executor,
+        address=args.address,
+        workers=args.workers,
+        max_members=args.max_members,
+        compile=args.compile,
+    )
+    reproduce(options)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .executors import execute, plan_jobs
+    from .sweep import load_sweep
+
+    configs = load_sweep(args.file)
+    jobs = plan_jobs(configs, args.out, args.device, args.max_members, args.compile)
+    outcome = execute(jobs, args.executor, args.address, args.workers, progress=True)
+    print(outcome.describe())
+    return 1 if outcome.failed else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    if not args.runs_dir.is_dir():
+        raise UsageError(f"no such runs directory: {args.runs_dir}")
+    out = args.out or args.runs_dir / "report"
+    for path in write_report(args.runs_dir, out):
+        print(path)
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .engine.trainer import Prepared
     from .model import describe
@@ -115,6 +180,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"{config.label}: corpus {len(prepared.text):,} characters, vocabulary {prepared.tokenizer.vocab_size}")
     print(describe(config.model, prepared.tokenizer.vocab_size))
     return 0
+
+
+def _add_executor_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", default="local", choices=("local", "ray"), help="where runs execute")
+    p.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
+    p.add_argument("--workers", type=int, help="parallel populations (default: sized to the cores)")
+    p.add_argument("--max-members", type=int, help="largest population trained at once")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False, help="torch.compile the training step")
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -141,8 +214,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("runs"), help="parent directory of the run directories")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False, help="torch.compile the training step")
+    p.add_argument("--max-members", type=int, help="largest population trained at once (default: what fits the device)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("extrapolate", help="Section 5.1: score a run on operands beyond its training range")
+    p.add_argument("run_dir")
+    p.add_argument("--max-operand", type=int, default=19)
+    p.add_argument("--checkpoint", default="best", help="best or last")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_extrapolate)
 
     p = sub.add_parser("eval", help="re-evaluate a run's checkpoint")
     p.add_argument("run_dir")
@@ -160,6 +241,28 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--greedy", action="store_true")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("reproduce", help="run the paper's experiments that are missing, then write the report")
+    p.add_argument("--experiments", default="table2", help="comma-separated: table2..table7, grokking, capacity, or all")
+    p.add_argument("--num-seeds", type=int, default=3, help="seeds 0..K-1 per configuration (default 3)")
+    p.add_argument("--out", type=Path, default=Path("results"), help="runs go to OUT/runs, the report to OUT/report")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--max-iters", type=int, help="shorten every run (the schedule shrinks in proportion)")
+    p.add_argument("--include-mlt", action="store_true", help="also train the 10.6M-parameter MLT on a CPU")
+    _add_executor_flags(p)
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("sweep", help="train a grid of configurations described in a TOML file")
+    p.add_argument("file", type=Path)
+    p.add_argument("--out", type=Path, default=Path("runs"))
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    _add_executor_flags(p)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("report", help="tables, figures and a CSV from run directories, beside the paper's numbers")
+    p.add_argument("runs_dir", type=Path)
+    p.add_argument("--out", type=Path, help="output directory (default RUNS_DIR/report)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("info", help="print a configuration's architecture and parameter count")
     _add_config_flags(p)

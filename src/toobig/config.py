@@ -14,6 +14,7 @@ import tomli_w
 
 TASK_NAMES = ("arithmetic", "capitals", "combined")
 REGULARIZATIONS = ("paper", "controlled")
+PRECISIONS = ("auto", "float32", "bfloat16")
 CONFIG_VERSION = 1
 
 
@@ -58,6 +59,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     # Save last.safetensors (with optimizer state) every this many evaluations.
     checkpoint_every: int = 1
+    # "auto": bfloat16 autocast on CUDA (as the reference ran), float32 on CPU.
+    precision: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -227,6 +230,13 @@ def validate(config: RunConfig) -> RunConfig:
     for name in ("n_layer", "n_head", "n_embd", "mlp_ratio", "block_size"):
         if getattr(m, name) < 1:
             raise ConfigError(f"model.{name} must be >= 1, got {getattr(m, name)}")
+    prompt = f"<{t.operand_max}+{t.operand_max}="
+    if t.name in ("arithmetic", "combined") and m.block_size < len(prompt):
+        # Capital-city prompts may exceed the block (the paper's do: nanoGPT crops them), but an
+        # arithmetic prompt that does not fit loses its operands.
+        raise ConfigError(
+            f"model.block_size ({m.block_size}) is shorter than the arithmetic prompt {prompt!r} ({len(prompt)} characters)"
+        )
     if m.n_embd % m.n_head:
         raise ConfigError(f"model.n_embd ({m.n_embd}) must be divisible by model.n_head ({m.n_head})")
     if not 0.0 <= m.dropout < 1.0:
@@ -244,6 +254,8 @@ def validate(config: RunConfig) -> RunConfig:
     for name in ("beta1", "beta2"):
         if not 0.0 <= getattr(tr, name) < 1.0:
             raise ConfigError(f"train.{name} must be in [0, 1), got {getattr(tr, name)}")
+    if tr.precision not in PRECISIONS:
+        raise ConfigError(f"train.precision: unknown precision {tr.precision!r} (allowed: {', '.join(PRECISIONS)})")
     if ev.interval < 1:
         raise ConfigError(f"eval.interval must be >= 1, got {ev.interval}")
     if ev.schedule not in ("linear", "log"):

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from . import model as gpt
 from .config import EvalConfig, ModelConfig
 from .engine import rng
+from .engine.population import autocast
 from .tasks import Prompt, is_correct
 from .tokenizer import CharTokenizer
 
@@ -153,10 +154,12 @@ class Evaluator:
             total += nll.view(k_members, -1).sum(dim=1).double()
         return (total / (n_windows * block)).float()
 
-    def __call__(self, params: gpt.Params, keys: torch.Tensor, iteration: int) -> list[dict]:
-        completions = self.generate(params, keys, iteration)
+    def __call__(self, params: gpt.Params, keys: torch.Tensor, iteration: int, precision: str = "float32") -> list[dict]:
+        with autocast(precision, self.device):
+            completions = self.generate(params, keys, iteration)
+            losses = self.loss(params).tolist()
         correct = score(self.prompts, completions, self.tokenizer)
         metrics = tally(self.prompts, correct, completions.prompt_index)
-        for m, loss in zip(metrics, self.loss(params).tolist()):
+        for m, loss in zip(metrics, losses):
             m["loss"] = loss
         return metrics

@@ -29,12 +29,18 @@ class MemberDropout:
         return x * (u >= self.p) * (1.0 / (1.0 - self.p))
 
 
+def autocast(precision: str, device: torch.device) -> torch.autocast:
+    """bfloat16 autocast where the precision asks for it ("auto": on CUDA only, like the reference)."""
+    enabled = precision == "bfloat16" or (precision == "auto" and device.type == "cuda")
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
 def member_losses(
     params: gpt.Params, x: torch.Tensor, y: torch.Tensor, cfg: ModelConfig, dropout: gpt.Dropout | None
 ) -> torch.Tensor:
     """Mean next-character cross-entropy of each member on its own batch: (K,)."""
     logits = gpt.head(params, gpt.hidden_states(params, x, cfg, dropout))
-    nll = F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1), reduction="none")
+    nll = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), y.view(-1), reduction="none")
     return nll.view(x.shape[0], -1).mean(dim=1)
 
 
@@ -94,7 +100,8 @@ class Population:
             group["lr"] = lr
         p = self.config.model.dropout
         dropout = MemberDropout(self.keys, iteration, p) if p > 0 else None
-        losses = self._losses(self.params, x, y, self.config.model, dropout)
+        with autocast(self.config.train.precision, self.device):
+            losses = self._losses(self.params, x, y, self.config.model, dropout)
         # Summing member losses gives each member exactly the gradient of its own loss.
         losses.sum().backward()
         self._clip_gradients(self.config.train.grad_clip)
@@ -133,7 +140,8 @@ class Population:
             return
         for name, p in self.params.items():
             self.optimizer.state[p] = {
-                "step": torch.tensor(float(steps)),
+                # fused AdamW keeps its step count as a float32 tensor on the parameters' device
+                "step": torch.tensor(float(steps), dtype=torch.float32, device=self.device),
                 **{
                     moment: torch.stack([s[f"optimizer.{moment}.{name}"] for s in states]).to(self.device)
                     for moment in ("exp_avg", "exp_avg_sq")

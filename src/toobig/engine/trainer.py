@@ -6,6 +6,7 @@ import json
 import platform
 import subprocess
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -17,9 +18,10 @@ from .. import __version__
 from .. import model as gpt
 from ..config import ConfigError, RunConfig, validate
 from ..evaluate import Evaluator
-from ..store import RunDir, StoreError, run_dir_name
+from ..store import CHECKPOINT_NAMES, RunDir, run_dir_name
 from ..tasks import build_task, corpus_text
 from ..tokenizer import CharTokenizer
+from .chunking import members_per_population, split
 from .population import Population
 from .schedule import eval_points, learning_rate
 
@@ -146,8 +148,10 @@ def train(
     progress: bool = True,
     resume: bool = False,
     compile: bool = False,
+    max_members: int | None = None,
 ) -> list[RunDir]:
-    """Train one population (one member per seed) of `config`; return the run directories.
+    """Train every seed of `config` as populations of at most `max_members` members (by default
+    what fits the GPU's memory, or what suits the CPU); return the run directories.
 
     With resume=True, members whose directory holds a last checkpoint continue from it and
     members already complete are skipped.
@@ -155,8 +159,13 @@ def train(
     validate(config)
     dev = resolve_device(device)
     out_root = Path(out_root)
-    runs = [RunDir(out_root / run_dir_name(replace(config, seed=s))) for s in seeds]
-    return train_runs(config, runs, dev, progress=progress, resume=resume, compile=compile)
+    vocab = CharTokenizer.from_text(corpus_text(config.task)).vocab_size
+    size = members_per_population(config, vocab, dev, max_members)
+    runs: list[RunDir] = []
+    for chunk in split(list(seeds), size):
+        chunk_runs = [RunDir(out_root / run_dir_name(replace(config, seed=s))) for s in chunk]
+        runs += train_runs(config, chunk_runs, dev, progress=progress, resume=resume, compile=compile)
+    return runs
 
 
 def train_runs(
@@ -167,34 +176,38 @@ def train_runs(
     resume: bool = False,
     compile: bool = False,
 ) -> list[RunDir]:
+    """Train the given run directories as one population (members at different resume points
+    train as separate populations). Every directory is locked for the duration."""
+    with ExitStack() as locks:
+        for run in runs:
+            locks.enter_context(run.lock())
+        _train_locked(config, runs, device, progress, resume, compile)
+    return list(runs)
+
+
+def _train_locked(
+    config: RunConfig, runs: Sequence[RunDir], device: torch.device, progress: bool, resume: bool, compile: bool
+) -> None:
     prepared = Prepared.from_config(config)
-    vocab = prepared.tokenizer.vocab_size
-    records: list[MemberRecord] = []
     start_iter: dict[int, list[MemberRecord]] = {}
     states: dict[int, dict] = {}
     for run in runs:
-        seed = int(run.path.name.removeprefix("seed"))
-        member_config = replace(config, seed=seed)
         if resume and run.is_complete():
             continue
-        rec = MemberRecord(run, member_config)
+        rec = MemberRecord(run, replace(config, seed=int(run.path.name.removeprefix("seed"))))
         iteration = 0
         if resume and run.checkpoint_path("last").is_file():
-            iteration, state = _restore(rec)
-            states[id(rec)] = state
+            iteration, states[id(rec)] = _restore(rec)
         else:
-            run.path.mkdir(parents=True, exist_ok=True)
-            run.write_config(member_config)
+            run.write_config(rec.config)
             run.write_metrics([])
-            for name in ("best", "last"):
+            for name in CHECKPOINT_NAMES:
                 run.checkpoint_path(name).unlink(missing_ok=True)
-        records.append(rec)
         start_iter.setdefault(iteration, []).append(rec)
     # Members at different iterations (a kill between two saves) train as separate populations.
     for iteration, group in sorted(start_iter.items()):
         member_states = [states.get(id(r)) for r in group]
         _train_population(config, group, prepared, device, iteration, member_states, progress, compile)
-    return list(runs)
 
 
 def _restore(rec: MemberRecord) -> tuple[int, dict]:
@@ -208,9 +221,7 @@ def _restore(rec: MemberRecord) -> tuple[int, dict]:
     rec.run.write_metrics(history)
     for m in history:
         rec.observe(m)
-    rec.checkpoints = {k: v for k, v in summary.get("checkpoints", {}).items()}
-    if rec.best is not None and rec.best["iter"] > iteration:
-        rec.best = None
+    rec.checkpoints = dict(summary.get("checkpoints", {}))
     timings = summary.get("timings", {})
     rec.train_s, rec.eval_s = float(timings.get("train_s", 0.0)), float(timings.get("eval_s", 0.0))
     return iteration, {"tensors": state, "steps": int(meta.get("optimizer_steps", 0))}
@@ -267,11 +278,12 @@ def _train_population(
         bar.close()
     for rec in records:
         rec.run.write_summary(_summary(rec, n_params, vocab, "complete", env, config.train.max_iters))
+        rec.run.clear_failure()
 
 
 def _evaluate(records, pop, evaluator, point, n_params, vocab, env, config, t_begin, evals_done, bar) -> None:
     t0 = time.perf_counter()
-    metrics = evaluator(pop.params, pop.keys, point)
+    metrics = evaluator(pop.params, pop.keys, point, config.train.precision)
     elapsed = time.perf_counter() - t0
     save_last = (evals_done % config.train.checkpoint_every == 0) or point == config.train.max_iters
     for k, (rec, m) in enumerate(zip(records, metrics)):

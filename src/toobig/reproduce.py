@@ -1,0 +1,107 @@
+"""`toobig reproduce`: run whatever the requested experiments still miss, then write the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .engine.trainer import resolve_device
+from .executors import SweepOutcome, execute, plan_jobs
+from .experiments import TABLES, capacity_config, experiment_configs, with_max_iters
+from .extrapolation import RESULT_FILE, extrapolate
+from .store import RunDir, run_dir_name
+
+# The capacity search stops at the first width whose seeds mostly learn the task.
+CAPACITY_MAX_N = 14
+
+
+@dataclass(frozen=True)
+class ReproduceOptions:
+    experiments: tuple[str, ...] = ("table2",)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    out: Path = Path("results")
+    device: str = "auto"
+    max_iters: int | None = None
+    include_mlt: bool = False
+    executor: str = "local"
+    address: str | None = None
+    workers: int | None = None
+    max_members: int | None = None
+    compile: bool = False
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.out / "runs"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.out / "report"
+
+
+def learned(summary: dict) -> bool:
+    """Every in-distribution sample right at the best evaluation (held-out pairs aside)."""
+    best = summary.get("best") or {}
+    if not best or not best.get("add_total"):
+        return False
+    seen_total = best["add_total"] + best["sub_total"] - best["heldout_total"]
+    seen_correct = best["add_correct"] + best["sub_correct"] - best["heldout_correct"]
+    return seen_correct == seen_total
+
+
+def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> Path:
+    """Train what is missing (complete runs are skipped), run the extras, write the report."""
+    include_mlt = options.include_mlt or resolve_device(options.device).type == "cuda"
+    if not include_mlt and any(e in options.experiments for e in (*TABLES, "grokking")):
+        say("MLT rows skipped: on a CPU they take hours each (pass --include-mlt to run them anyway)")
+    configs = [
+        c
+        for name in options.experiments
+        for c in experiment_configs(name, list(options.seeds), include_mlt, options.max_iters)
+    ]
+    outcome = _run(configs, options, say)
+    if "capacity" in options.experiments:
+        _capacity_search(options, say)
+    if "table2" in options.experiments:
+        _out_of_range(configs, options, say)
+    from .report import write_report
+
+    paths = write_report(options.runs_dir, options.report_dir)
+    say(f"report: {options.report_dir / 'report.md'} ({len(paths)} files)")
+    if outcome.failed:
+        say(f"{len(outcome.failed)} run(s) failed; their directories hold error.json and traceback.txt")
+    return options.report_dir
+
+
+def _run(configs, options: ReproduceOptions, say: Callable[[str], None]) -> SweepOutcome:
+    jobs = plan_jobs(configs, options.runs_dir, options.device, options.max_members, options.compile)
+    outcome = execute(jobs, options.executor, options.address, options.workers, progress=True)
+    say(outcome.describe())
+    return outcome
+
+
+def _capacity_search(options: ReproduceOptions, say: Callable[[str], None]) -> None:
+    for n in range(1, CAPACITY_MAX_N + 1):
+        configs = [with_max_iters(capacity_config(n, s), options.max_iters) for s in options.seeds]
+        _run(configs, options, say)
+        summaries = [RunDir(options.runs_dir / run_dir_name(c)).read_summary() or {} for c in configs]
+        learners = sum(learned(s) for s in summaries)
+        say(f"capacity search: n={n} learns arithmetic in {learners}/{len(configs)} seeds")
+        if learners * 2 > len(configs):
+            say(f"capacity search: smallest width that learns is n={n}")
+            return
+    say(f"capacity search: no width up to n={CAPACITY_MAX_N} learns in most seeds")
+
+
+def _out_of_range(configs, options: ReproduceOptions, say: Callable[[str], None]) -> None:
+    """Section 5.1 on every complete n14 arithmetic run of Table 2 (skipped where already done)."""
+    for config in configs:
+        if (config.task.name, config.model_name, config.regularization) != ("arithmetic", "n14", "paper"):
+            continue
+        run = RunDir(options.runs_dir / run_dir_name(config))
+        if run.is_complete() and not (run.path / RESULT_FILE).is_file():
+            result = extrapolate(run.path, max_operand=19, device="cpu")
+            say(
+                f"out-of-range (0-19) {run.path.parent.name}/{run.path.name}: "
+                f"addition {result['add_acc']:.1%}, subtraction {result['sub_acc']:.1%}"
+            )
