@@ -70,11 +70,19 @@ def test_info_prints_parameter_count(tmp_path):
     "args,message",
     [
         (["train", "--task", "poetry"], "unknown task 'poetry'"),
-        (["train", "--model", "n15"], "unknown model 'n15'"),
+        (["train", "--model", "gpt2"], "unknown model 'gpt2'"),
+        (["train", "--resume", "x", "--iters", "5"], "--resume continues a run with its own config.toml"),
         (["train", "--set", "train.learning_rate=-1"], "train.learning_rate must be > 0"),
         (["train", "--set", "train.nonsense=1"], "unknown config key 'train.nonsense'"),
         (["train", "--iters", "0"], "train.max_iters must be >= 1"),
         (["train", "--seeds", "a,b"], "--seeds expects comma-separated integers"),
+        (["train", "--set", "model.n_embd=15", "--set", "model.n_head=2"], "model.n_embd (15) must be divisible by model.n_head (2)"),
+        (["train", "--set", "model.block_size=4"], "model.block_size (4) is shorter than the arithmetic prompt"),
+        (["train", "--set", "task.held_out=[[5, 12]]"], "task.held_out: pair (5, 12) is outside the operand range 0..9"),
+        (["train", "--set", "train.max_iters=-5"], "train.max_iters must be >= 1"),
+        (["train", "--regularization", "heavy"], "unknown condition 'heavy'"),
+        (["train", "--device", "tpu"], "--device: unknown device 'tpu'"),
+        (["reproduce", "--experiments", "table9"], "unknown experiment 'table9'"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, args, message):
@@ -82,3 +90,38 @@ def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, args, message):
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and message in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_malformed_toml_config_is_refused(tmp_path):
+    (tmp_path / "bad.toml").write_text("[train\nmax_iters = 3\n")
+    result = toobig("train", "--config", "bad.toml", "--out", "runs", cwd=tmp_path)
+    assert result.returncode == 2 and "malformed TOML in bad.toml" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_run_directory_from_an_incompatible_version_is_refused(trained, tmp_path):
+    import shutil
+
+    copy = tmp_path / "old-run"
+    shutil.copytree(trained, copy)
+    config = copy / "config.toml"
+    config.write_text(config.read_text().replace("version = 1", "version = 99"))
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in copy.rglob("*"))
+    for args in (["eval", str(copy)], ["train", "--resume", str(copy)]):
+        result = toobig(*args, cwd=tmp_path)
+        assert result.returncode == 2, args
+        assert "config version 99 is not supported" in result.stderr and result.stderr.count("\n") == 1
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in copy.rglob("*")) == before
+
+
+def test_corrupted_checkpoint_is_named(trained, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(trained, copy)
+    ckpt = copy / "checkpoints" / "best.safetensors"
+    data = bytearray(ckpt.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    ckpt.write_bytes(bytes(data))
+    result = toobig("eval", str(copy), cwd=tmp_path)
+    assert result.returncode == 2 and "best.safetensors is corrupted" in result.stderr

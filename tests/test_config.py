@@ -85,9 +85,15 @@ def test_validation_names_the_field(change, message):
         validate(change(make_config("arithmetic", "n14")))
 
 
+def test_any_width_of_the_one_layer_family():
+    c = make_config("arithmetic", "n5")
+    assert (c.model.n_layer, c.model.n_head, c.model.n_embd, c.model.mlp_ratio, c.model_name) == (1, 1, 5, 1, "n5")
+    assert c.train.learning_rate == 1e-2
+
+
 def test_unknown_preset_names():
-    with pytest.raises(ConfigError, match="unknown model 'n15'"):
-        make_config("arithmetic", "n15")
+    with pytest.raises(ConfigError, match="unknown model 'm15'"):
+        make_config("arithmetic", "m15")
     with pytest.raises(ConfigError, match="unknown condition 'none'"):
         make_config("arithmetic", "n14", "none")
 

@@ -109,3 +109,27 @@ def test_eval_points_linear_and_log():
     log = eval_points(1_500_000, EvalConfig(schedule="log", log_points=200))
     assert log[0] == 0 and log[-1] == 1_500_000 and len(log) < 200
     assert all(b > a for a, b in zip(log, log[1:]))
+
+
+def test_clipping_equals_torch_clip_grad_norm_per_member():
+    from toobig.engine.population import Population
+    from toobig.presets import make_config
+
+    config = make_config("arithmetic", "n14")
+    pop = Population(config, [1, 2, 3], 17, torch.device("cpu"))
+    gen = torch.Generator().manual_seed(0)
+    scales = (0.001, 1.0, 50.0)  # one member far below the clip norm, two above it
+    for p in pop.params.values():
+        p.grad = torch.randn(p.shape, generator=gen) * torch.tensor(scales).view(-1, *([1] * (p.dim() - 1)))
+    expected = []
+    for k in range(3):
+        alone = [p.grad[k].clone().requires_grad_(False) for p in pop.params.values()]
+        holders = [torch.nn.Parameter(torch.zeros_like(g)) for g in alone]
+        for h, g in zip(holders, alone):
+            h.grad = g
+        torch.nn.utils.clip_grad_norm_(holders, 1.0)
+        expected.append([h.grad for h in holders])
+    pop._clip_gradients(1.0)
+    for k in range(3):
+        for p, e in zip(pop.params.values(), expected[k]):
+            assert torch.equal(p.grad[k], e)

@@ -118,3 +118,15 @@ def test_exact_loss_matches_naive_average_over_all_windows():
         logits = gpt.head(params, gpt.hidden_states(params, x.view(1, 1, -1), config.model))[0, 0]
         losses.append(torch.nn.functional.cross_entropy(logits, y))
     assert evaluator.loss(params)[0].item() == pytest.approx(torch.stack(losses).mean().item(), rel=1e-5)
+
+
+def test_a_members_samples_do_not_depend_on_the_population():
+    # Capitals prompts differ in length and rows stop at different steps: the riskiest case.
+    config = make_config("capitals", "n28")
+    prepared = Prepared.from_config(config)
+    prompts = build_task(config.task).prompts(config.eval)
+    evaluator = Evaluator(prompts, prepared.tokenizer, config.model, config.eval, prepared.data, torch.device("cpu"))
+    members = [gpt.init_member(config.model, prepared.tokenizer.vocab_size, s) for s in (8, 9)]
+    both = evaluator.generate(gpt.stack_members(members), rng.member_keys([8, 9]), iteration=250)
+    alone = evaluator.generate(gpt.stack_members(members[1:]), rng.member_keys([9]), iteration=250)
+    assert (both.tokens[1] == alone.tokens[0]).all()

@@ -22,6 +22,8 @@ class UsageError(Exception):
 def _seeds(args: argparse.Namespace, default: int) -> list[int]:
     if args.seeds and args.num_seeds:
         raise UsageError("--seeds and --num-seeds are mutually exclusive")
+    if args.max_members is not None and args.max_members < 1:
+        raise UsageError(f"--max-members must be >= 1, got {args.max_members}")
     if args.num_seeds is not None:
         if args.num_seeds < 1:
             raise UsageError(f"--num-seeds must be >= 1, got {args.num_seeds}")
@@ -60,7 +62,8 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     if args.eval_interval is not None:
         config = replace(config, eval=replace(config.eval, interval=args.eval_interval))
     if args.corpus is not None:
-        config = replace(config, task=replace(config.task, corpus_file=str(args.corpus)))
+        # Absolute, so the run can be evaluated or resumed from anywhere (and by a Ray worker).
+        config = replace(config, task=replace(config.task, corpus_file=str(args.corpus.resolve())))
     if args.paper_eval_counts:
         config = replace(config, eval=replace(config.eval, paper_counts=True))
     return validate(config)
@@ -71,6 +74,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .store import RunDir
 
     if args.resume:
+        given = [f for f in ("task", "model", "regularization", "config", "set", "iters", "eval_interval", "corpus", "seeds", "num_seeds") if getattr(args, f)]
+        if given or args.paper_eval_counts:
+            raise UsageError("--resume continues a run with its own config.toml; drop the other configuration flags")
         run = RunDir(Path(args.resume))
         config = run.read_config()
         train_runs(config, [run], resolve_device(args.device), progress=not args.quiet, resume=True, compile=args.compile)
@@ -278,7 +284,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"toobig: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("toobig: interrupted; finished evaluations and checkpoints are on disk (resume with --resume)", file=sys.stderr)
+        print(
+            "toobig: interrupted; finished evaluations and checkpoints are on disk "
+            "(train --resume RUN_DIR, or run the same reproduce/sweep command again, continues)",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -66,8 +66,8 @@ class TrainConfig:
 @dataclass(frozen=True)
 class EvalConfig:
     interval: int = 250
-    # Extra evaluation points (iterations) on top of the regular interval, e.g. a log-spaced grid.
-    schedule: str = "linear"  # "linear" | "log"
+    # "linear": every `interval` iterations; "log": `log_points` log-spaced points instead.
+    schedule: str = "linear"
     log_points: int = 200
     num_samples: int = 10
     temperature: float = 0.01
@@ -97,7 +97,8 @@ class RunConfig:
         return replace(self, seed=0)
 
     def digest(self) -> str:
-        """Short hash of everything but the seed: members of one population share it."""
+        """Short hash of everything but the seed: members of one population share it. (The
+        corpus text's own hash is kept in summary.json and checked on resume.)"""
         blob = json.dumps(to_dict(self.without_seed()), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:8]
 
@@ -260,8 +261,9 @@ def validate(config: RunConfig) -> RunConfig:
         raise ConfigError(f"eval.interval must be >= 1, got {ev.interval}")
     if ev.schedule not in ("linear", "log"):
         raise ConfigError(f"eval.schedule: unknown schedule {ev.schedule!r} (allowed: linear, log)")
-    if ev.num_samples < 1 or ev.top_k < 1 or ev.log_points < 2:
-        raise ConfigError("eval.num_samples and eval.top_k must be >= 1 and eval.log_points >= 2")
+    for name, low in (("num_samples", 1), ("top_k", 1), ("log_points", 2)):
+        if getattr(ev, name) < low:
+            raise ConfigError(f"eval.{name} must be >= {low}, got {getattr(ev, name)}")
     if ev.temperature <= 0:
         raise ConfigError(f"eval.temperature must be > 0, got {ev.temperature}")
     return config

@@ -95,8 +95,9 @@ class Evaluator:
         out = torch.full((k_members, rows, steps), max(self.newline, 0), dtype=torch.long, device=self.device)
         stopped = torch.zeros(k_members, rows, dtype=torch.bool, device=self.device)
         for step in range(steps):
-            wanted = (self.max_new > step) & ~stopped.all(dim=0)
-            active = wanted.nonzero().squeeze(1)
+            # Which rows run, and so the width below, depends on the prompts and the step only,
+            # never on other members: a member's logits are the same alone or in a population.
+            active = (self.max_new > step).nonzero().squeeze(1)
             if active.numel() == 0:
                 break
             seq, length = buf[:, active], lengths[:, active]
@@ -133,9 +134,11 @@ class Evaluator:
         kth = torch.topk(logits, k, dim=-1).values[..., -1:]
         probs = F.softmax(logits.masked_fill(logits < kth, float("-inf")), dim=-1)
         u = rng.uniform(keys, rng.STREAM_SAMPLE, iteration, step, rows.view(1, -1))  # (K, A)
-        # Inverse-CDF sampling: the same distribution as torch.multinomial, from the member's own stream.
-        token = (probs.cumsum(dim=-1) <= u.unsqueeze(-1)).sum(dim=-1)
-        return token.clamp(max=logits.size(-1) - 1)
+        # Inverse-CDF sampling: the same distribution as torch.multinomial, from the member's own
+        # stream. Scaling by the last cumulative value keeps rounding from selecting a token of
+        # probability zero.
+        cdf = probs.cumsum(dim=-1)
+        return (cdf <= u.unsqueeze(-1) * cdf[..., -1:]).sum(dim=-1).clamp(max=logits.size(-1) - 1)
 
     @torch.inference_mode()
     def loss(self, params: gpt.Params) -> torch.Tensor:

@@ -46,8 +46,7 @@ def parse_experiments(text: str) -> list[str]:
 
 def capacity_config(n_embd: int, seed: int = 0) -> RunConfig:
     """A one-layer, one-head model of width n (MLP ratio 1), labelled n<N>, on arithmetic."""
-    base = make_config("arithmetic", "n14", seed=seed)
-    return validate(replace(base, model_name=f"n{n_embd}", model=replace(base.model, n_embd=n_embd)))
+    return make_config("arithmetic", f"n{n_embd}", seed=seed)
 
 
 def with_max_iters(config: RunConfig, max_iters: int | None) -> RunConfig:

@@ -9,12 +9,12 @@ from typing import Sequence
 import torch
 
 from . import model as gpt
-from .config import EvalConfig, RunConfig
+from .config import ConfigError, EvalConfig, RunConfig
 from .engine import rng
 from .engine.trainer import Prepared, resolve_device
-from .evaluate import Evaluator, score, tally
+from .evaluate import Evaluator
 from .store import RunDir, StoreError
-from .tasks import Prompt
+from .tasks import Prompt, build_task
 
 
 @dataclass(frozen=True)
@@ -55,14 +55,11 @@ def load_trained(run_dir: str | Path, checkpoint: str = "best", device: str = "c
 
 
 def evaluate_trained(trained: TrainedRun, prompts: Sequence[Prompt] | None = None) -> dict:
-    """Metrics of the checkpoint; with the run's own prompts they equal the logged record."""
-    from .tasks import build_task
-
+    """Metrics of the checkpoint; with the run's own prompts, precision and device they equal
+    the record logged at that iteration (same sampling stream, same arithmetic)."""
     prompts = list(prompts) if prompts is not None else build_task(trained.config.task).prompts(trained.config.eval)
     evaluator = trained.evaluator(prompts)
-    completions = evaluator.generate(trained.params, trained.keys, trained.iteration)
-    metrics = tally(prompts, score(prompts, completions, trained.prepared.tokenizer), completions.prompt_index)[0]
-    metrics["loss"] = float(evaluator.loss(trained.params)[0])
+    (metrics,) = evaluator(trained.params, trained.keys, trained.iteration, trained.config.train.precision)
     return {"iter": trained.iteration, **metrics}
 
 
@@ -74,11 +71,15 @@ def sample(
     temperature: float | None = None,
     greedy: bool = False,
 ) -> list[str]:
-    """Completions of one prompt, drawn like the evaluation draws them."""
+    """Completions of one prompt, drawn like the evaluation draws them, cut at the first newline."""
+    if num_samples < 1 or max_new_tokens < 1:
+        raise ConfigError(f"--num-samples and --max-new-tokens must be >= 1, got {num_samples} and {max_new_tokens}")
+    if temperature is not None and temperature <= 0:
+        raise ConfigError(f"--temperature must be > 0, got {temperature} (use --greedy for argmax)")
     try:
         trained.prepared.tokenizer.encode(prompt)
     except ValueError as exc:
-        raise StoreError(f"--prompt: {exc}") from None
+        raise ConfigError(f"--prompt: {exc}") from None
     ecfg = replace(
         trained.config.eval,
         num_samples=num_samples,
@@ -87,4 +88,5 @@ def sample(
     )
     evaluator = trained.evaluator([Prompt(prompt, "sample", "", False, max_new_tokens)], ecfg)
     completions = evaluator.generate(trained.params, trained.keys, trained.iteration)
-    return [trained.prepared.tokenizer.decode(row) for row in completions.tokens[0]]
+    texts = (trained.prepared.tokenizer.decode(row) for row in completions.tokens[0])
+    return [text.split("\n", 1)[0] + ("\n" if "\n" in text else "") for text in texts]

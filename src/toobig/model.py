@@ -67,10 +67,6 @@ def stack_members(members: Iterable[Params]) -> Params:
     return {name: torch.stack([m[name] for m in members]) for name in members[0]}
 
 
-def member(params: Params, k: int) -> Params:
-    return {name: p[k].detach().clone() for name, p in params.items()}
-
-
 def _linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     # (K, N, in) @ (K, in, out): one batched GEMM over all members.
     return torch.bmm(x, weight.mT)
@@ -100,12 +96,13 @@ def _attention(
     q, k, v = (z.view(k_members, batch, t, h, c // h).transpose(2, 3) for z in qkv.split(c, dim=-1))
     # Explicit attention: for blocks of 9-24 characters it beats SDPA's CPU path, compiles
     # cleanly, and lets attention-weight dropout use the member's own masks.
-    att = (q @ k.mT) * (1.0 / math.sqrt(k.size(-1)))  # (K, B, H, T, T)
+    # Scores and softmax in float32 even under bf16 autocast, as fused attention kernels do.
+    att = (q @ k.mT).float() * (1.0 / math.sqrt(k.size(-1)))  # (K, B, H, T, T)
     causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
     att = _softmax(att.masked_fill(~causal, float("-inf")))
     if dropout is not None:
         att = dropout(att)
-    y = att @ v  # (K, B, H, T, D)
+    y = att.to(v.dtype) @ v  # (K, B, H, T, D)
     y = y.transpose(2, 3).reshape(k_members, n, c)
     y = _linear(y, params[prefix + "c_proj.weight"])
     return y if dropout is None else dropout(y)
@@ -124,7 +121,8 @@ def hidden_states(params: Params, idx: torch.Tensor, cfg: ModelConfig, dropout: 
     # a fixed order (a gather's scatter-add backward is not bitwise reproducible on CPU threads),
     # and it measured no slower than F.embedding for these vocabularies.
     one_hot = F.one_hot(idx.reshape(k_members, -1), wte.shape[1]).to(wte.dtype)  # (K, B*T, V)
-    x = torch.bmm(one_hot, wte).view(k_members, batch, t, -1)
+    with torch.autocast(idx.device.type, enabled=False):  # embeddings stay float32, as nn.Embedding's
+        x = torch.bmm(one_hot, wte.float()).view(k_members, batch, t, -1)
     x = (x + params["transformer.wpe.weight"][:, None, :t, :]).reshape(k_members, batch * t, -1)
     if dropout is not None:
         x = dropout(x)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from .config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig, validate, TASK_NAMES
@@ -31,12 +32,21 @@ def _family(model: str) -> str:
     return "mlt" if model == "mlt" else "mini"
 
 
+def architecture(model: str) -> dict[str, int]:
+    """n14/n28/n56/mlt, or any width n<N> of the one-layer, one-head family (the capacity search)."""
+    if model in _ARCHITECTURES:
+        return dict(_ARCHITECTURES[model])
+    match = re.fullmatch(r"n([1-9]\d*)", model)
+    if match is None:
+        raise ConfigError(f"--model: unknown model {model!r} (allowed: {', '.join(MODEL_NAMES)}, or n<N> for width N)")
+    return dict(n_layer=1, n_head=1, n_embd=int(match.group(1)), mlp_ratio=1)
+
+
 def make_config(task: str, model: str, regularization: str = "paper", seed: int = 1337) -> RunConfig:
     """The fully resolved configuration of one of the paper's runs."""
     if task not in TASK_NAMES:
         raise ConfigError(f"--task: unknown task {task!r} (allowed: {', '.join(TASK_NAMES)})")
-    if model not in MODEL_NAMES:
-        raise ConfigError(f"--model: unknown model {model!r} (allowed: {', '.join(MODEL_NAMES)})")
+    arch = architecture(model)
     hypers = dict(_PAPER_HYPERS[_family(model)])
     if regularization == "controlled":
         # Appendix A: every model gets dropout 0.0 and weight decay 0.1.
@@ -51,7 +61,7 @@ def make_config(task: str, model: str, regularization: str = "paper", seed: int 
         regularization=regularization,
         seed=seed,
         task=TaskConfig(name=task),
-        model=ModelConfig(**_ARCHITECTURES[model], block_size=block_size, dropout=hypers["dropout"]),
+        model=ModelConfig(**arch, block_size=block_size, dropout=hypers["dropout"]),
         train=TrainConfig(
             batch_size=batch_size,
             learning_rate=hypers["learning_rate"],

@@ -10,6 +10,7 @@ from .engine.trainer import resolve_device
 from .executors import SweepOutcome, execute, plan_jobs
 from .experiments import TABLES, capacity_config, experiment_configs, with_max_iters
 from .extrapolation import RESULT_FILE, extrapolate
+from .report.runs import in_distribution_perfect
 from .store import RunDir, run_dir_name
 
 # The capacity search stops at the first width whose seeds mostly learn the task.
@@ -37,16 +38,6 @@ class ReproduceOptions:
     @property
     def report_dir(self) -> Path:
         return self.out / "report"
-
-
-def learned(summary: dict) -> bool:
-    """Every in-distribution sample right at the best evaluation (held-out pairs aside)."""
-    best = summary.get("best") or {}
-    if not best or not best.get("add_total"):
-        return False
-    seen_total = best["add_total"] + best["sub_total"] - best["heldout_total"]
-    seen_correct = best["add_correct"] + best["sub_correct"] - best["heldout_correct"]
-    return seen_correct == seen_total
 
 
 def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> Path:
@@ -84,8 +75,9 @@ def _capacity_search(options: ReproduceOptions, say: Callable[[str], None]) -> N
     for n in range(1, CAPACITY_MAX_N + 1):
         configs = [with_max_iters(capacity_config(n, s), options.max_iters) for s in options.seeds]
         _run(configs, options, say)
-        summaries = [RunDir(options.runs_dir / run_dir_name(c)).read_summary() or {} for c in configs]
-        learners = sum(learned(s) for s in summaries)
+        runs = [RunDir(options.runs_dir / run_dir_name(c)) for c in configs]
+        # The report's definition: every in-distribution sample right at some evaluation.
+        learners = sum(any(in_distribution_perfect(m) for m in run.read_metrics()) for run in runs)
         say(f"capacity search: n={n} learns arithmetic in {learners}/{len(configs)} seeds")
         if learners * 2 > len(configs):
             say(f"capacity search: smallest width that learns is n={n}")

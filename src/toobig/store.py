@@ -29,6 +29,7 @@ CHECKPOINT_NAMES = ("best", "last")
 MANIFEST_FILE = "SHA256SUMS.json"
 # Left by a failed sweep attempt (see executors.record_failure); removed once the run completes.
 ERROR_FILE, TRACEBACK_FILE = "error.json", "traceback.txt"
+EXTRAPOLATION_FILE = "extrapolation.json"
 LOCK_FILE = ".lock"
 
 
@@ -184,6 +185,14 @@ class RunDir:
         """Remove error.json and traceback.txt of an earlier attempt (the caller holds the lock)."""
         for name in (ERROR_FILE, TRACEBACK_FILE):
             (self.path / name).unlink(missing_ok=True)
+
+    def clear_outputs(self) -> None:
+        """Remove every result of an earlier attempt (the caller holds the lock)."""
+        for path in (self.summary_path, self.metrics_path, self.path / EXTRAPOLATION_FILE, self.manifest_path):
+            path.unlink(missing_ok=True)
+        for name in CHECKPOINT_NAMES:
+            self.checkpoint_path(name).unlink(missing_ok=True)
+        self.clear_failure()
 
     def is_complete(self) -> bool:
         summary = self.read_summary()

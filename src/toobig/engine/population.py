@@ -110,10 +110,12 @@ class Population:
         return losses.detach()
 
     def _clip_gradients(self, max_norm: float) -> None:
-        """torch's clip_grad_norm_, applied to each member's own gradient norm."""
+        """torch's clip_grad_norm_ applied to each member alone, with its rounding: the norm of
+        the per-tensor norms (stacked along dim 1, which keeps each member's reduction order)."""
         grads = [p.grad for p in self.params.values()]
-        squares = torch.stack([g.pow(2).flatten(1).sum(dim=1) for g in grads]).sum(dim=0)
-        scale = (max_norm / (squares.sqrt() + 1e-6)).clamp(max=1.0)
+        norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), 2, dim=1) for g in grads], dim=1)  # (K, P)
+        total = torch.linalg.vector_norm(norms, 2, dim=1)
+        scale = (max_norm / (total + 1e-6)).clamp(max=1.0)
         for g in grads:
             g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
 

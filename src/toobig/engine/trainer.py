@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import hashlib
 import platform
+import re
 import subprocess
 import time
 from contextlib import ExitStack
@@ -18,7 +20,7 @@ from .. import __version__
 from .. import model as gpt
 from ..config import ConfigError, RunConfig, validate
 from ..evaluate import Evaluator
-from ..store import CHECKPOINT_NAMES, RunDir, run_dir_name
+from ..store import RunDir, StoreError, run_dir_name
 from ..tasks import build_task, corpus_text
 from ..tokenizer import CharTokenizer
 from .chunking import members_per_population, split
@@ -56,6 +58,10 @@ class Prepared:
     text: str
     tokenizer: CharTokenizer
     data: torch.Tensor
+
+    @property
+    def text_sha256(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
     @classmethod
     def from_config(cls, config: RunConfig) -> "Prepared":
@@ -114,7 +120,17 @@ def _environment(device: torch.device) -> dict:
     }
 
 
-def _summary(rec: MemberRecord, n_params: int, vocab: int, status: str, env: dict, iteration: int) -> dict:
+@dataclass(frozen=True)
+class PopulationFacts:
+    """What every member's summary.json states about the population it trained in."""
+
+    parameters: int
+    vocab_size: int
+    corpus_sha256: str
+    environment: dict
+
+
+def _summary(rec: MemberRecord, facts: PopulationFacts, status: str, iteration: int) -> dict:
     return {
         "status": status,
         "label": rec.config.label,
@@ -123,8 +139,9 @@ def _summary(rec: MemberRecord, n_params: int, vocab: int, status: str, env: dic
         "regularization": rec.config.regularization,
         "seed": rec.config.seed,
         "config_digest": rec.config.digest(),
-        "parameters": n_params,
-        "vocab_size": vocab,
+        "parameters": facts.parameters,
+        "vocab_size": facts.vocab_size,
+        "corpus_sha256": facts.corpus_sha256,
         "iteration": iteration,
         "max_iters": rec.config.train.max_iters,
         "best": rec.best,
@@ -132,7 +149,7 @@ def _summary(rec: MemberRecord, n_params: int, vocab: int, status: str, env: dic
         "extrapolated": rec.first_extrapolation is not None,
         "first_extrapolation_iter": rec.first_extrapolation,
         "timings": {"train_s": round(rec.train_s, 3), "eval_s": round(rec.eval_s, 3), "total_s": round(rec.train_s + rec.eval_s, 3)},
-        "environment": env,
+        "environment": facts.environment,
         "checkpoints": dict(rec.checkpoints),
     }
 
@@ -159,12 +176,12 @@ def train(
     validate(config)
     dev = resolve_device(device)
     out_root = Path(out_root)
-    vocab = CharTokenizer.from_text(corpus_text(config.task)).vocab_size
-    size = members_per_population(config, vocab, dev, max_members)
+    prepared = Prepared.from_config(config)
+    size = members_per_population(config, prepared.tokenizer.vocab_size, dev, max_members)
     runs: list[RunDir] = []
     for chunk in split(list(seeds), size):
         chunk_runs = [RunDir(out_root / run_dir_name(replace(config, seed=s))) for s in chunk]
-        runs += train_runs(config, chunk_runs, dev, progress=progress, resume=resume, compile=compile)
+        runs += train_runs(config, chunk_runs, dev, progress, resume, compile, prepared)
     return runs
 
 
@@ -175,34 +192,57 @@ def train_runs(
     progress: bool = True,
     resume: bool = False,
     compile: bool = False,
+    prepared: Prepared | None = None,
 ) -> list[RunDir]:
-    """Train the given run directories as one population (members at different resume points
-    train as separate populations). Every directory is locked for the duration."""
+    """Train the given run directories (named seed<N>) as one population; members at different
+    resume points train as separate populations. Every directory is locked for the duration."""
+    prepared = prepared or Prepared.from_config(config)
     with ExitStack() as locks:
         for run in runs:
             locks.enter_context(run.lock())
-        _train_locked(config, runs, device, progress, resume, compile)
+        _train_locked(config, runs, device, progress, resume, compile, prepared)
     return list(runs)
 
 
+def _member_seed(run: RunDir, config: RunConfig, resume: bool) -> int:
+    """The seed of a run directory: its stored config's when resuming, else its name's."""
+    if resume and run.config_path.is_file():
+        stored = run.read_config()
+        if stored.digest() != config.digest():
+            raise StoreError(
+                f"{run.config_path} differs from the requested configuration "
+                f"(digest {stored.digest()} vs {config.digest()}); resume it with its own config"
+            )
+        return stored.seed
+    match = re.fullmatch(r"seed(\d+)", run.path.name)
+    if match is None:
+        raise StoreError(f"run directory {run.path} must be named seed<N> (N = the member's seed)")
+    return int(match.group(1))
+
+
 def _train_locked(
-    config: RunConfig, runs: Sequence[RunDir], device: torch.device, progress: bool, resume: bool, compile: bool
+    config: RunConfig,
+    runs: Sequence[RunDir],
+    device: torch.device,
+    progress: bool,
+    resume: bool,
+    compile: bool,
+    prepared: Prepared,
 ) -> None:
-    prepared = Prepared.from_config(config)
     start_iter: dict[int, list[MemberRecord]] = {}
     states: dict[int, dict] = {}
     for run in runs:
         if resume and run.is_complete():
             continue
-        rec = MemberRecord(run, replace(config, seed=int(run.path.name.removeprefix("seed"))))
+        rec = MemberRecord(run, replace(config, seed=_member_seed(run, config, resume)))
         iteration = 0
         if resume and run.checkpoint_path("last").is_file():
-            iteration, states[id(rec)] = _restore(rec)
+            iteration, states[id(rec)] = _restore(rec, prepared)
         else:
+            # A fresh start: nothing of an earlier attempt may survive to be mistaken for this one.
+            run.clear_outputs()
             run.write_config(rec.config)
             run.write_metrics([])
-            for name in CHECKPOINT_NAMES:
-                run.checkpoint_path(name).unlink(missing_ok=True)
         start_iter.setdefault(iteration, []).append(rec)
     # Members at different iterations (a kill between two saves) train as separate populations.
     for iteration, group in sorted(start_iter.items()):
@@ -210,8 +250,14 @@ def _train_locked(
         _train_population(config, group, prepared, device, iteration, member_states, progress, compile)
 
 
-def _restore(rec: MemberRecord) -> tuple[int, dict]:
+def _restore(rec: MemberRecord, prepared: Prepared) -> tuple[int, dict]:
     summary = rec.run.read_summary() or {}
+    recorded = summary.get("corpus_sha256")
+    if recorded is not None and recorded != prepared.text_sha256:
+        raise StoreError(
+            f"{rec.run.path}: the training corpus changed since this run started "
+            f"(task.corpus_file {rec.config.task.corpus_file!r}); restore it or start a new run"
+        )
     expected = summary.get("checkpoints", {}).get("last")
     state = rec.run.load_checkpoint("last", expected)
     meta = rec.run.checkpoint_metadata("last")
@@ -244,20 +290,25 @@ def _train_population(
         pop.load_member_states([s["tensors"] for s in states], states[0]["steps"])  # type: ignore[index]
     evaluator = prepared.evaluator(config, device)
     data = prepared.data.to(device)
-    n_params = gpt.count_parameters(config.model, vocab)
-    env = {**_environment(device), "compiled": pop.compiled, "population_size": pop.size}
+    facts = PopulationFacts(
+        parameters=gpt.count_parameters(config.model, vocab),
+        vocab_size=vocab,
+        corpus_sha256=prepared.text_sha256,
+        environment={**_environment(device), "compiled": pop.compiled, "population_size": pop.size},
+    )
     block = config.model.block_size
     n_windows = data.numel() - block
     span = torch.arange(block, device=device)
-    points = [p for p in eval_points(config.train.max_iters, config.eval) if p >= start]
-    evals_done = 0
+    schedule = eval_points(config.train.max_iters, config.eval)
+    points = [p for p in schedule if p >= start]
     bar = _progress_bar(config, len(seeds), start, progress)
     t_begin = time.perf_counter()
     loss = None
     for i, point in enumerate(points):
         if i > 0 or start == 0:  # a resumed run evaluated its start point before the interruption
-            _evaluate(records, pop, evaluator, point, n_params, vocab, env, config, t_begin, evals_done, bar)
-            evals_done += 1
+            # The checkpoint cadence follows the evaluation's index, so a resume keeps it.
+            save_last = schedule.index(point) % config.train.checkpoint_every == 0
+            _evaluate(records, pop, evaluator, point, facts, t_begin, save_last, bar)
         if point == config.train.max_iters:
             break
         stop = points[i + 1]
@@ -277,21 +328,33 @@ def _train_population(
     if bar is not None:
         bar.close()
     for rec in records:
-        rec.run.write_summary(_summary(rec, n_params, vocab, "complete", env, config.train.max_iters))
+        rec.run.write_summary(_summary(rec, facts, "complete", config.train.max_iters))
         rec.run.clear_failure()
 
 
-def _evaluate(records, pop, evaluator, point, n_params, vocab, env, config, t_begin, evals_done, bar) -> None:
+def _evaluate(
+    records: list[MemberRecord],
+    pop: Population,
+    evaluator: Evaluator,
+    point: int,
+    facts: PopulationFacts,
+    t_begin: float,
+    save_last: bool,
+    bar,
+) -> None:
+    """Evaluate every member at `point`; log, keep the best and (if due) the last checkpoint."""
+    config = pop.config
     t0 = time.perf_counter()
     metrics = evaluator(pop.params, pop.keys, point, config.train.precision)
     elapsed = time.perf_counter() - t0
-    save_last = (evals_done % config.train.checkpoint_every == 0) or point == config.train.max_iters
+    save_last = save_last or point == config.train.max_iters
+    steps = str(pop.optimizer_steps())
     for k, (rec, m) in enumerate(zip(records, metrics)):
         record = {"iter": point, **m, "lr": learning_rate(point, config.train), "elapsed_s": round(time.perf_counter() - t_begin, 3)}
         rec.eval_s += elapsed
         rec.run.append_metrics(record)
         improved = rec.observe(record)
-        meta = {"iteration": str(point), "optimizer_steps": str(pop.optimizer_steps()), "metrics": json.dumps(record)}
+        meta = {"iteration": str(point), "optimizer_steps": steps, "metrics": json.dumps(record)}
         if improved or save_last:
             state = pop.member_state(k)
             weights = {n: t for n, t in state.items() if not n.startswith("optimizer.")}
@@ -300,7 +363,7 @@ def _evaluate(records, pop, evaluator, point, n_params, vocab, env, config, t_be
             if save_last:
                 rec.checkpoints["last"] = rec.run.save_checkpoint("last", state, meta)
         if save_last:
-            rec.run.write_summary(_summary(rec, n_params, vocab, "running", env, point))
+            rec.run.write_summary(_summary(rec, facts, "running", point))
     if bar is not None:
         bar.set_postfix_str(_postfix(None, records), refresh=False)
 
