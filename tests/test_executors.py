@@ -44,9 +44,9 @@ def test_plan_groups_seeds_into_populations_and_splits_them(tmp_path):
     assert all(j.max_members == 2 and j.device == "cpu" and j.out_root == str(tmp_path) for j in plan.jobs)
     assert plan.jobs[0].runs == (tmp_path / run_dir_name(a[0]), tmp_path / run_dir_name(a[1]))
     assert plan.skipped == ()
-    # without max_members: CPU populations are cut to the trainer's CPU size, so pieces run in parallel
+    # without max_members: one member per single-thread CPU process, so the cores run seeds in parallel
     six = [_tiny(seed=s) for s in range(6)]
-    assert [j.seeds for j in plan_jobs(six, tmp_path, device="cpu").jobs] == [(0, 1, 2, 3), (4, 5)]
+    assert [j.seeds for j in plan_jobs(six, tmp_path, device="cpu").jobs] == [(s,) for s in range(6)]
     # on a GPU one job keeps the population; the trainer fits it to the GPU's memory
     assert [j.seeds for j in plan_jobs(six, tmp_path, device="cuda").jobs] == [(0, 1, 2, 3, 4, 5)]
     with pytest.raises(ConfigError, match="--max-members must be >= 1"):

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 
 from .config import ConfigError, RunConfig
-from .engine.chunking import CPU_MEMBERS, split
+from .engine.chunking import CPU_MEMBERS_PER_PROCESS, split
 from .store import (
     ERROR_FILE,
     TRACEBACK_FILE,
@@ -137,8 +137,8 @@ def plan_jobs(
 ) -> Plan:
     """Group configs into populations (same `digest()`), skip complete runs, split big ones.
 
-    Without max_members, populations on the CPU are split like the trainer splits them
-    (CPU_MEMBERS), so that the pieces run in parallel processes; on a GPU one job keeps the
+    Without max_members, populations on the CPU are split into CPU_MEMBERS_PER_PROCESS members
+    per job, so that the pieces run in parallel single-thread processes; on a GPU one job keeps the
     whole population and the trainer fits it to the GPU's memory.
     """
     if max_members is not None and max_members < 1:
@@ -147,7 +147,7 @@ def plan_jobs(
     out_root = Path(os.path.abspath(out_root))
     size = max_members
     if size is None and (device == "cpu" or (device == "auto" and not torch.cuda.is_available())):
-        size = CPU_MEMBERS
+        size = CPU_MEMBERS_PER_PROCESS
     groups: dict[str, tuple[RunConfig, list[int]]] = {}
     skipped: list[Path] = []
     seen: set[Path] = set()

@@ -9,8 +9,12 @@ import torch
 from .. import model as gpt
 from ..config import RunConfig
 
-# On CPU, populations beyond a few members stop paying (benchmarks/bench_train.py, docs/performance.md).
-CPU_MEMBERS = 4
+# CPU population sizes, from benchmarks/bench_train.py (docs/performance.md): tiny models are
+# memory-bound, so a population saves little per model. One process using every core does best
+# with 2 members; an executor worker with one thread per core gains nothing from a second
+# member, so it gets one member (and the cores run members in parallel processes).
+CPU_MEMBERS = 2
+CPU_MEMBERS_PER_PROCESS = 1
 # Use at most this fraction of the free GPU memory for one population.
 GPU_MEMORY_FRACTION = 0.6
 # Activation floats kept per token per layer for the backward pass (q, k, v, MLP hidden, norms,
