@@ -61,7 +61,7 @@ def test_plan_skips_complete_runs_only(tmp_path):
     (tmp_path / run_dir_name(configs[2]) / "summary.json").write_text("{trunc")  # unreadable: train again
     plan = plan_jobs(configs, tmp_path, device="cpu")
     assert plan.skipped == (tmp_path / run_dir_name(configs[0]),)
-    assert [j.seeds for j in plan.jobs] == [(1, 2)]
+    assert [j.seeds for j in plan.jobs] == [(1,), (2,)]  # one member per CPU process
     assert plan_jobs([configs[0]], tmp_path).jobs == ()
 
 
