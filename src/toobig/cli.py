@@ -22,8 +22,6 @@ class UsageError(Exception):
 def _seeds(args: argparse.Namespace, default: int) -> list[int]:
     if args.seeds and args.num_seeds:
         raise UsageError("--seeds and --num-seeds are mutually exclusive")
-    if args.max_members is not None and args.max_members < 1:
-        raise UsageError(f"--max-members must be >= 1, got {args.max_members}")
     if args.num_seeds is not None:
         if args.num_seeds < 1:
             raise UsageError(f"--num-seeds must be >= 1, got {args.num_seeds}")
@@ -82,6 +80,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         train_runs(config, [run], resolve_device(args.device), progress=not args.quiet, resume=True, compile=args.compile)
         print(run.path)
         return 0
+    if args.max_members is not None and args.max_members < 1:
+        raise UsageError(f"--max-members must be >= 1, got {args.max_members}")
     config = build_config(args)
     seeds = _seeds(args, config.seed)
     runs = train(
