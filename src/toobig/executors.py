@@ -255,13 +255,13 @@ def execute(
     workers: jobs at once (local: processes; a local Ray instance: its CPUs / threads).
     threads: torch intra-op threads per job (Ray: the CPUs each task reserves).
 
-    By default the cores go to processes first, one torch thread each: these models' matrix
-    products are too small for intra-op threads to pay (benchmarks/bench_train.py on a 2-core
-    machine that another training job shared: 2 threads made 4-member n14, n56 and capitals
-    n28 populations 2.5-6x slower per iteration than 1 thread), while independent processes
-    scale with the cores. Cores left over when there are fewer jobs than
-    cores go to each job's threads; workers x threads never exceeds the cores. On a GPU the
-    default is one worker: a population already fills the device.
+    By default the cores go to processes first, one torch thread each: these models' kernels
+    are too small for intra-op threads to pay (docs/performance.md: on 2 cores a second thread
+    takes one n14 model from 11.5 to 11.2 ms per iteration, while two single-thread processes
+    side by side each ran at 11.1 ms). Cores left over when there are fewer jobs than cores go
+    to each job's threads; workers x threads never exceeds the cores (oversubscribed OpenMP
+    threads slowed a step tens of times in our measurements). On a GPU the default is one
+    worker: a population already fills the device.
     """
     plan = jobs if isinstance(jobs, Plan) else Plan(tuple(jobs))
     if executor not in EXECUTORS:
