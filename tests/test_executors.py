@@ -138,7 +138,7 @@ def test_sweep_records_a_failure_and_a_rerun_completes_only_it(tmp_path, executo
     ]
     corpus.unlink()  # ...then gone: the worker's trainer raises
     out = tmp_path / "runs"
-    plan = plan_jobs(configs, out, device="cpu")
+    plan = plan_jobs(configs, out, device="cpu", max_members=4)  # real populations inside the workers
     assert [len(j.seeds) for j in plan.jobs] == [1, 3, 2]
 
     first = execute(plan, executor=executor, workers=2)
