@@ -133,3 +133,22 @@ def test_clipping_equals_torch_clip_grad_norm_per_member():
     for k in range(3):
         for p, e in zip(pop.params.values(), expected[k]):
             assert torch.equal(p.grad[k], e)
+
+
+def test_tensorboard_logging_writes_each_members_scalars(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    runs = train(tiny(iters=40, interval=20), [1, 2], tmp_path, device="cpu", progress=False, tensorboard=True)
+    for run in runs:
+        events = EventAccumulator(str(run.path / "tensorboard"))
+        events.Reload()
+        losses = events.Scalars("eval/loss")
+        assert [e.step for e in losses] == [0, 20, 40]
+        logged = [r["loss"] for r in run.read_metrics()]
+        assert [e.value for e in losses] == pytest.approx(logged)
+
+
+def test_tensorboard_off_by_default(tmp_path):
+    (run,) = train(tiny(iters=20, interval=20), [1], tmp_path, device="cpu", progress=False)
+    assert not (run.path / "tensorboard").exists()

@@ -68,7 +68,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .engine.trainer import train, train_runs, resolve_device
+    from .engine.trainer import EngineOptions, require_tensorboard, resolve_device, train, train_runs
     from .store import RunDir
 
     if args.resume:
@@ -77,7 +77,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UsageError("--resume continues a run with its own config.toml; drop the other configuration flags")
         run = RunDir(Path(args.resume))
         config = run.read_config()
-        train_runs(config, [run], resolve_device(args.device), progress=not args.quiet, resume=True, compile=args.compile)
+        options = EngineOptions(progress=not args.quiet, resume=True, compile=args.compile, tensorboard=args.tensorboard)
+        if args.tensorboard:
+            require_tensorboard()
+        train_runs(config, [run], resolve_device(args.device), options)
         print(run.path)
         return 0
     if args.max_members is not None and args.max_members < 1:
@@ -86,7 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     seeds = _seeds(args, config.seed)
     runs = train(
         config, seeds, args.out, device=args.device, progress=not args.quiet, compile=args.compile,
-        max_members=args.max_members,
+        max_members=args.max_members, tensorboard=args.tensorboard,
     )
     for run in runs:
         summary = run.read_summary() or {}
@@ -221,6 +224,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False, help="torch.compile the training step")
     p.add_argument("--max-members", type=int, help="largest population trained at once (default: what fits the device)")
+    p.add_argument("--tensorboard", action="store_true", help="also log each run's metrics to RUN_DIR/tensorboard/")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 

@@ -11,7 +11,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -154,7 +154,15 @@ def _summary(rec: MemberRecord, facts: PopulationFacts, status: str, iteration: 
     }
 
 
-ProgressFn = Callable[[int, dict], None]
+@dataclass(frozen=True)
+class EngineOptions:
+    """How to run, as opposed to what to compute (none of these enter the config digest)."""
+
+    progress: bool = True
+    resume: bool = False
+    compile: bool = False
+    # Write each member's metrics as TensorBoard scalars to RUN_DIR/tensorboard/.
+    tensorboard: bool = False
 
 
 def train(
@@ -166,6 +174,7 @@ def train(
     resume: bool = False,
     compile: bool = False,
     max_members: int | None = None,
+    tensorboard: bool = False,
 ) -> list[RunDir]:
     """Train every seed of `config` as populations of at most `max_members` members (by default
     what fits the GPU's memory, or what suits the CPU); return the run directories.
@@ -175,13 +184,16 @@ def train(
     """
     validate(config)
     dev = resolve_device(device)
+    if tensorboard:
+        require_tensorboard()  # before any directory is touched
     out_root = Path(out_root)
     prepared = Prepared.from_config(config)
     size = members_per_population(config, prepared.tokenizer.vocab_size, dev, max_members)
+    options = EngineOptions(progress, resume, compile, tensorboard)
     runs: list[RunDir] = []
     for chunk in split(list(seeds), size):
         chunk_runs = [RunDir(out_root / run_dir_name(replace(config, seed=s))) for s in chunk]
-        runs += train_runs(config, chunk_runs, dev, progress, resume, compile, prepared)
+        runs += train_runs(config, chunk_runs, dev, options, prepared)
     return runs
 
 
@@ -189,9 +201,7 @@ def train_runs(
     config: RunConfig,
     runs: Sequence[RunDir],
     device: torch.device,
-    progress: bool = True,
-    resume: bool = False,
-    compile: bool = False,
+    options: EngineOptions = EngineOptions(),
     prepared: Prepared | None = None,
 ) -> list[RunDir]:
     """Train the given run directories (named seed<N>) as one population; members at different
@@ -200,7 +210,7 @@ def train_runs(
     with ExitStack() as locks:
         for run in runs:
             locks.enter_context(run.lock())
-        _train_locked(config, runs, device, progress, resume, compile, prepared)
+        _train_locked(config, runs, device, options, prepared)
     return list(runs)
 
 
@@ -224,11 +234,10 @@ def _train_locked(
     config: RunConfig,
     runs: Sequence[RunDir],
     device: torch.device,
-    progress: bool,
-    resume: bool,
-    compile: bool,
+    options: EngineOptions,
     prepared: Prepared,
 ) -> None:
+    resume = options.resume
     start_iter: dict[int, list[MemberRecord]] = {}
     states: dict[int, dict] = {}
     for run in runs:
@@ -247,7 +256,7 @@ def _train_locked(
     # Members at different iterations (a kill between two saves) train as separate populations.
     for iteration, group in sorted(start_iter.items()):
         member_states = [states.get(id(r)) for r in group]
-        _train_population(config, group, prepared, device, iteration, member_states, progress, compile)
+        _train_population(config, group, prepared, device, iteration, member_states, options)
 
 
 def _restore(rec: MemberRecord, prepared: Prepared) -> tuple[int, dict]:
@@ -280,12 +289,11 @@ def _train_population(
     device: torch.device,
     start: int,
     states: list[dict | None],
-    progress: bool,
-    compile: bool,
+    options: EngineOptions,
 ) -> None:
     seeds = [r.config.seed for r in records]
     vocab = prepared.tokenizer.vocab_size
-    pop = Population(config, seeds, vocab, device, compile=compile)
+    pop = Population(config, seeds, vocab, device, compile=options.compile)
     if start > 0:
         pop.load_member_states([s["tensors"] for s in states], states[0]["steps"])  # type: ignore[index]
     evaluator = prepared.evaluator(config, device)
@@ -301,7 +309,8 @@ def _train_population(
     span = torch.arange(block, device=device)
     schedule = eval_points(config.train.max_iters, config.eval)
     points = [p for p in schedule if p >= start]
-    bar = _progress_bar(config, len(seeds), start, progress)
+    bar = _progress_bar(config, len(seeds), start, options.progress)
+    boards = _tensorboard_writers(records) if options.tensorboard else None
     t_begin = time.perf_counter()
     loss = None
     for i, point in enumerate(points):
@@ -309,6 +318,8 @@ def _train_population(
             # The checkpoint cadence follows the evaluation's index, so a resume keeps it.
             save_last = schedule.index(point) % config.train.checkpoint_every == 0
             _evaluate(records, pop, evaluator, point, facts, t_begin, save_last, bar)
+            if boards is not None:
+                _log_scalars(boards, records, point)
         if point == config.train.max_iters:
             break
         stop = points[i + 1]
@@ -327,6 +338,8 @@ def _train_population(
             bar.set_postfix_str(_postfix(loss, records), refresh=False)
     if bar is not None:
         bar.close()
+    for board in boards or []:
+        board.close()
     for rec in records:
         rec.run.write_summary(_summary(rec, facts, "complete", config.train.max_iters))
         rec.run.clear_failure()
@@ -366,6 +379,31 @@ def _evaluate(
             rec.run.write_summary(_summary(rec, facts, "running", point))
     if bar is not None:
         bar.set_postfix_str(_postfix(None, records), refresh=False)
+
+
+TENSORBOARD_DIR = "tensorboard"
+_SCALARS = ("loss", "add_acc", "sub_acc", "facts_acc", "combined", "heldout_correct", "lr")
+
+
+def require_tensorboard() -> None:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        raise ConfigError("--tensorboard needs the tensorboard package: pip install toobig[tensorboard]") from None
+
+
+def _tensorboard_writers(records: list[MemberRecord]) -> list:
+    require_tensorboard()
+    from torch.utils.tensorboard import SummaryWriter
+
+    return [SummaryWriter(log_dir=str(rec.run.path / TENSORBOARD_DIR)) for rec in records]
+
+
+def _log_scalars(boards: list, records: list[MemberRecord], point: int) -> None:
+    for board, rec in zip(boards, records):
+        for key in _SCALARS:
+            board.add_scalar(f"eval/{key}", rec.last[key], point)  # type: ignore[index]
+        board.flush()
 
 
 def _postfix(loss: torch.Tensor | None, records: list[MemberRecord]) -> str:
