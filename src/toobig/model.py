@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 import torch
 import torch.nn.functional as F
 
+from . import ops
 from .config import ModelConfig
 
 Params = dict[str, torch.Tensor]
@@ -72,21 +73,6 @@ def _linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return torch.bmm(x, weight.mT)
 
 
-# LayerNorm and softmax are written out: over rows of 9-56 elements, ATen's fused CPU kernels
-# run 2-4x slower than these few vectorized ops, and torch.compile fuses them either way.
-def _layer_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """nanoGPT's LayerNorm without bias, each member with its own gain."""
-    shape = (weight.shape[0],) + (1,) * (x.dim() - 2) + (weight.shape[-1],)
-    centered = x - x.mean(dim=-1, keepdim=True)
-    inv_std = torch.rsqrt(centered.square().mean(dim=-1, keepdim=True) + eps)
-    return centered * inv_std * weight.view(shape)
-
-
-def _softmax(x: torch.Tensor) -> torch.Tensor:
-    e = (x - x.amax(dim=-1, keepdim=True)).exp()
-    return e / e.sum(dim=-1, keepdim=True)
-
-
 def _attention(
     x: torch.Tensor, params: Params, prefix: str, cfg: ModelConfig, batch: int, dropout: Dropout | None
 ) -> torch.Tensor:
@@ -97,9 +83,7 @@ def _attention(
     # Explicit attention: for blocks of 9-24 characters it beats SDPA's CPU path, compiles
     # cleanly, and lets attention-weight dropout use the member's own masks.
     # Scores and softmax in float32 even under bf16 autocast, as fused attention kernels do.
-    att = (q @ k.mT).float() * (1.0 / math.sqrt(k.size(-1)))  # (K, B, H, T, T)
-    causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
-    att = _softmax(att.masked_fill(~causal, float("-inf")))
+    att = ops.causal_softmax((q @ k.mT).float(), 1.0 / math.sqrt(k.size(-1)))  # (K, B, H, T, T)
     if dropout is not None:
         att = dropout(att)
     y = att.to(v.dtype) @ v  # (K, B, H, T, D)
@@ -128,9 +112,9 @@ def hidden_states(params: Params, idx: torch.Tensor, cfg: ModelConfig, dropout: 
         x = dropout(x)
     for i in range(cfg.n_layer):
         p = f"transformer.h.{i}."
-        x = x + _attention(_layer_norm(x, params[p + "ln_1.weight"]), params, p + "attn.", cfg, batch, dropout)
-        x = x + _mlp(_layer_norm(x, params[p + "ln_2.weight"]), params, p + "mlp.", dropout)
-    x = _layer_norm(x, params["transformer.ln_f.weight"])
+        x = x + _attention(ops.layer_norm(x, params[p + "ln_1.weight"]), params, p + "attn.", cfg, batch, dropout)
+        x = x + _mlp(ops.layer_norm(x, params[p + "ln_2.weight"]), params, p + "mlp.", dropout)
+    x = ops.layer_norm(x, params["transformer.ln_f.weight"])
     return x.view(k_members, batch, t, -1)
 
 

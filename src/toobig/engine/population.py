@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from .. import model as gpt
+from .. import ops
 from ..config import ModelConfig, RunConfig
 from . import rng
 from .schedule import learning_rate
@@ -40,7 +40,7 @@ def member_losses(
 ) -> torch.Tensor:
     """Mean next-character cross-entropy of each member on its own batch: (K,)."""
     logits = gpt.head(params, gpt.hidden_states(params, x, cfg, dropout))
-    nll = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), y.view(-1), reduction="none")
+    nll = ops.cross_entropy_rows(logits.view(-1, logits.size(-1)).float(), y.view(-1))
     return nll.view(x.shape[0], -1).mean(dim=1)
 
 
