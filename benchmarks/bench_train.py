@@ -3,6 +3,7 @@
     python benchmarks/bench_train.py                       # CPU defaults
     python benchmarks/bench_train.py --device cuda --configs arithmetic:n14 --members 64,256
     python benchmarks/bench_train.py --compile              # include torch.compile (compile time counted)
+    python benchmarks/bench_train.py --threads 1 --batch-shards 2 --members 1   # one seed on both cores
 
 Columns: ms per iteration of the whole population, ms per model-iteration, seconds per
 evaluation (all prompts x 10 samples x members, plus the exact loss), the evaluation share of a
@@ -29,10 +30,14 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def measure(task: str, model: str, members: int, device: torch.device, iters: int, compile: bool) -> dict:
+def measure(
+    task: str, model: str, members: int, device: torch.device, iters: int, compile: bool, batch_shards: int = 1
+) -> dict:
     config = make_config(task, model)
     prepared = Prepared.from_config(config)
-    pop = Population(config, list(range(members)), prepared.tokenizer.vocab_size, device, compile=compile)
+    pop = Population(
+        config, list(range(members)), prepared.tokenizer.vocab_size, device, compile=compile, batch_shards=batch_shards
+    )
     data = prepared.data.to(device)
     block = config.model.block_size
     span = torch.arange(block, device=device)
@@ -88,6 +93,7 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=200)
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--batch-shards", type=int, default=1, help="shards of each batch, one thread each (pair with --threads 1)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -95,7 +101,7 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     print(
         f"# {date.today()} torch {torch.__version__} device {device} ({name}), threads {torch.get_num_threads()}, "
-        f"compile {args.compile}, {args.iters} timed iterations"
+        f"compile {args.compile}, batch shards {args.batch_shards}, {args.iters} timed iterations"
     )
     header = "| config | K | ms/iter | ms/model-iter | s/eval | eval share | full run (min/model) | full run (min, population) |"
     print(header)
@@ -103,7 +109,7 @@ def main() -> None:
     for cfg in args.configs.split(","):
         task, model = cfg.split(":")
         for k in (int(x) for x in args.members.split(",")):
-            r = measure(task, model, k, device, args.iters, args.compile)
+            r = measure(task, model, k, device, args.iters, args.compile, args.batch_shards)
             print(
                 f"| {r['config']} | {r['K']} | {r['ms_iter']:.2f} | {r['ms_model_iter']:.3f} | {r['s_eval']:.3f} | "
                 f"{r['eval_share']:.1%} | {r['full_run_min_per_model']:.2f} | {r['full_run_min_population']:.2f} |",

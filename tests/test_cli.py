@@ -34,6 +34,15 @@ def test_train_writes_run_directories(trained):
     assert [r["iter"] for r in records] == [0, 20, 40]
 
 
+def test_train_with_batch_shards_records_them(tmp_path):
+    result = toobig("train", "--seeds", "3", *TINY, "--batch-shards", "2", "--out", "runs", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (run,) = (tmp_path / "runs").glob("*/seed3")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "complete" and summary["environment"]["batch_shards"] == 2
+    assert summary["final"]["loss"] < 2.5
+
+
 def test_eval_reproduces_the_logged_record(trained):
     result = toobig("eval", str(trained), "--checkpoint", "last", cwd=trained)
     assert result.returncode == 0, result.stderr
@@ -83,6 +92,7 @@ def test_info_prints_parameter_count(tmp_path):
         (["train", "--regularization", "heavy"], "unknown condition 'heavy'"),
         (["train", "--device", "tpu"], "--device: unknown device 'tpu'"),
         (["reproduce", "--experiments", "table9"], "unknown experiment 'table9'"),
+        (["train", "--batch-shards", "5"], "--batch-shards must divide train.batch_size = 882, got 5"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, args, message):

@@ -152,3 +152,47 @@ def test_tensorboard_logging_writes_each_members_scalars(tmp_path):
 def test_tensorboard_off_by_default(tmp_path):
     (run,) = train(tiny(iters=20, interval=20), [1], tmp_path, device="cpu", progress=False)
     assert not (run.path / "tensorboard").exists()
+
+
+def _step_once(config, shards: int) -> tuple[dict, torch.Tensor]:
+    from toobig.engine.population import Population
+    from toobig.engine.trainer import Prepared
+
+    prepared = Prepared.from_config(config)
+    pop = Population(config, [3, 8], prepared.tokenizer.vocab_size, torch.device("cpu"), batch_shards=shards)
+    block, data = config.model.block_size, prepared.data
+    windows = pop.window_offsets(0, 3, data.numel() - block)[..., None] + torch.arange(block)
+    for j in range(3):  # the first step runs the shards in turn, the others on threads
+        losses = pop.train_step(j, data[windows[:, j]], data[windows[:, j] + 1])
+    return {n: p.detach().clone() for n, p in pop.params.items()}, losses
+
+
+def test_batch_shards_train_the_same_model_up_to_rounding():
+    config = tiny(iters=10, interval=5)
+    whole, whole_loss = _step_once(config, 1)
+    sharded, sharded_loss = _step_once(config, 2)
+    again, again_loss = _step_once(config, 2)
+    torch.testing.assert_close(sharded_loss, whole_loss, rtol=1e-5, atol=1e-6)
+    for name in whole:
+        torch.testing.assert_close(sharded[name], whole[name], rtol=1e-4, atol=1e-5)
+        assert torch.equal(sharded[name], again[name])  # threads never change the sum order
+    assert torch.equal(sharded_loss, again_loss)
+
+
+def test_sharded_dropout_masks_are_the_whole_batchs():
+    from toobig.engine.population import MemberDropout
+
+    keys = rng.member_keys([1, 2], torch.device("cpu"))
+    ones = torch.ones(2, 6, 5)
+    whole = MemberDropout(keys, 4, 0.5)(ones)
+    halves = [MemberDropout(keys, 4, 0.5, shard=s)(ones[:, 3 * s : 3 * s + 3]) for s in range(2)]
+    assert torch.equal(torch.cat(halves, dim=1), whole)
+
+
+def test_batch_shards_must_divide_the_batch(tmp_path):
+    from toobig.config import ConfigError
+
+    config = tiny(iters=10, interval=5)
+    with pytest.raises(ConfigError, match="--batch-shards must divide train.batch_size"):
+        train(config, [1], tmp_path, device="cpu", progress=False, batch_shards=config.train.batch_size + 1)
+    assert not any(tmp_path.iterdir())

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import torch
 
 from .. import model as gpt
 from .. import ops
-from ..config import ModelConfig, RunConfig
+from ..config import ConfigError, ModelConfig, RunConfig
 from . import rng
 from .schedule import learning_rate
 
@@ -17,14 +18,18 @@ _MAX_OFFSETS = 1 << 22
 
 
 class MemberDropout:
-    """Dropout whose masks are a hash of (member seed, iteration, site, element): member-local."""
+    """Dropout whose masks are a hash of (member seed, iteration, site, element): member-local.
 
-    def __init__(self, keys: torch.Tensor, iteration: int, p: float):
-        self.keys, self.iteration, self.p, self.site = keys, iteration, p, 0
+    With the batch split into shards (batch-major tensors), shard s numbers its elements from
+    s * (its size), so the masks are those of the whole batch."""
+
+    def __init__(self, keys: torch.Tensor, iteration: int, p: float, shard: int = 0):
+        self.keys, self.iteration, self.p, self.site, self.shard = keys, iteration, p, 0, shard
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         self.site += 1
-        element = torch.arange(x[0].numel(), device=x.device).view(1, *x.shape[1:])
+        first = self.shard * x[0].numel()
+        element = torch.arange(first, first + x[0].numel(), device=x.device).view(1, *x.shape[1:])
         u = rng.uniform(self.keys, rng.STREAM_DROPOUT, self.iteration, self.site, element)
         return x * (u >= self.p) * (1.0 / (1.0 - self.p))
 
@@ -54,8 +59,16 @@ class Population:
         vocab_size: int,
         device: torch.device,
         compile: bool = False,
+        batch_shards: int = 1,
     ):
+        if batch_shards < 1 or config.train.batch_size % batch_shards:
+            raise ConfigError(f"batch_shards must divide train.batch_size = {config.train.batch_size}, got {batch_shards}")
         self.config, self.seeds, self.device = config, list(seeds), device
+        self.batch_shards = batch_shards
+        # One thread per shard: ATen releases the GIL inside kernels, so the shards' forward and
+        # backward passes overlap (docs/performance.md: 1.35-1.5x for one member on 2 cores).
+        self._pool = ThreadPoolExecutor(batch_shards, "toobig-shard") if batch_shards > 1 else None
+        self._steps_taken = 0
         self.vocab_size = vocab_size
         members = [gpt.init_member(config.model, vocab_size, s) for s in self.seeds]
         self.params = {
@@ -98,16 +111,51 @@ class Population:
         lr = learning_rate(iteration, self.config.train)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        p = self.config.model.dropout
-        dropout = MemberDropout(self.keys, iteration, p) if p > 0 else None
-        with autocast(self.config.train.precision, self.device):
-            losses = self._losses(self.params, x, y, self.config.model, dropout)
-        # Summing member losses gives each member exactly the gradient of its own loss.
-        losses.sum().backward()
+        if self._pool is None:
+            losses = self._shard_losses(iteration, x, y, 0, self.params)
+        else:
+            losses = self._sharded_losses(iteration, x, y)
+        self._steps_taken += 1
         self._clip_gradients(self.config.train.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return losses.detach()
+
+    def _shard_losses(self, iteration: int, x: torch.Tensor, y: torch.Tensor, shard: int, params: gpt.Params) -> torch.Tensor:
+        """Forward and backward of one shard of every member's batch; gradients land in params."""
+        p = self.config.model.dropout
+        dropout = MemberDropout(self.keys, iteration, p, shard) if p > 0 else None
+        with autocast(self.config.train.precision, self.device):
+            losses = self._losses(params, x, y, self.config.model, dropout)
+        # Summing member losses gives each member exactly the gradient of its own loss.
+        losses.sum().backward()
+        return losses.detach()
+
+    def _sharded_losses(self, iteration: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The batch (K, B, T) split into equal shards along B, one thread each: the loss is the
+        mean of the shard means and the gradient the mean of the shard gradients, summed in
+        shard order whatever thread finishes first."""
+        shards = self.batch_shards
+        xs = [c.contiguous() for c in x.chunk(shards, dim=1)]
+        ys = [c.contiguous() for c in y.chunk(shards, dim=1)]
+        # Each shard gets leaves of its own (sharing the weights' storage), so no two threads
+        # accumulate into one .grad and the sum below has a fixed order.
+        leaves = [{n: p.detach().requires_grad_(True) for n, p in self.params.items()} for _ in range(shards)]
+
+        def run(s: int) -> torch.Tensor:
+            return self._shard_losses(iteration, xs[s], ys[s], s, leaves[s])
+
+        # The first step runs the shards one after another, so torch.compile traces only once.
+        parts = list(self._pool.map(run, range(shards))) if self._steps_taken else [run(s) for s in range(shards)]
+        for name, p in self.params.items():
+            grad = leaves[0][name].grad
+            for other in leaves[1:]:
+                grad = grad + other[name].grad
+            p.grad = grad / shards
+        total = parts[0]
+        for part in parts[1:]:
+            total = total + part
+        return total / shards
 
     def _clip_gradients(self, max_norm: float) -> None:
         """torch's clip_grad_norm_ applied to each member alone, with its rounding: the norm of
