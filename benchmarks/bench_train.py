@@ -3,7 +3,7 @@
     python benchmarks/bench_train.py                       # CPU defaults
     python benchmarks/bench_train.py --device cuda --configs arithmetic:n14 --members 64,256
     python benchmarks/bench_train.py --compile              # include torch.compile (compile time counted)
-    python benchmarks/bench_train.py --threads 1 --batch-shards 2 --members 1   # one seed on both cores
+    python benchmarks/bench_train.py --batch-shards 2 --members 1 --compile   # one seed on both cores
 
 Columns: ms per iteration of the whole population, ms per model-iteration, seconds per
 evaluation (all prompts x 10 samples x members, plus the exact loss), the evaluation share of a
@@ -21,7 +21,7 @@ import torch
 
 from toobig.engine.population import Population
 from toobig.engine.schedule import eval_points
-from toobig.engine.trainer import Prepared, resolve_device
+from toobig.engine.trainer import Prepared, resolve_device, shard_threads
 from toobig.presets import make_config
 
 
@@ -47,16 +47,18 @@ def measure(
         windows = offsets[:, j, :, None] + span
         pop.train_step(j, data[windows], data[windows + 1])
 
-    t0 = time.perf_counter()
-    for j in range(3):  # warm-up (and compilation)
-        step(j)
-    _sync(device)
-    warmup_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for j in range(3, iters + 3):
-        step(j)
-    _sync(device)
-    per_iter = (time.perf_counter() - t0) / iters
+    # As in the trainer: shards share the intra-op threads while training, evaluation gets them all.
+    with shard_threads(pop):
+        t0 = time.perf_counter()
+        for j in range(3):  # warm-up (and compilation)
+            step(j)
+        _sync(device)
+        warmup_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for j in range(3, iters + 3):
+            step(j)
+        _sync(device)
+        per_iter = (time.perf_counter() - t0) / iters
 
     evaluator = prepared.evaluator(config, device)
     evaluator(pop.params, pop.keys, 0)  # warm-up
@@ -93,7 +95,7 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=200)
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
     ap.add_argument("--compile", action="store_true")
-    ap.add_argument("--batch-shards", type=int, default=1, help="shards of each batch, one thread each (pair with --threads 1)")
+    ap.add_argument("--batch-shards", type=int, default=1, help="shards of each batch, each on its own thread")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

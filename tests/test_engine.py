@@ -154,12 +154,13 @@ def test_tensorboard_off_by_default(tmp_path):
     assert not (run.path / "tensorboard").exists()
 
 
-def _step_once(config, shards: int) -> tuple[dict, torch.Tensor]:
+def _step_once(config, shards: int, compile: bool = False) -> tuple[dict, torch.Tensor]:
     from toobig.engine.population import Population
     from toobig.engine.trainer import Prepared
 
     prepared = Prepared.from_config(config)
-    pop = Population(config, [3, 8], prepared.tokenizer.vocab_size, torch.device("cpu"), batch_shards=shards)
+    pop = Population(config, [3, 8], prepared.tokenizer.vocab_size, torch.device("cpu"), batch_shards=shards, compile=compile)
+    assert pop.compiled == compile
     block, data = config.model.block_size, prepared.data
     windows = pop.window_offsets(0, 3, data.numel() - block)[..., None] + torch.arange(block)
     for j in range(3):  # the first step runs the shards in turn, the others on threads
@@ -196,3 +197,12 @@ def test_batch_shards_must_divide_the_batch(tmp_path):
     with pytest.raises(ConfigError, match="--batch-shards must divide train.batch_size"):
         train(config, [1], tmp_path, device="cpu", progress=False, batch_shards=config.train.batch_size + 1)
     assert not any(tmp_path.iterdir())
+
+
+def test_compiled_training_follows_eager_training():
+    config = tiny(iters=10, interval=5)
+    eager, eager_loss = _step_once(config, 1)
+    compiled, compiled_loss = _step_once(config, 2, compile=True)
+    torch.testing.assert_close(compiled_loss, eager_loss, rtol=1e-4, atol=1e-5)
+    for name in eager:
+        torch.testing.assert_close(compiled[name], eager[name], rtol=1e-3, atol=1e-4)

@@ -217,20 +217,20 @@ def train_runs(
     """Train the given run directories (named seed<N>) as one population; members at different
     resume points train as separate populations. Every directory is locked for the duration."""
     prepared = prepared or Prepared.from_config(config)
-    with ExitStack() as stack:
+    with ExitStack() as locks:
         for run in runs:
-            stack.enter_context(run.lock())
-        if options.batch_shards > 1 and device.type == "cpu":
-            stack.enter_context(_intra_op_threads(max(1, torch.get_num_threads() // options.batch_shards)))
+            locks.enter_context(run.lock())
         _train_locked(config, runs, device, options, prepared)
     return list(runs)
 
 
 @contextmanager
-def _intra_op_threads(n: int) -> Iterator[None]:
-    """torch's intra-op threads set to n for the block (shard threads x n stays within the cores)."""
+def shard_threads(pop: Population) -> Iterator[None]:
+    """While batch shards train on their own threads, each gets 1/S of torch's intra-op threads
+    (shards x threads stays within the cores); evaluation in between keeps all of them."""
     before = torch.get_num_threads()
-    torch.set_num_threads(n)
+    if pop.batch_shards > 1 and pop.device.type == "cpu":
+        torch.set_num_threads(max(1, before // pop.batch_shards))
     try:
         yield
     finally:
@@ -348,13 +348,14 @@ def _train_population(
             break
         stop = points[i + 1]
         t0 = time.perf_counter()
-        for a, b in pop.iteration_chunks(point, stop):
-            offsets = pop.window_offsets(a, b, n_windows)  # (K, I, B)
-            for j, it in enumerate(range(a, b)):
-                windows = offsets[:, j, :, None] + span  # (K, B, T)
-                loss = pop.train_step(it, data[windows], data[windows + 1])
-            if bar is not None:
-                bar.update(b - a)
+        with shard_threads(pop):
+            for a, b in pop.iteration_chunks(point, stop):
+                offsets = pop.window_offsets(a, b, n_windows)  # (K, I, B)
+                for j, it in enumerate(range(a, b)):
+                    windows = offsets[:, j, :, None] + span  # (K, B, T)
+                    loss = pop.train_step(it, data[windows], data[windows + 1])
+                if bar is not None:
+                    bar.update(b - a)
         elapsed = time.perf_counter() - t0
         for rec in records:
             rec.train_s += elapsed
