@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
@@ -49,6 +50,11 @@ def member_losses(
     return nll.view(x.shape[0], -1).mean(dim=1)
 
 
+def check_batch_shards(config: RunConfig, shards: int) -> None:
+    if shards < 1 or config.train.batch_size % shards:
+        raise ConfigError(f"--batch-shards must divide train.batch_size = {config.train.batch_size}, got {shards}")
+
+
 class Population:
     """The trainable state of K members sharing one configuration (all but the seed)."""
 
@@ -61,13 +67,15 @@ class Population:
         compile: bool = False,
         batch_shards: int = 1,
     ):
-        if batch_shards < 1 or config.train.batch_size % batch_shards:
-            raise ConfigError(f"batch_shards must divide train.batch_size = {config.train.batch_size}, got {batch_shards}")
+        check_batch_shards(config, batch_shards)
         self.config, self.seeds, self.device = config, list(seeds), device
         self.batch_shards = batch_shards
         # One thread per shard: ATen releases the GIL inside kernels, so the shards' forward and
-        # backward passes overlap (docs/performance.md: 1.35-1.5x for one member on 2 cores).
-        self._pool = ThreadPoolExecutor(batch_shards, "toobig-shard") if batch_shards > 1 else None
+        # backward passes overlap (docs/performance.md, "batch shards").
+        self._pool = None
+        if batch_shards > 1:
+            self._pool = ThreadPoolExecutor(batch_shards, "toobig-shard")
+            weakref.finalize(self, self._pool.shutdown, wait=False)
         self._steps_taken = 0
         self.vocab_size = vocab_size
         members = [gpt.init_member(config.model, vocab_size, s) for s in self.seeds]

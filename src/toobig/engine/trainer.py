@@ -24,7 +24,7 @@ from ..store import RunDir, StoreError, run_dir_name
 from ..tasks import build_task, corpus_text
 from ..tokenizer import CharTokenizer
 from .chunking import members_per_population, split
-from .population import Population
+from .population import Population, check_batch_shards
 from .schedule import eval_points, learning_rate
 
 # Fields of a metrics record that are measured in wall-clock time (excluded from determinism checks).
@@ -200,11 +200,6 @@ def train(
         chunk_runs = [RunDir(out_root / run_dir_name(replace(config, seed=s))) for s in chunk]
         runs += train_runs(config, chunk_runs, dev, options, prepared)
     return runs
-
-
-def check_batch_shards(config: RunConfig, shards: int) -> None:
-    if shards < 1 or config.train.batch_size % shards:
-        raise ConfigError(f"--batch-shards must divide train.batch_size = {config.train.batch_size}, got {shards}")
 
 
 def train_runs(
