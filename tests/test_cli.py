@@ -93,6 +93,8 @@ def test_info_prints_parameter_count(tmp_path):
         (["train", "--device", "tpu"], "--device: unknown device 'tpu'"),
         (["reproduce", "--experiments", "table9"], "unknown experiment 'table9'"),
         (["train", "--batch-shards", "5"], "--batch-shards must divide train.batch_size = 882, got 5"),
+        (["train", "--batch-shards", "0"], "--batch-shards must divide train.batch_size = 882, got 0"),
+        (["train", "--resume", "x", "--compile"], "--resume continues a run with the --compile/--batch-shards it was trained with"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, args, message):

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -37,12 +38,14 @@ def _summary(run: Path) -> dict:
     return {k: summary[k] for k in ("best", "final", "extrapolated", "first_extrapolation_iter", "status")}
 
 
-def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
-    reference = _toobig("train", *ARGS, "--iters", "400", "--out", "ref", cwd=tmp_path)
+@pytest.mark.parametrize("numerics", [[], ["--batch-shards", "2"]], ids=["eager", "batch-shards"])
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path, numerics):
+    # `--resume` takes no numerics flags: the run continues with those it was started with.
+    reference = _toobig("train", *ARGS, *numerics, "--iters", "400", "--out", "ref", cwd=tmp_path)
     assert reference.wait(timeout=600) == 0, reference.stderr.read()
     (ref_run,) = (tmp_path / "ref").glob("*/seed3")
 
-    victim = _toobig("train", *ARGS, "--iters", "400", "--out", "killed", cwd=tmp_path)
+    victim = _toobig("train", *ARGS, *numerics, "--iters", "400", "--out", "killed", cwd=tmp_path)
     deadline = time.time() + 300
     run = None
     while time.time() < deadline:

@@ -68,20 +68,18 @@ def build_config(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .engine.trainer import EngineOptions, check_batch_shards, require_tensorboard, resolve_device, train, train_runs
+    from .engine.trainer import EngineOptions, require_tensorboard, resolve_device, train, train_runs
     from .store import RunDir
 
     if args.resume:
         given = [f for f in ("task", "model", "regularization", "config", "set", "iters", "eval_interval", "corpus", "seeds", "num_seeds") if getattr(args, f)]
         if given or args.paper_eval_counts:
             raise UsageError("--resume continues a run with its own config.toml; drop the other configuration flags")
+        if args.compile is not None or args.batch_shards is not None:
+            raise UsageError("--resume continues a run with the --compile/--batch-shards it was trained with; drop them")
         run = RunDir(Path(args.resume))
         config = run.read_config()
-        options = EngineOptions(
-            progress=not args.quiet, resume=True, compile=args.compile, tensorboard=args.tensorboard,
-            batch_shards=args.batch_shards,
-        )
-        check_batch_shards(config, args.batch_shards)
+        options = EngineOptions(progress=not args.quiet, resume=True, tensorboard=args.tensorboard)
         if args.tensorboard:
             require_tensorboard()
         train_runs(config, [run], resolve_device(args.device), options)
@@ -92,8 +90,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = build_config(args)
     seeds = _seeds(args, config.seed)
     runs = train(
-        config, seeds, args.out, device=args.device, progress=not args.quiet, compile=args.compile,
-        max_members=args.max_members, tensorboard=args.tensorboard, batch_shards=args.batch_shards,
+        config, seeds, args.out, device=args.device, progress=not args.quiet, compile=bool(args.compile),
+        max_members=args.max_members, tensorboard=args.tensorboard, batch_shards=1 if args.batch_shards is None else args.batch_shards,
     )
     for run in runs:
         summary = run.read_summary() or {}
@@ -226,12 +224,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--out", type=Path, default=Path("runs"), help="parent directory of the run directories")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False, help="torch.compile the training step")
+    p.add_argument(
+        "--compile", action=argparse.BooleanOptionalAction, default=None,
+        help="torch.compile the training step (a resumed run keeps what it was trained with)",
+    )
     p.add_argument("--max-members", type=int, help="largest population trained at once (default: what fits the device)")
     p.add_argument("--tensorboard", action="store_true", help="also log each run's metrics to RUN_DIR/tensorboard/")
     p.add_argument(
-        "--batch-shards", type=int, default=1, metavar="S",
-        help="split each batch into S shards trained on S threads (CPU: faster for one seed, different rounding)",
+        "--batch-shards", type=int, default=None, metavar="S",
+        help="split each batch into S shards trained on S threads (CPU: faster for one seed, different rounding; "
+        "a resumed run keeps what it was trained with)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)

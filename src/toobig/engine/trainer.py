@@ -256,25 +256,37 @@ def _train_locked(
     prepared: Prepared,
 ) -> None:
     resume = options.resume
-    start_iter: dict[int, list[MemberRecord]] = {}
+    groups: dict[tuple[int, EngineOptions], list[MemberRecord]] = {}
     states: dict[int, dict] = {}
     for run in runs:
         if resume and run.is_complete():
             continue
         rec = MemberRecord(run, replace(config, seed=_member_seed(run, config, resume)))
-        iteration = 0
+        iteration, member_options = 0, options
         if resume and run.checkpoint_path("last").is_file():
             iteration, states[id(rec)] = _restore(rec, prepared)
+            member_options = _numerics_of(rec.run, options)
         else:
             # A fresh start: nothing of an earlier attempt may survive to be mistaken for this one.
             run.clear_outputs()
             run.write_config(rec.config)
             run.write_metrics([])
-        start_iter.setdefault(iteration, []).append(rec)
+        groups.setdefault((iteration, member_options), []).append(rec)
     # Members at different iterations (a kill between two saves) train as separate populations.
-    for iteration, group in sorted(start_iter.items()):
+    for (iteration, group_options), group in sorted(groups.items(), key=lambda item: item[0][0]):
         member_states = [states.get(id(r)) for r in group]
-        _train_population(config, group, prepared, device, iteration, member_states, options)
+        _train_population(config, group, prepared, device, iteration, member_states, group_options)
+
+
+def _numerics_of(run: RunDir, options: EngineOptions) -> EngineOptions:
+    """A resumed run continues with the numerics it started with (compiled or eager, batch
+    shards), whatever the resuming command asks: its float rounding stays one path throughout."""
+    trained_with = (run.read_summary() or {}).get("environment", {})
+    return replace(
+        options,
+        compile=bool(trained_with.get("compiled", options.compile)),
+        batch_shards=int(trained_with.get("batch_shards", 1)),
+    )
 
 
 def _restore(rec: MemberRecord, prepared: Prepared) -> tuple[int, dict]:
