@@ -89,9 +89,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-members must be >= 1, got {args.max_members}")
     config = build_config(args)
     seeds = _seeds(args, config.seed)
+    shards = 1 if args.batch_shards is None else args.batch_shards
     runs = train(
         config, seeds, args.out, device=args.device, progress=not args.quiet, compile=bool(args.compile),
-        max_members=args.max_members, tensorboard=args.tensorboard, batch_shards=1 if args.batch_shards is None else args.batch_shards,
+        max_members=args.max_members, tensorboard=args.tensorboard, batch_shards=shards,
     )
     for run in runs:
         summary = run.read_summary() or {}
