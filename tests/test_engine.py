@@ -206,3 +206,24 @@ def test_compiled_training_follows_eager_training():
     torch.testing.assert_close(compiled_loss, eager_loss, rtol=1e-4, atol=1e-5)
     for name in eager:
         torch.testing.assert_close(compiled[name], eager[name], rtol=1e-3, atol=1e-4)
+
+
+def test_batch_shards_average_the_shard_gradients():
+    from toobig.engine.population import Population
+    from toobig.engine.trainer import Prepared
+
+    config = tiny(iters=10, interval=5)
+    prepared = Prepared.from_config(config)
+    block, data = config.model.block_size, prepared.data
+    grads = []
+    for shards in (1, 2):
+        pop = Population(config, [3, 8], prepared.tokenizer.vocab_size, torch.device("cpu"), batch_shards=shards)
+        windows = pop.window_offsets(0, 1, data.numel() - block)[:, 0, :, None] + torch.arange(block)
+        x, y = data[windows], data[windows + 1]
+        if shards == 1:
+            pop._shard_losses(0, x, y, 0, pop.params)
+        else:
+            pop._sharded_losses(0, x, y)
+        grads.append({n: p.grad.clone() for n, p in pop.params.items()})
+    for name in grads[0]:  # the mean of the shard gradients, not their sum
+        torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-7)

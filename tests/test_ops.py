@@ -47,10 +47,23 @@ def test_cross_entropy_rows_matches_torch():
 
 
 def test_ops_are_bitwise_deterministic_in_float32():
-    x, w = torch.randn(1, 7938, 14, requires_grad=True), torch.randn(1, 14, requires_grad=True)
-    grads = []
-    for _ in range(2):
-        x.grad = w.grad = None
-        (ops.layer_norm(x, w) ** 2).sum().backward()
-        grads.append((x.grad.clone(), w.grad.clone()))
-    assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        x, w = torch.randn(1, 7938, 14, requires_grad=True), torch.randn(1, 14, requires_grad=True)
+        scores = torch.randn(1, 882, 1, 9, 9, requires_grad=True)
+        logits, targets = torch.randn(7938, 17, requires_grad=True), torch.randint(0, 17, (7938,))
+        grads = []
+        for _ in range(2):
+            x.grad = w.grad = scores.grad = logits.grad = None
+            loss = (ops.layer_norm(x, w) ** 2).sum() + (ops.causal_softmax(scores, 0.3) ** 2).sum()
+            (loss + ops.cross_entropy_rows(logits, targets).sum()).backward()
+            grads.append([t.grad.clone() for t in (x, w, scores, logits)])
+        assert all(torch.equal(a, b) for a, b in zip(*grads))
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_layer_norm_accepts_one_row_per_member():
+    x, w = _double(3, 5), _double(3, 5)
+    assert torch.autograd.gradcheck(lambda x, w: ops.layer_norm(x, w), (x, w))

@@ -29,8 +29,8 @@ class _LayerNorm(torch.autograd.Function):
         normed, inv_std, gain = ctx.saved_tensors
         grad_weight = None
         if ctx.needs_input_grad[1]:
-            dims = tuple(range(1, grad.dim() - 1))
-            grad_weight = (grad * normed).sum(dim=dims)
+            k, c = gain.shape[0], gain.shape[-1]
+            grad_weight = (grad * normed).reshape(k, -1, c).sum(dim=1)
         grad_x = None
         if ctx.needs_input_grad[0]:
             g = grad * gain

@@ -280,7 +280,9 @@ def _train_locked(
 
 def _numerics_of(run: RunDir, options: EngineOptions) -> EngineOptions:
     """A resumed run continues with the numerics it started with (compiled or eager, batch
-    shards), whatever the resuming command asks: its float rounding stays one path throughout."""
+    shards), whatever the resuming command asks: its float rounding stays one path throughout.
+    (A run killed before its first checkpoint has no state to keep and starts afresh with the
+    resuming command's options.)"""
     trained_with = (run.read_summary() or {}).get("environment", {})
     return replace(
         options,
