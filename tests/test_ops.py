@@ -67,3 +67,15 @@ def test_ops_are_bitwise_deterministic_in_float32():
 def test_layer_norm_accepts_one_row_per_member():
     x, w = _double(3, 5), _double(3, 5)
     assert torch.autograd.gradcheck(lambda x, w: ops.layer_norm(x, w), (x, w))
+
+
+def test_embedding_equals_the_one_hot_product_bitwise():
+    idx = torch.randint(0, 17, (3, 40, 9))
+    weight = torch.randn(3, 17, 14, requires_grad=True)
+    grad_out = torch.randn(3, 40, 9, 14)
+    out = ops.embedding(idx, weight)
+    (grad,) = torch.autograd.grad(out, weight, grad_out)
+    one_hot = F.one_hot(idx.reshape(3, -1), 17).float()
+    expected = torch.bmm(one_hot, weight).view(3, 40, 9, 14)
+    (expected_grad,) = torch.autograd.grad(expected, weight, grad_out)
+    assert torch.equal(out, expected) and torch.equal(grad, expected_grad)

@@ -101,12 +101,9 @@ def hidden_states(params: Params, idx: torch.Tensor, cfg: ModelConfig, dropout: 
     """Final (post ln_f) hidden states (K, B, T, C) for token ids idx (K, B, T)."""
     k_members, batch, t = idx.shape
     wte = params["transformer.wte.weight"]  # (K, V, C)
-    # Embedding lookup as a one-hot GEMM: its backward is a GEMM too, so gradients are summed in
-    # a fixed order (a gather's scatter-add backward is not bitwise reproducible on CPU threads),
-    # and it measured no slower than F.embedding for these vocabularies.
-    one_hot = F.one_hot(idx.reshape(k_members, -1), wte.shape[1]).to(wte.dtype)  # (K, B*T, V)
-    with torch.autocast(idx.device.type, enabled=False):  # embeddings stay float32, as nn.Embedding's
-        x = torch.bmm(one_hot, wte.float()).view(k_members, batch, t, -1)
+    # A gather whose backward is the one-hot GEMM (ops.embedding): deterministic gradients.
+    # Embeddings stay float32 under autocast, as nn.Embedding's do.
+    x = ops.embedding(idx, wte.float())  # (K, B, T, C)
     x = (x + params["transformer.wpe.weight"][:, None, :t, :]).reshape(k_members, batch * t, -1)
     if dropout is not None:
         x = dropout(x)

@@ -83,6 +83,38 @@ class _CrossEntropyRows(torch.autograd.Function):
         return grad_logits, None
 
 
+class _Embedding(torch.autograd.Function):
+    """Row lookup weight[k, idx[k, n]] for every member k, with the gradient of a one-hot product.
+
+    The forward pass gathers rows: the same values as one_hot(idx) @ weight, without building
+    the (K, N, V) one-hot matrix. The backward pass is that product's: one_hot(idx)^T @ grad, a
+    GEMM, so gradients are summed in a fixed order (a scatter-add is not bitwise reproducible
+    on several CPU threads).
+    """
+
+    @staticmethod
+    def forward(ctx, idx: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        k, vocab = weight.shape[0], weight.shape[1]
+        rows = idx + vocab * torch.arange(k, device=idx.device).view(k, *([1] * (idx.dim() - 1)))
+        ctx.save_for_backward(idx)
+        ctx.vocab = vocab
+        return weight.reshape(k * vocab, -1).index_select(0, rows.reshape(-1)).view(*idx.shape, -1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (idx,) = ctx.saved_tensors
+        k = idx.shape[0]
+        flat = idx.reshape(k, -1, 1)
+        one_hot = torch.zeros(k, flat.shape[1], ctx.vocab, dtype=grad.dtype, device=grad.device)
+        one_hot.scatter_(2, flat, 1.0)
+        return None, torch.bmm(one_hot.mT, grad.reshape(k, -1, grad.shape[-1]))
+
+
+def embedding(idx: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Token embeddings (K, ..., C) of ids idx (K, ...) in each member's table weight (K, V, C)."""
+    return _Embedding.apply(idx, weight)
+
+
 def layer_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """nanoGPT's bias-free LayerNorm with a gain per member: x (K, ..., C), weight (K, C)."""
     return _LayerNorm.apply(x, weight, eps)
