@@ -19,6 +19,7 @@ from datetime import date
 
 import torch
 
+from toobig.engine.memory import keep_freed_memory
 from toobig.engine.population import Population
 from toobig.engine.schedule import eval_points
 from toobig.engine.trainer import Prepared, resolve_device, shard_threads
@@ -100,6 +101,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    if device.type == "cpu":
+        keep_freed_memory()  # as the trainer does
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     print(
         f"# {date.today()} torch {torch.__version__} device {device} ({name}), threads {torch.get_num_threads()}, "

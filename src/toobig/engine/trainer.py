@@ -24,6 +24,7 @@ from ..store import RunDir, StoreError, run_dir_name
 from ..tasks import build_task, corpus_text
 from ..tokenizer import CharTokenizer
 from .chunking import members_per_population, split
+from .memory import keep_freed_memory
 from .population import Population, check_batch_shards
 from .schedule import eval_points, learning_rate
 
@@ -212,6 +213,8 @@ def train_runs(
     """Train the given run directories (named seed<N>) as one population; members at different
     resume points train as separate populations. Every directory is locked for the duration."""
     prepared = prepared or Prepared.from_config(config)
+    if device.type == "cpu":
+        keep_freed_memory()
     with ExitStack() as locks:
         for run in runs:
             locks.enter_context(run.lock())
