@@ -125,6 +125,9 @@ def test_findings_say_where_we_agree_and_disagree(report):
     assert "n28 facts 100% in 2/2 seeds; the paper 100.0%: agrees" in findings
     assert "n56 facts 100% in 0/2 seeds; the paper 100.0%: disagrees" in findings
     assert "n56 extrapolates to (5,7) in 0/2 seeds; the paper's single run did not (0/40): agrees\n" in findings
+    # combined tables compare the arithmetic columns too (Table 7 n56: 98% printed, ours 98.0% in both seeds)
+    assert "Table 7 (combined, controlled):\n- n56 extrapolates to (5,7) in 0/2 seeds" in findings
+    assert "- n56 addition 98.0% [98.0, 98.0] vs the paper's 98%: agrees\n- n56 subtraction 98.0%" in findings
     assert "- n14 (train.max_iters=1,000) addition 100% in 0/1 seeds; the paper 100.0%: disagrees (our runs: 1,000 iterations; the paper's: 30,000)\n" in findings
 
 

@@ -18,7 +18,7 @@ AGREES, PARTLY, DISAGREES = "agrees", "partly agrees", "disagrees"
 _ASPECTS = {
     "arithmetic": ("extrapolation", "addition", "subtraction"),
     "capitals": ("facts",),
-    "combined": ("extrapolation", "facts", "combined"),
+    "combined": ("extrapolation", "addition", "subtraction", "facts", "combined"),
 }
 
 
