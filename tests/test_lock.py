@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -91,3 +92,23 @@ def test_lock_is_released_on_exit_and_on_error_and_is_not_reentrant(tmp_path):
     with run_lock(path):
         pass
     assert (path / LOCK_FILE).read_text() == ""  # no stale pid left for a reader to blame
+
+
+def test_a_refused_writer_waits_briefly_for_the_holder_to_write_its_pid(tmp_path):
+    """The holder flocks first and writes its pid just after; a reader in between must not say 'unknown'."""
+    import fcntl
+    import threading
+
+    path = tmp_path / "seed0"
+    path.mkdir()
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # locked, pid not yet written
+        late = threading.Timer(0.2, lambda: os.pwrite(fd, b"4242 " + socket.gethostname().encode() + b"\n", 0))
+        late.start()
+        with pytest.raises(RunDirBusy, match=r"\(pid 4242\)"):
+            with run_lock(path):
+                pass
+        late.join()
+    finally:
+        os.close(fd)

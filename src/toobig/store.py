@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import tempfile
+import time
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,14 +42,26 @@ class RunDirBusy(StoreError):
     """Another process holds the run directory's lock."""
 
 
-def _lock_holder(fd: int) -> str:
-    """What the holder wrote into the lock file ("pid N" or "pid N on HOST"), or "pid unknown"."""
+def _read_lock_file(fd: int) -> list[str]:
     try:
-        text = os.pread(fd, 256, 0).decode("utf-8", "replace").split()
+        return os.pread(fd, 256, 0).decode("utf-8", "replace").split()
     except OSError:
-        text = []
-    if not text or not text[0].isdigit():
-        return "pid unknown"  # the holder has the lock but has not written its pid yet
+        return []
+
+
+def _lock_holder(fd: int, patience_s: float = 1.0) -> str:
+    """What the holder wrote into the lock file ("pid N" or "pid N on HOST"), or "pid unknown".
+
+    The holder writes its pid right after it takes the lock, so a reader that comes in between
+    polls briefly instead of reporting an unknown holder at once.
+    """
+    deadline = time.monotonic() + patience_s
+    text = _read_lock_file(fd)
+    while not (text and text[0].isdigit()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+        text = _read_lock_file(fd)
+    if not (text and text[0].isdigit()):
+        return "pid unknown"  # the holder has the lock but has not written its pid (yet)
     host = text[1] if len(text) > 1 else ""
     return f"pid {text[0]}" + (f" on {host}" if host and host != socket.gethostname() else "")
 
