@@ -104,6 +104,16 @@ def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, args, message):
     assert not (tmp_path / "runs").exists()
 
 
+def test_training_again_into_a_complete_run_is_refused_and_keeps_it(trained):
+    out = trained.parent.parent
+    before = sorted((p, p.stat().st_mtime_ns) for p in trained.rglob("*") if p.name != ".lock")
+    args = ["train", "--task", "arithmetic", "--model", "n14", "--seeds", "1", *TINY, "--out", str(out), "--quiet"]
+    result = toobig(*args, cwd=out)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert f"run directory {trained} already holds a complete run; pass --overwrite" in result.stderr
+    assert sorted((p, p.stat().st_mtime_ns) for p in trained.rglob("*") if p.name != ".lock") == before
+
+
 def test_malformed_toml_config_is_refused(tmp_path):
     (tmp_path / "bad.toml").write_text("[train\nmax_iters = 3\n")
     result = toobig("train", "--config", "bad.toml", "--out", "runs", cwd=tmp_path)

@@ -12,6 +12,7 @@ from toobig.config import TrainConfig
 from toobig.engine import rng
 from toobig.engine.schedule import eval_points, learning_rate
 from toobig.engine.trainer import TIMING_FIELDS, train
+from toobig.store import LOCK_FILE, RunExists
 from toobig.config import EvalConfig
 
 from .conftest import tiny
@@ -81,6 +82,27 @@ def test_run_directory_contents(tmp_path):
     assert summary["best"]["combined"] == max(r["combined"] for r in run.read_metrics())
     assert summary["final"]["iter"] == 40
     assert run.read_config().seed == 4
+
+
+def test_a_fresh_start_refuses_to_delete_earlier_results_unless_told(tmp_path):
+    config = tiny(iters=20, interval=20)
+    (run,) = train(config, [4], tmp_path, device="cpu", progress=False)
+    files = {p: p.read_bytes() for p in run.path.rglob("*") if p.is_file() and p.name != LOCK_FILE}
+    with pytest.raises(RunExists, match=r"already holds a complete run; pass --overwrite"):
+        train(config, [3, 4], tmp_path, device="cpu", progress=False)
+    assert {p: p.read_bytes() for p in files} == files  # nothing of the complete run was touched
+    assert not (tmp_path / run.path.parent.name / "seed3" / "metrics.jsonl").exists()  # nor anything started
+
+    summary = json.loads(run.summary_path.read_text())
+    run.write_summary({**summary, "status": "running"})  # as if killed after a checkpoint
+    with pytest.raises(RunExists, match=rf"interrupted run with a checkpoint; continue it with `toobig train --resume {run.path}`"):
+        train(config, [4], tmp_path, device="cpu", progress=False)
+
+    (again,) = train(config, [4], tmp_path, device="cpu", progress=False, overwrite=True)
+    assert again.is_complete() and _records(again) == [
+        {k: v for k, v in json.loads(line).items() if k not in TIMING_FIELDS}
+        for line in files[run.metrics_path].decode().splitlines()
+    ]
 
 
 def test_window_sampling_is_uniform_and_member_local():

@@ -4,6 +4,8 @@ complete runs when run again."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from toobig.reproduce import ReproduceOptions, reproduce
 
@@ -15,7 +17,9 @@ def _snapshot(root):
 def test_reproduce_runs_then_skips(tmp_path):
     messages: list[str] = []
     options = ReproduceOptions(experiments=("table2",), seeds=(0,), out=tmp_path, device="cpu", max_iters=20)
-    report_dir = reproduce(options, say=messages.append)
+    result = reproduce(options, say=messages.append)
+    assert result.failed == ()
+    report_dir = result.report_dir
     runs = sorted(p.parent for p in (tmp_path / "runs").glob("*/seed0/summary.json"))
     assert [r.parent.name.split("-")[1] for r in runs] == ["n14", "n28", "n56"]  # no MLT on a CPU
     assert any("MLT rows skipped" in m for m in messages)
@@ -30,3 +34,27 @@ def test_reproduce_runs_then_skips(tmp_path):
     reproduce(options, say=messages.append)
     assert _snapshot(tmp_path / "runs") == before  # nothing retrained, nothing rewritten
     assert any("skipped 3" in m or "3 skipped" in m for m in messages), messages
+
+    # A corrupted checkpoint fails that run's out-of-range test; the report is still written.
+    (n14 / "extrapolation.json").unlink()
+    best = n14 / "checkpoints" / "best.safetensors"
+    best.write_bytes(best.read_bytes()[:-7] + b"garbage")
+    (report_dir / "report.md").unlink()
+    messages.clear()
+    result = reproduce(options, say=messages.append)
+    assert [f.path for f in result.failed] == [n14] and "out-of-range test" in result.failed[0].error
+    assert (report_dir / "report.md").is_file()
+    assert any("1 failure(s)" in m for m in messages), messages
+    cli = subprocess.run(
+        [sys.executable, "-m", "toobig.cli", "reproduce", "--num-seeds", "1", "--max-iters", "20", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert cli.returncode == 1 and f"{n14}: out-of-range test" in cli.stdout, cli.stdout + cli.stderr
+
+
+def test_grokking_on_a_cpu_is_skipped_like_the_mlt_rows(tmp_path):
+    messages: list[str] = []
+    options = ReproduceOptions(experiments=("grokking",), seeds=(0,), out=tmp_path, device="cpu", max_iters=5)
+    result = reproduce(options, say=messages.append)
+    assert result.failed == () and not list((tmp_path / "runs").glob("*/seed0"))
+    assert any("MLT rows and the grokking run (an MLT) skipped" in m for m in messages), messages

@@ -73,7 +73,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume:
         given = [f for f in ("task", "model", "regularization", "config", "set", "iters", "eval_interval", "corpus", "seeds", "num_seeds") if getattr(args, f)]
-        if given or args.paper_eval_counts:
+        if given or args.paper_eval_counts or args.overwrite:
             raise UsageError("--resume continues a run with its own config.toml; drop the other configuration flags")
         if args.compile is not None or args.batch_shards is not None:
             raise UsageError("--resume continues a run with the --compile/--batch-shards it was trained with; drop them")
@@ -92,7 +92,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     shards = 1 if args.batch_shards is None else args.batch_shards
     runs = train(
         config, seeds, args.out, device=args.device, progress=not args.quiet, compile=bool(args.compile),
-        max_members=args.max_members, tensorboard=args.tensorboard, batch_shards=shards,
+        max_members=args.max_members, tensorboard=args.tensorboard, batch_shards=shards, overwrite=args.overwrite,
     )
     for run in runs:
         summary = run.read_summary() or {}
@@ -157,8 +157,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         max_members=args.max_members,
         compile=args.compile,
     )
-    reproduce(options)
-    return 0
+    return 1 if reproduce(options).failed else 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -225,6 +224,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--out", type=Path, default=Path("runs"), help="parent directory of the run directories")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    p.add_argument(
+        "--overwrite", action="store_true",
+        help="delete what earlier runs left in the run directories and train afresh (default: refuse)",
+    )
     p.add_argument(
         "--compile", action=argparse.BooleanOptionalAction, default=None,
         help="torch.compile the training step (a resumed run keeps what it was trained with)",

@@ -68,11 +68,11 @@ def experiment_configs(
 ) -> list[RunConfig]:
     """Every (model, seed) configuration of one experiment; the capacity search is planned elsewhere."""
     exp = EXPERIMENTS[name]
-    if name == "grokking":
-        configs = [grokking_config(seed) for seed in seeds]
+    models = [m for m in exp.models if include_mlt or m != "mlt"]
+    if name == "grokking":  # an MLT run: skipped like the tables' MLT rows unless included
+        configs = [grokking_config(seed) for seed in seeds] if models else []
     elif name == "capacity":
         return []
     else:
-        models = [m for m in exp.models if include_mlt or m != "mlt"]
         configs = [make_config(exp.task, m, exp.regularization, seed) for m in models for seed in seeds]
     return [with_max_iters(c, max_iters) for c in configs]

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Callable
 
 from .engine.trainer import resolve_device
-from .executors import SweepOutcome, execute, plan_jobs
+from .executors import Failure, SweepOutcome, execute, plan_jobs
 from .experiments import TABLES, capacity_config, experiment_configs, with_max_iters
 from .extrapolation import RESULT_FILE, extrapolate
 from .report.runs import in_distribution_perfect
-from .store import RunDir, run_dir_name
+from .store import RunDir, StoreError, run_dir_name
 
 # The capacity search stops at the first width whose seeds mostly learn the task.
 CAPACITY_MAX_N = 14
@@ -40,28 +40,41 @@ class ReproduceOptions:
         return self.out / "report"
 
 
-def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> Path:
-    """Train what is missing (complete runs are skipped), run the extras, write the report."""
+@dataclass(frozen=True)
+class ReproduceResult:
+    report_dir: Path
+    # Runs that failed to train and runs whose out-of-range test failed; the rest went on.
+    failed: tuple[Failure, ...] = ()
+
+
+def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> ReproduceResult:
+    """Train what is missing (complete runs are skipped), run the extras, write the report.
+
+    A failed run or out-of-range test does not stop the others or the report; it is listed in
+    the result (and its directory holds error.json where training failed)."""
     include_mlt = options.include_mlt or resolve_device(options.device).type == "cuda"
     if not include_mlt and any(e in options.experiments for e in (*TABLES, "grokking")):
-        say("MLT rows skipped: on a CPU they take hours each (pass --include-mlt to run them anyway)")
+        what = "MLT rows and the grokking run (an MLT)" if "grokking" in options.experiments else "MLT rows"
+        say(f"{what} skipped: on a CPU they take hours each (pass --include-mlt to run them anyway)")
     configs = [
         c
         for name in options.experiments
         for c in experiment_configs(name, list(options.seeds), include_mlt, options.max_iters)
     ]
-    outcome = _run(configs, options, say)
+    failed = list(_run(configs, options, say).failed)
     if "capacity" in options.experiments:
-        _capacity_search(options, say)
+        failed += _capacity_search(options, say)
     if "table2" in options.experiments:
-        _out_of_range(configs, options, say)
+        failed += _out_of_range(configs, options, say)
     from .report import write_report
 
     paths = write_report(options.runs_dir, options.report_dir)
     say(f"report: {options.report_dir / 'report.md'} ({len(paths)} files)")
-    if outcome.failed:
-        say(f"{len(outcome.failed)} run(s) failed; their directories hold error.json and traceback.txt")
-    return options.report_dir
+    if failed:
+        say(f"{len(failed)} failure(s); re-run the same command to retry them:")
+        for failure in failed:
+            say(f"  {failure.path}: {failure.error}")
+    return ReproduceResult(options.report_dir, tuple(failed))
 
 
 def _run(configs, options: ReproduceOptions, say: Callable[[str], None]) -> SweepOutcome:
@@ -71,29 +84,37 @@ def _run(configs, options: ReproduceOptions, say: Callable[[str], None]) -> Swee
     return outcome
 
 
-def _capacity_search(options: ReproduceOptions, say: Callable[[str], None]) -> None:
+def _capacity_search(options: ReproduceOptions, say: Callable[[str], None]) -> list[Failure]:
+    failed: list[Failure] = []
     for n in range(1, CAPACITY_MAX_N + 1):
         configs = [with_max_iters(capacity_config(n, s), options.max_iters) for s in options.seeds]
-        _run(configs, options, say)
+        failed += _run(configs, options, say).failed
         runs = [RunDir(options.runs_dir / run_dir_name(c)) for c in configs]
         # The report's definition: every in-distribution sample right at some evaluation.
         learners = sum(any(in_distribution_perfect(m) for m in run.read_metrics()) for run in runs)
         say(f"capacity search: n={n} learns arithmetic in {learners}/{len(configs)} seeds")
         if learners * 2 > len(configs):
             say(f"capacity search: smallest width that learns is n={n}")
-            return
+            return failed
     say(f"capacity search: no width up to n={CAPACITY_MAX_N} learns in most seeds")
+    return failed
 
 
-def _out_of_range(configs, options: ReproduceOptions, say: Callable[[str], None]) -> None:
+def _out_of_range(configs, options: ReproduceOptions, say: Callable[[str], None]) -> list[Failure]:
     """Section 5.1 on every complete n14 arithmetic run of Table 2 (skipped where already done)."""
+    failed: list[Failure] = []
     for config in configs:
         if (config.task.name, config.model_name, config.regularization) != ("arithmetic", "n14", "paper"):
             continue
         run = RunDir(options.runs_dir / run_dir_name(config))
         if run.is_complete() and not (run.path / RESULT_FILE).is_file():
-            result = extrapolate(run.path, max_operand=19, device="cpu")
+            try:
+                result = extrapolate(run.path, max_operand=19, device="cpu")
+            except StoreError as exc:  # e.g. a corrupted checkpoint: the other runs and the report go on
+                failed.append(Failure(run.path, f"out-of-range test: {exc}"))
+                continue
             say(
                 f"out-of-range (0-19) {run.path.parent.name}/{run.path.name}: "
                 f"addition {result['add_acc']:.1%}, subtraction {result['sub_acc']:.1%}"
             )
+    return failed

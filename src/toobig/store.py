@@ -42,6 +42,10 @@ class RunDirBusy(StoreError):
     """Another process holds the run directory's lock."""
 
 
+class RunExists(StoreError):
+    """A fresh start would delete the results of an earlier run in the directory."""
+
+
 def _read_lock_file(fd: int) -> list[str]:
     try:
         return os.pread(fd, 256, 0).decode("utf-8", "replace").split()
@@ -206,6 +210,17 @@ class RunDir:
         for name in CHECKPOINT_NAMES:
             self.checkpoint_path(name).unlink(missing_ok=True)
         self.clear_failure()
+
+    def earlier_results(self) -> str | None:
+        """What an earlier attempt left here that a fresh start would delete, in words, or None."""
+        summary = self.read_summary()
+        if summary and summary.get("status") == "complete":
+            return "a complete run"
+        if self.checkpoint_path("last").is_file():
+            return "an interrupted run with a checkpoint"
+        if summary or self.read_metrics() or (self.path / EXTRAPOLATION_FILE).is_file():
+            return "results of an earlier run"
+        return None
 
     def is_complete(self) -> bool:
         summary = self.read_summary()

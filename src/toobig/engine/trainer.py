@@ -20,7 +20,7 @@ from .. import __version__
 from .. import model as gpt
 from ..config import ConfigError, RunConfig, validate
 from ..evaluate import Evaluator
-from ..store import RunDir, StoreError, run_dir_name
+from ..store import RunDir, RunExists, StoreError, run_dir_name
 from ..tasks import build_task, corpus_text
 from ..tokenizer import CharTokenizer
 from .chunking import members_per_population, split
@@ -167,6 +167,8 @@ class EngineOptions:
     # Split every batch into this many shards trained on as many threads (CPU, one intra-op
     # thread each): faster for one member on several cores, with different rounding.
     batch_shards: int = 1
+    # A fresh (not resumed) start may delete what an earlier attempt left in its directories.
+    overwrite: bool = False
 
 
 def train(
@@ -180,12 +182,14 @@ def train(
     max_members: int | None = None,
     tensorboard: bool = False,
     batch_shards: int = 1,
+    overwrite: bool = False,
 ) -> list[RunDir]:
     """Train every seed of `config` as populations of at most `max_members` members (by default
     what fits the GPU's memory, or what suits the CPU); return the run directories.
 
     With resume=True, members whose directory holds a last checkpoint continue from it and
-    members already complete are skipped.
+    members already complete are skipped. Otherwise a directory holding results of an earlier
+    run is refused (RunExists) unless overwrite=True.
     """
     validate(config)
     check_batch_shards(config, batch_shards)
@@ -195,7 +199,7 @@ def train(
     out_root = Path(out_root)
     prepared = Prepared.from_config(config)
     size = members_per_population(config, prepared.tokenizer.vocab_size, dev, max_members)
-    options = EngineOptions(progress, resume, compile, tensorboard, batch_shards)
+    options = EngineOptions(progress, resume, compile, tensorboard, batch_shards, overwrite)
     runs: list[RunDir] = []
     for chunk in split(list(seeds), size):
         chunk_runs = [RunDir(out_root / run_dir_name(replace(config, seed=s))) for s in chunk]
@@ -259,6 +263,8 @@ def _train_locked(
     prepared: Prepared,
 ) -> None:
     resume = options.resume
+    if not (resume or options.overwrite):
+        _refuse_earlier_results(runs)
     groups: dict[tuple[int, EngineOptions], list[MemberRecord]] = {}
     states: dict[int, dict] = {}
     for run in runs:
@@ -279,6 +285,18 @@ def _train_locked(
     for (iteration, group_options), group in sorted(groups.items(), key=lambda item: item[0][0]):
         member_states = [states.get(id(r)) for r in group]
         _train_population(config, group, prepared, device, iteration, member_states, group_options)
+
+
+def _refuse_earlier_results(runs: Sequence[RunDir]) -> None:
+    """A fresh start deletes a directory's results, so it needs --resume or --overwrite to go on."""
+    for run in runs:
+        found = run.earlier_results()
+        if found is None:
+            continue
+        how = "" if found == "a complete run" else f"continue it with `toobig train --resume {run.path}`, or "
+        raise RunExists(
+            f"run directory {run.path} already holds {found}; {how}pass --overwrite to delete it and train afresh"
+        )
 
 
 def _numerics_of(run: RunDir, options: EngineOptions) -> EngineOptions:
