@@ -10,6 +10,13 @@ from toobig.report.runs import config_differences, in_distribution_perfect, lear
 from .synthetic import arithmetic_seed, config_for, record, write_extrapolation, write_run
 
 
+def write_report_text(root):
+    from toobig.report import write_report
+
+    write_report(root, root / "report")
+    return (root / "report" / "report.md").read_text()
+
+
 def test_runs_are_found_at_any_depth_and_broken_ones_are_listed(tmp_path):
     arithmetic_seed(tmp_path, 1, 1.0, 1.0, 40)
     arithmetic_seed(tmp_path, 2, 0.98, 0.98, 0, subdir="gpu/batch1")
@@ -81,3 +88,20 @@ def test_learning_the_task_means_every_in_distribution_sample_right(tmp_path):
     write_run(tmp_path, config_for("arithmetic", seed=2), [record("arithmetic", 0), record("arithmetic", 250, 0.97, 0.98)])
     learned = {r.seed: learned_task(r) for r in load_runs(tmp_path).runs}
     assert learned == {1: True, 2: False}
+
+
+def test_unfinished_runs_are_read_from_their_newer_metrics_and_failures_are_named(tmp_path):
+    config = config_for("arithmetic", "n14", "paper", 1)
+    early = [record("arithmetic", 0), record("arithmetic", 250, 0.5, 0.5)]
+    run = write_run(tmp_path, config, early, status="running")  # summary.json as of the last checkpoint
+    later = [*early, record("arithmetic", 500, 1.0, 1.0, heldout=40), record("arithmetic", 750, 0.9, 0.9)]
+    run.write_metrics(later)  # evaluations logged after that checkpoint
+    (seed_run,) = load_runs(tmp_path).runs
+    assert (seed_run.status, seed_run.iteration, seed_run.best["iter"]) == ("running", 750, 500)
+    assert seed_run.extrapolated and seed_run.first_extrapolation_iter == 500
+
+    (run.path / "error.json").write_text('{"error": "boom"}')  # left by a failed sweep attempt
+    (cell,) = load_runs(tmp_path).cells()
+    assert cell.runs[0].failed and (cell.unfinished, cell.failed) == (1, 1)
+    report = write_report_text(tmp_path)
+    assert "1 run directories (1 unfinished, 1 failed)" in report and "| 1 (1 unfinished, 1 failed) |" in report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .markdown import md_table, thousands
+from .markdown import md_table, thousands, unfinished_text
 from .runs import Cell, is_single_layer_n_model, learned_task
 
 
@@ -34,7 +34,7 @@ def capacity_section(cells: Sequence[Cell]) -> str | None:
         seeds = len(cell.runs)
         learned = sum(learned_task(r) for r in cell.runs)
         extrapolate = sum(r.extrapolated for r in cell.runs)
-        running = f" ({cell.running} running)" if cell.running else ""
+        running = f" ({unfinished_text(cell.unfinished, cell.failed)})" if cell.unfinished else ""
         rows.append([
             _width(cell),
             cell.regularization,

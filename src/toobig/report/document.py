@@ -10,7 +10,7 @@ from .. import __version__
 from .capacity import capacity_section
 from .findings import findings_section
 from .grokking import grokking_section
-from .markdown import DASH, md_table
+from .markdown import DASH, md_table, unfinished_text
 from .out_of_range import out_of_range_section
 from .paper import citation, paper_notes
 from .runs import Cell, RunCollection
@@ -19,11 +19,11 @@ from .tables import tables_section
 
 def _header(collection: RunCollection, cells: Sequence[Cell]) -> str:
     runs = collection.runs
-    running = sum(not r.complete for r in runs)
+    unfinished = unfinished_text(sum(not r.complete for r in runs), sum(r.failed for r in runs))
     lines = [
         "# toobig report",
         "",
-        f"Runs from `{collection.root}`: {len(runs)} run directories ({running} still running) in {len(cells)} "
+        f"Runs from `{collection.root}`: {len(runs)} run directories ({unfinished}) in {len(cells)} "
         f"configurations; report by toobig {__version__}.",
         "",
         f"Paper: {citation()}",

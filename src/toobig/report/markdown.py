@@ -46,3 +46,8 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def unfinished_text(unfinished: int, failed: int) -> str:
+    """"2 unfinished" or "2 unfinished, 1 failed" (unfinished: running, interrupted or failed)."""
+    return f"{unfinished} unfinished" + (f", {failed} failed" if failed else "")

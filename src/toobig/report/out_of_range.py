@@ -21,8 +21,9 @@ def out_of_range_section(cells: Sequence[Cell]) -> str | None:
     rows = []
     for cell in chosen:
         results = [r.out_of_range for r in cell.runs if r.out_of_range is not None]
-        comparable = cell.model == paper.model and cell.task == "arithmetic"
         operands = sorted({(o.trained_operand_max, o.max_operand) for o in results})
+        # The paper's figures are for its n14 (paper regularization) tested on 0..19 after 0..9.
+        comparable = (cell.model, cell.task, cell.regularization, operands) == (paper.model, "arithmetic", "paper", [(9, 19)])
         checkpoints = sorted({o.checkpoint for o in results})
         rows.append([
             model_label(cell, cells),

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from ..config import ConfigError, read_toml, to_dict
 from ..presets import MODEL_NAMES
-from ..store import CONFIG_FILE, SUMMARY_FILE, RunDir, StoreError
+from ..store import CONFIG_FILE, ERROR_FILE, SUMMARY_FILE, RunDir, StoreError
 from .paper import table_number
 
 EXTRAPOLATION_FILE = "extrapolation.json"
@@ -76,6 +76,10 @@ class SeedRun:
         return self.status == "complete"
 
     @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+    @property
     def schedule(self) -> str:
         return str(self.config.get("eval", {}).get("schedule", "linear"))
 
@@ -116,8 +120,13 @@ class Cell:
         return tuple(r for r in self.runs if r.best is not None)
 
     @property
-    def running(self) -> int:
+    def unfinished(self) -> int:
+        """Seeds not complete: running, interrupted or failed."""
         return sum(not r.complete for r in self.runs)
+
+    @property
+    def failed(self) -> int:
+        return sum(r.failed for r in self.runs)
 
     @property
     def parameters(self) -> int | None:
@@ -189,6 +198,11 @@ def _best_of(metrics: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     return best
 
 
+def _all_heldout_right(m: Mapping[str, Any]) -> bool:
+    # The trainer's definition of extrapolation (engine/trainer.py).
+    return bool(m.get("heldout_total")) and m.get("heldout_correct") == m.get("heldout_total")
+
+
 def load_run(path: Path) -> tuple[SeedRun, list[str]]:
     """Read one run directory; returns the run and warnings about optional files. Raises StoreError."""
     run = RunDir(Path(path))
@@ -211,7 +225,16 @@ def load_run(path: Path) -> tuple[SeedRun, list[str]]:
     task_cfg = config.get("task", {})
     train_cfg = config.get("train", {})
     timings = summary.get("timings") or {}
-    best = summary.get("best") or _best_of(metrics)
+    complete = summary.get("status") == "complete"
+    if complete:
+        status, best = "complete", summary.get("best") or _best_of(metrics)
+        extrapolated, first_extrapolation = bool(summary.get("extrapolated")), summary.get("first_extrapolation_iter")
+    else:
+        # summary.json of an unfinished run dates from its last checkpoint; metrics.jsonl is newer.
+        status = "failed" if (run.path / ERROR_FILE).is_file() else str(summary.get("status", "running"))
+        best = _best_of(metrics) or summary.get("best")
+        first_extrapolation = next((m["iter"] for m in metrics if _all_heldout_right(m)), None)
+        extrapolated = first_extrapolation is not None
     seed_run = SeedRun(
         path=run.path,
         label=summary.get("label", ""),
@@ -220,14 +243,14 @@ def load_run(path: Path) -> tuple[SeedRun, list[str]]:
         regularization=summary.get("regularization", config.get("regularization", "")),
         seed=int(summary.get("seed", config.get("seed", 0))),
         digest=summary.get("config_digest", ""),
-        status=summary.get("status", "running"),
+        status=status,
         parameters=summary.get("parameters"),
-        iteration=int(summary.get("iteration", metrics[-1]["iter"] if metrics else 0)),
+        iteration=int(metrics[-1]["iter"] if metrics and not complete else summary.get("iteration", 0)),
         max_iters=int(summary.get("max_iters", train_cfg.get("max_iters", 0))),
         best=best,
         final=summary.get("final"),
-        extrapolated=bool(summary.get("extrapolated", False)),
-        first_extrapolation_iter=summary.get("first_extrapolation_iter"),
+        extrapolated=extrapolated,
+        first_extrapolation_iter=first_extrapolation,
         train_s=timings.get("train_s"),
         eval_s=timings.get("eval_s"),
         total_s=timings.get("total_s"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .markdown import DASH, NOT_RUN, format_count, format_estimate, md_table, thousands
+from .markdown import DASH, NOT_RUN, format_count, format_estimate, md_table, thousands, unfinished_text
 from .paper import PaperRow, PaperTable, PaperValue, paper_max_iters, paper_tables
 from .runs import Cell, config_differences, model_order
 from .scores import CellScores, score_cell
@@ -36,8 +36,8 @@ def model_label(cell: Cell, cells: Sequence[Cell]) -> str:
 
 def seeds_text(cell: Cell) -> str:
     text = str(len(cell.runs))
-    if cell.running:
-        text += f" ({cell.running} running)"
+    if cell.unfinished:
+        text += f" ({unfinished_text(cell.unfinished, cell.failed)})"
     if cell.max_iters != paper_max_iters():
         # A shortened (or longer) run is not the paper's experiment; say so where the numbers are.
         text += f"; {cell.max_iters:,} iterations"
