@@ -19,6 +19,7 @@ from toobig.report.stats import estimate
 from .synthetic import arithmetic_seed, config_for, record, write_extrapolation, write_run
 
 T_975_DF2 = 4.302652729911275  # Student t, 97.5% quantile, 2 degrees of freedom
+KNOWN_T4 = 2.776445105  # and 4 degrees of freedom
 
 
 def table_rows(report: str, number: int) -> dict[str, list[str]]:
@@ -105,7 +106,7 @@ def test_facts_and_combined_tables(report):
     _, text = report
     assert table_rows(text, 3)["n28"][3:] == ["100.0% [100.0, 100.0]", "100.0%"]
     n56 = table_rows(text, 7)["n56"]
-    assert n56[2] == "2 (1 running)"
+    assert n56[2] == "2 (1 unfinished)"
     assert n56[7] == ci_text_two([0.5, 0.6])  # facts
     assert n56[8] == "100.0%"
     assert n56[11] == "0.0/40; 0 of 2 seeds extrapolate"
@@ -127,7 +128,7 @@ def test_findings_say_where_we_agree_and_disagree(report):
     assert "n56 extrapolates to (5,7) in 0/2 seeds; the paper's single run did not (0/40): agrees\n" in findings
     # combined tables compare the arithmetic columns too (Table 7 n56: 98% printed, ours 98.0% in both seeds)
     assert "Table 7 (combined, controlled):\n- n56 extrapolates to (5,7) in 0/2 seeds" in findings
-    assert "- n56 addition 98.0% [98.0, 98.0] vs the paper's 98%: agrees\n- n56 subtraction 98.0%" in findings
+    assert "- n56 addition 98.0% [98.0, 98.0] (one seed: 98.0%..98.0%) vs the paper's 98%: agrees\n- n56 subtraction 98.0%" in findings
     assert "- n14 (train.max_iters=1,000) addition 100% in 0/1 seeds; the paper 100.0%: disagrees (our runs: 1,000 iterations; the paper's: 30,000)\n" in findings
 
 
@@ -137,6 +138,13 @@ def test_value_comparison_uses_the_printed_rounding():
     assert compare_value(estimate([0.97]), PaperValue.parse("98%")) == DISAGREES
     assert compare_value(estimate([0.90, 0.95]), PaperValue.parse("98%")) == AGREES  # wide interval reaches it
     assert compare_value(estimate([0.30, 0.31, 0.32]), PaperValue.parse("39.4%")) == DISAGREES
+    # The paper's single run against the spread of our seeds, not against our mean's interval:
+    seeds = [0.90, 0.92, 0.94, 0.96, 0.98]
+    mean_half = KNOWN_T4 * statistics.stdev(seeds) / math.sqrt(5)
+    one_seed_half = KNOWN_T4 * statistics.stdev(seeds) * math.sqrt(1 + 1 / 5)
+    assert 0.94 + mean_half < 0.9835 < 0.94 + one_seed_half  # outside the mean's interval, inside one seed's
+    assert compare_value(estimate(seeds), PaperValue.parse("98.4%")) == AGREES
+    assert compare_value(estimate(seeds), PaperValue.parse("80%")) == DISAGREES  # below one seed's interval
 
 
 def test_results_csv_has_one_row_per_seed(report, runs):
@@ -196,6 +204,7 @@ def test_grokking_out_of_range_and_capacity_sections(tmp_path):
     root = tmp_path / "runs"
     for seed, sub in ((1, 195), (2, 150)):
         write_extrapolation(arithmetic_seed(root, seed, 1.0, 1.0, 40), 0, sub)
+    write_extrapolation(arithmetic_seed(root, 1, 1.0, 1.0, 40, regularization="controlled"), 0, 90)
     for width, learners in ((4, 0), (8, 1)):
         for seed in (1, 2):
             config = config_for("arithmetic", seed=seed, max_iters=5000)
@@ -218,9 +227,12 @@ def test_grokking_out_of_range_and_capacity_sections(tmp_path):
     mean = sum(sub) / 2
     expected_sub = f"{100 * mean:.2f}% [{100 * max(0.0, mean - half):.2f}, {100 * min(1.0, mean + half):.2f}]"
     assert f"| n14 | arithmetic | paper | 2 of 2 | 0..19 beyond 0..9 | best | 0.00% [0.00, 0.00] | 0% | {expected_sub} | 4.75% |" in oor
+    # The paper's figures are its paper-regularized n14's: other conditions get no paper value.
+    assert "| n14 | arithmetic | controlled | 1 of 1 | 0..19 beyond 0..9 | best | 0.00% (n=1) | — | 3.00% (n=1) | — |" in oor
 
     capacity = text.split("## Capacity search (Section 3.2)")[1].split("\n## ")[0]
-    lines = [line for line in capacity.splitlines() if line.startswith("| ") and not line.startswith("| n |")]
+    lines = [line for line in capacity.splitlines() if line.startswith("| ") and " | paper | " in line]
+    assert "| 14 | controlled | " in capacity  # the controlled n14 stands in its own condition
     assert [line.split(" | ")[0] for line in lines] == ["| 4", "| 8", "| 14"]
     assert lines[0].endswith("| 2 | 0 of 2 | 0 of 2 |")
     assert lines[1].endswith("| 2 | 1 of 2 | 0 of 2 |")

@@ -39,3 +39,12 @@ def test_one_seed_has_no_width_and_no_seed_has_no_estimate():
     one = estimate([0.5])
     assert (one.n, one.mean, one.low, one.high) == (1, 0.5, 0.5, 0.5)
     assert estimate([]) is None
+
+
+def test_prediction_interval_for_one_more_seed():
+    values = [0.9, 0.8, 0.95, 0.85]
+    half = 3.182446305  # t_{0.975, 3}
+    expected = half * statistics.stdev(values) * math.sqrt(1 + 1 / 4)
+    low, high = estimate(values).prediction_interval()
+    assert (low, high) == (pytest.approx(0.875 - expected), pytest.approx(0.875 + expected))
+    assert estimate([0.4]).prediction_interval() == (0.4, 0.4)

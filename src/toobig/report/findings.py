@@ -38,8 +38,9 @@ def _share_verdict(k: int, n: int, paper_did: bool) -> str:
 
 
 def compare_value(est: Estimate, paper: PaperValue) -> str:
-    """Agreement when our interval (a point for one seed) overlaps the printed value's rounding range."""
-    low, high = (est.mean, est.mean) if est.n == 1 else (est.low, est.high)
+    """Agreement when our 95% prediction interval for one seed (a point for one seed of ours)
+    overlaps the printed value's rounding range: the paper's value is a single seed's."""
+    low, high = est.prediction_interval()
     if low <= paper.value + paper.half_unit + 1e-12 and high >= paper.value - paper.half_unit - 1e-12:
         return AGREES
     return DISAGREES
@@ -49,7 +50,7 @@ def _extrapolation(table: PaperTable, label: str, scores: CellScores, row: Paper
     if row.heldout is None or scores.heldout_total == 0:
         return None
     paper_did = row.heldout.correct == row.heldout.total
-    k, n = scores.extrapolating, scores.seeds
+    k, n = scores.extrapolating, scores.n  # seeds evaluated so far
     verdict = _share_verdict(k, n, paper_did)
     paper_text = f"the paper's single run {'did' if paper_did else 'did not'} ({row.heldout.printed})"
     text = f"{label} extrapolates to (5,7) in {k}/{n} seeds; {paper_text}: {verdict}"
@@ -73,7 +74,11 @@ def _accuracy(table: PaperTable, label: str, scores: CellScores, row: PaperRow, 
         verdict_text = f"{verdict} (ours {direction})"
     else:
         verdict_text = verdict
-    text = f"{label} {aspect} {format_estimate(est)} vs the paper's {paper.printed}: {verdict_text}"
+    spread = ""
+    if est.n > 1:
+        low, high = est.prediction_interval()
+        spread = f" (one seed: {pct(max(low, 0.0))}..{pct(min(high, 1.0))})"
+    text = f"{label} {aspect} {format_estimate(est)}{spread} vs the paper's {paper.printed}: {verdict_text}"
     return Finding(table.number, scores.cell.model, aspect, verdict, text)
 
 
@@ -117,8 +122,11 @@ def findings_section(cells: Sequence[Cell]) -> str:
         "## Agreement with the paper",
         "",
         f"{counts[AGREES]} agree, {counts[PARTLY]} partly agree, {counts[DISAGREES]} disagree. "
-        "A score agrees when our 95% interval (one seed: its value) overlaps the printed value's rounding range "
-        f"(e.g. 98% = {pct(0.975)}..{pct(0.985)}); a behaviour (extrapolation, a perfect score) agrees when every seed "
+        "The paper ran one seed, so its value is one draw from the spread over seeds: a score agrees when the "
+        "printed value's rounding range "
+        f"(e.g. 98% = {pct(0.975)}..{pct(0.985)}) overlaps our 95% prediction interval for one seed, "
+        "mean +- t * sd * sqrt(1 + 1/n) (with one seed of ours: its value). This is wider than the tables' "
+        "interval for our mean. A behaviour (extrapolation, a perfect score) agrees when every seed "
         "matches the paper's single run, partly when some do.",
     ]
     for table in paper_tables():

@@ -47,6 +47,17 @@ class Estimate:
     def half_width(self) -> float:
         return (self.high - self.low) / 2
 
+    def prediction_interval(self) -> tuple[float, float]:
+        """Where one more seed's value falls with 95% probability: mean +- t * s * sqrt(1 + 1/n).
+
+        The right yardstick for a single run such as the paper's: its value is one draw from the
+        spread over seeds, not an estimate of our mean. A point when n == 1 (no spread known)."""
+        if self.n == 1:
+            return self.mean, self.mean
+        sd = float(np.std(self.values, ddof=1))
+        half = t_quantile_975(self.n - 1) * sd * math.sqrt(1 + 1 / self.n)
+        return self.mean - half, self.mean + half
+
 
 def estimate(values: Sequence[float]) -> Estimate | None:
     """Mean and 95% Student-t interval of the values; None when there are none."""
