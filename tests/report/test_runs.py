@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 from toobig.presets import grokking_config
@@ -105,3 +106,14 @@ def test_unfinished_runs_are_read_from_their_newer_metrics_and_failures_are_name
     assert cell.runs[0].failed and (cell.unfinished, cell.failed) == (1, 1)
     report = write_report_text(tmp_path)
     assert "1 run directories (1 unfinished, 1 failed)" in report and "| 1 (1 unfinished, 1 failed) |" in report
+
+
+def test_the_environments_table_tells_eager_from_compiled_and_sharded_runs(tmp_path):
+    arithmetic_seed(tmp_path, 1, 1.0, 1.0, 40)
+    sharded = arithmetic_seed(tmp_path, 2, 1.0, 1.0, 40)
+    summary = json.loads(sharded.summary_path.read_text())
+    summary["environment"].update(compiled=True, batch_shards=2)
+    sharded.write_summary(summary)
+    environments = write_report_text(tmp_path).split("## Environments")[1].split("\n## ")[0]
+    assert "| Numerics | Runs |" in environments
+    assert "| eager | 1 |" in environments and "| compiled, 2 batch shards | 1 |" in environments

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from .. import __version__
 from .capacity import capacity_section
@@ -38,16 +38,23 @@ def _header(collection: RunCollection, cells: Sequence[Cell]) -> str:
     return "\n".join(lines)
 
 
+def _numerics(env: Mapping[str, Any]) -> str:
+    """Eager or compiled, and batch shards: runs that differ here differ in float rounding."""
+    shards = int(env.get("batch_shards") or 1)
+    return ("compiled" if env.get("compiled") else "eager") + (f", {shards} batch shards" if shards > 1 else "")
+
+
 def _environment(collection: RunCollection) -> str | None:
     seen: dict[tuple, int] = {}
     for run in collection.runs:
         env = run.environment
-        key = tuple(str(env.get(k) or DASH) for k in ("device", "device_name", "torch", "toobig", "git_commit"))
+        key = (*(str(env.get(k) or DASH) for k in ("device", "device_name", "torch", "toobig", "git_commit")), _numerics(env))
         seen[key] = seen.get(key, 0) + 1
     if not seen:
         return None
     rows = [[*key, count] for key, count in sorted(seen.items())]
-    return "## Environments\n\n" + md_table(["Device", "Device name", "torch", "toobig", "git commit", "Runs"], rows)
+    headers = ["Device", "Device name", "torch", "toobig", "git commit", "Numerics", "Runs"]
+    return "## Environments\n\n" + md_table(headers, rows)
 
 
 def _figures(figures: Sequence[Path], out_dir: Path) -> str | None:
