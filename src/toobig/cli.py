@@ -220,7 +220,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one or many seeds of a configuration")
     _add_config_flags(p)
     p.add_argument("--seeds", help="comma-separated seeds, e.g. 1,2,3 (default: the config's seed, 1337)")
-    p.add_argument("--num-seeds", type=int, help="train seeds 0..K-1 as one population")
+    p.add_argument("--num-seeds", type=int, help="train seeds 0..K-1 (in populations of up to --max-members)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--out", type=Path, default=Path("runs"), help="parent directory of the run directories")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
@@ -272,7 +272,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("results"), help="runs go to OUT/runs, the report to OUT/report")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--max-iters", type=int, help="shorten every run (the schedule shrinks in proportion)")
-    p.add_argument("--include-mlt", action="store_true", help="also train the 10.6M-parameter MLT on a CPU")
+    p.add_argument("--include-mlt", action="store_true", help="also train the MLT rows and the grokking run (10.6M parameters) on a CPU")
     _add_executor_flags(p)
     p.set_defaults(func=cmd_reproduce)
 
