@@ -129,7 +129,8 @@ def test_findings_say_where_we_agree_and_disagree(report):
     # combined tables compare the arithmetic columns too (Table 7 n56: 98% printed, ours 98.0% in both seeds)
     assert "Table 7 (combined, controlled):\n- n56 extrapolates to (5,7) in 0/2 seeds" in findings
     assert "- n56 addition 98.0% [98.0, 98.0] (one seed: 98.0%..98.0%) vs the paper's 98%: agrees\n- n56 subtraction 98.0%" in findings
-    assert "- n14 (train.max_iters=1,000) addition 100% in 0/1 seeds; the paper 100.0%: disagrees (our runs: 1,000 iterations; the paper's: 30,000)\n" in findings
+    assert "- n14 (train.max_iters=1,000) addition 100% in 0/1 seeds; the paper 100.0%: undecided (one seed) (our runs: 1,000 iterations; the paper's: 30,000)\n" in findings
+    assert findings.lstrip().startswith("5 agree, 2 partly agree, 2 disagree, 3 undecided (one seed of ours differs")
 
 
 def test_value_comparison_uses_the_printed_rounding():
@@ -259,3 +260,15 @@ def test_a_grokking_run_does_not_rename_table_2s_mlt_row(tmp_path):
     text = write_report(root, tmp_path / "out")[0].read_text()
     mlt = table_rows(text, 2)["mlt"]
     assert mlt[2] == "1" and mlt[3] == "98.0% (n=1)"
+
+
+def test_a_single_seed_that_differs_is_undecided_not_a_disagreement(tmp_path):
+    root = tmp_path / "runs"
+    write_run(root, config_for("capitals", "n14", "paper", 1), [record("capitals", 0), record("capitals", 250, facts=0.10)])
+    for seed, facts in ((1, 0.10), (2, 0.11)):
+        write_run(root, config_for("capitals", "n14", "controlled", seed), [record("capitals", 250, facts=facts)])
+    text = write_report(root, tmp_path / "out")[0].read_text()
+    assert "- n14 facts 10.0% (n=1) vs the paper's 8.2%: undecided (one seed), ours higher" in text
+    # Two seeds at 10% and 11%: mean 10.5% +- 12.706 * 0.00707 / sqrt(2) = [4.1, 16.9]; one more seed
+    # falls in 10.5% +- 12.706 * 0.00707 * sqrt(1.5) = -0.5%..21.5% (shown clipped at 0), holding 12.4%.
+    assert "- n14 facts 10.5% [4.1, 16.9] (one seed: 0.0%..21.5%) vs the paper's 12.4%: agrees" in text

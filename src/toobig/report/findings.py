@@ -13,6 +13,8 @@ from .stats import Estimate
 from .tables import model_label, table_cells
 
 AGREES, PARTLY, DISAGREES = "agrees", "partly agrees", "disagrees"
+# One seed of ours that differs from the paper's one run: no spread over seeds to judge it by.
+UNDECIDED = "undecided (one seed)"
 
 # Which comparisons each table's experiment is about.
 _ASPECTS = {
@@ -27,14 +29,19 @@ class Finding:
     table: int
     model: str
     aspect: str
-    verdict: str  # AGREES, PARTLY or DISAGREES
+    verdict: str  # AGREES, PARTLY, DISAGREES or UNDECIDED
     text: str
 
 
 def _share_verdict(k: int, n: int, paper_did: bool) -> str:
     """k of n seeds show a behaviour the paper's single run did (or did not) show."""
     hits = k if paper_did else n - k
-    return AGREES if hits == n else DISAGREES if hits == 0 else PARTLY
+    return _weighed(AGREES if hits == n else DISAGREES if hits == 0 else PARTLY, n)
+
+
+def _weighed(verdict: str, seeds: int) -> str:
+    """A disagreement resting on one seed of ours is undecided: seeds differ as much as that."""
+    return UNDECIDED if verdict == DISAGREES and seeds == 1 else verdict
 
 
 def compare_value(est: Estimate, paper: PaperValue) -> str:
@@ -68,10 +75,10 @@ def _accuracy(table: PaperTable, label: str, scores: CellScores, row: PaperRow, 
         verdict = _share_verdict(k, est.n, True)
         text = f"{label} {aspect} 100% in {k}/{est.n} seeds; the paper {paper.printed}: {verdict}"
         return Finding(table.number, scores.cell.model, aspect, verdict, text)
-    verdict = compare_value(est, paper)
-    if verdict == DISAGREES:
+    verdict = _weighed(compare_value(est, paper), est.n)
+    if verdict in (DISAGREES, UNDECIDED):
         direction = "higher" if est.mean > paper.value else "lower"
-        verdict_text = f"{verdict} (ours {direction})"
+        verdict_text = f"{verdict}, ours {direction}" if verdict == UNDECIDED else f"{verdict} (ours {direction})"
     else:
         verdict_text = verdict
     spread = ""
@@ -117,11 +124,12 @@ def findings_section(cells: Sequence[Cell]) -> str:
     findings = all_findings(cells)
     if not findings:
         return "## Agreement with the paper\n\nNo run of a paper model has been evaluated yet."
-    counts = {v: sum(f.verdict == v for f in findings) for v in (AGREES, PARTLY, DISAGREES)}
+    counts = {v: sum(f.verdict == v for f in findings) for v in (AGREES, PARTLY, DISAGREES, UNDECIDED)}
     lines = [
         "## Agreement with the paper",
         "",
-        f"{counts[AGREES]} agree, {counts[PARTLY]} partly agree, {counts[DISAGREES]} disagree. "
+        f"{counts[AGREES]} agree, {counts[PARTLY]} partly agree, {counts[DISAGREES]} disagree, "
+        f"{counts[UNDECIDED]} undecided (one seed of ours differs from the paper's one run). "
         "The paper ran one seed, so its value is one draw from the spread over seeds: a score agrees when the "
         "printed value's rounding range "
         f"(e.g. 98% = {pct(0.975)}..{pct(0.985)}) overlaps our 95% prediction interval for one seed, "
