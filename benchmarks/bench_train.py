@@ -4,6 +4,7 @@
     python benchmarks/bench_train.py --device cuda --configs arithmetic:n14 --members 64,256
     python benchmarks/bench_train.py --compile              # include torch.compile (compile time counted)
     python benchmarks/bench_train.py --batch-shards 2 --members 1 --compile   # one seed on both cores
+    python benchmarks/bench_train.py --precision bfloat16   # bf16 autocast (as the reference ran on CUDA)
 
 Columns: ms per iteration of the whole population, ms per model-iteration, seconds per
 evaluation (all prompts x 10 samples x members, plus the exact loss), the evaluation share of a
@@ -13,6 +14,7 @@ full run, and the full-run estimate (30,000 iterations + 121 evaluations + compi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import time
 from datetime import date
@@ -32,9 +34,17 @@ def _sync(device: torch.device) -> None:
 
 
 def measure(
-    task: str, model: str, members: int, device: torch.device, iters: int, compile: bool, batch_shards: int = 1
+    task: str,
+    model: str,
+    members: int,
+    device: torch.device,
+    iters: int,
+    compile: bool,
+    batch_shards: int = 1,
+    precision: str = "auto",
 ) -> dict:
     config = make_config(task, model)
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, precision=precision))
     prepared = Prepared.from_config(config)
     pop = Population(
         config, list(range(members)), prepared.tokenizer.vocab_size, device, compile=compile, batch_shards=batch_shards
@@ -97,6 +107,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--batch-shards", type=int, default=1, help="shards of each batch, each on its own thread")
+    ap.add_argument("--precision", default="auto", help="train.precision: auto, float32 or bfloat16")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -106,7 +117,8 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     print(
         f"# {date.today()} torch {torch.__version__} device {device} ({name}), threads {torch.get_num_threads()}, "
-        f"compile {args.compile}, batch shards {args.batch_shards}, {args.iters} timed iterations"
+        f"compile {args.compile}, batch shards {args.batch_shards}, precision {args.precision}, "
+        f"{args.iters} timed iterations"
     )
     header = "| config | K | ms/iter | ms/model-iter | s/eval | eval share | full run (min/model) | full run (min, population) |"
     print(header)
@@ -114,7 +126,7 @@ def main() -> None:
     for cfg in args.configs.split(","):
         task, model = cfg.split(":")
         for k in (int(x) for x in args.members.split(",")):
-            r = measure(task, model, k, device, args.iters, args.compile, args.batch_shards)
+            r = measure(task, model, k, device, args.iters, args.compile, args.batch_shards, args.precision)
             print(
                 f"| {r['config']} | {r['K']} | {r['ms_iter']:.2f} | {r['ms_model_iter']:.3f} | {r['s_eval']:.3f} | "
                 f"{r['eval_share']:.1%} | {r['full_run_min_per_model']:.2f} | {r['full_run_min_population']:.2f} |",
