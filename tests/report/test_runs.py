@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import replace
 
@@ -108,12 +109,20 @@ def test_unfinished_runs_are_read_from_their_newer_metrics_and_failures_are_name
     assert "1 run directories (1 unfinished, 1 failed)" in report and "| 1 (1 unfinished, 1 failed) |" in report
 
 
-def test_the_environments_table_tells_eager_from_compiled_and_sharded_runs(tmp_path):
-    arithmetic_seed(tmp_path, 1, 1.0, 1.0, 40)
-    sharded = arithmetic_seed(tmp_path, 2, 1.0, 1.0, 40)
-    summary = json.loads(sharded.summary_path.read_text())
-    summary["environment"].update(compiled=True, batch_shards=2)
-    sharded.write_summary(summary)
+def test_the_environments_table_tells_eager_from_compiled_and_sharded_runs_and_csv_keeps_each_commit(tmp_path):
+    commits = {1: "a" * 40, 2: "b" * 40, 3: "c" * 40}
+    for seed, commit in commits.items():
+        run = arithmetic_seed(tmp_path, seed, 1.0, 1.0, 40)
+        summary = json.loads(run.summary_path.read_text())
+        summary["environment"]["git_commit"] = commit
+        if seed > 1:
+            summary["environment"].update(compiled=True, batch_shards=2)
+        run.write_summary(summary)
     environments = write_report_text(tmp_path).split("## Environments")[1].split("\n## ")[0]
-    assert "| Numerics | Runs |" in environments
-    assert "| eager | 1 |" in environments and "| compiled, 2 batch shards | 1 |" in environments
+    assert "| Numerics | git commits | Runs |" in environments
+    # Seeds 2 and 3 share a setup but not a commit: one row, two commits, two runs.
+    assert "| eager | 1 | 1 |" in environments and "| compiled, 2 batch shards | 2 | 2 |" in environments
+    with open(tmp_path / "report" / "results.csv", newline="") as f:
+        rows = {int(r["seed"]): r for r in csv.DictReader(f)}
+    assert {seed: rows[seed]["git_commit"] for seed in rows} == commits
+    assert (rows[1]["numerics"], rows[3]["numerics"], rows[3]["device"]) == ("eager", "compiled, 2 batch shards", "cpu")

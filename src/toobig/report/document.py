@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 from .. import __version__
 from .capacity import capacity_section
@@ -38,23 +38,20 @@ def _header(collection: RunCollection, cells: Sequence[Cell]) -> str:
     return "\n".join(lines)
 
 
-def _numerics(env: Mapping[str, Any]) -> str:
-    """Eager or compiled, and batch shards: runs that differ here differ in float rounding."""
-    shards = int(env.get("batch_shards") or 1)
-    return ("compiled" if env.get("compiled") else "eager") + (f", {shards} batch shards" if shards > 1 else "")
-
-
 def _environment(collection: RunCollection) -> str | None:
-    seen: dict[tuple, int] = {}
+    # One row per software and numerics setup; the commit of each run is in results.csv, so
+    # docs-only commits between runs do not split the table.
+    runs_by_setup: dict[tuple[str, ...], list[str]] = {}
     for run in collection.runs:
         env = run.environment
-        key = (*(str(env.get(k) or DASH) for k in ("device", "device_name", "torch", "toobig", "git_commit")), _numerics(env))
-        seen[key] = seen.get(key, 0) + 1
-    if not seen:
+        setup = (*(str(env.get(k) or DASH) for k in ("device", "device_name", "torch", "toobig")), run.numerics)
+        runs_by_setup.setdefault(setup, []).append(str(env.get("git_commit") or ""))
+    if not runs_by_setup:
         return None
-    rows = [[*key, count] for key, count in sorted(seen.items())]
-    headers = ["Device", "Device name", "torch", "toobig", "git commit", "Numerics", "Runs"]
-    return "## Environments\n\n" + md_table(headers, rows)
+    rows = [[*setup, len(set(filter(None, commits))), len(commits)] for setup, commits in sorted(runs_by_setup.items())]
+    headers = ["Device", "Device name", "torch", "toobig", "Numerics", "git commits", "Runs"]
+    note = "Each run's commit is in results.csv (`git_commit`)."
+    return "## Environments\n\n" + md_table(headers, rows) + "\n\n" + note
 
 
 def _figures(figures: Sequence[Path], out_dir: Path) -> str | None:

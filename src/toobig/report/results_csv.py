@@ -15,7 +15,7 @@ COLUMNS = (
     "max_iters", "iteration", "best_iter", "add_acc", "sub_acc", "facts_acc", "combined",
     "add_correct", "add_total", "sub_correct", "sub_total", "facts_correct", "facts_total",
     "heldout_correct", "heldout_total", "extrapolated", "first_extrapolation_iter", "learned_task",
-    "out_of_range_add_acc", "out_of_range_sub_acc", "parameters", "train_s", "eval_s", "total_s", "path",
+    "out_of_range_add_acc", "out_of_range_sub_acc", "parameters", "train_s", "eval_s", "total_s", "device", "torch", "numerics", "git_commit", "path",
 )
 _SCORES = (
     "add_acc", "sub_acc", "facts_acc", "combined", "add_correct", "add_total", "sub_correct", "sub_total",
@@ -54,6 +54,10 @@ def _row(cell: Cell, run: SeedRun, root: Path) -> dict[str, Any]:
         "train_s": _blank(run.train_s),
         "eval_s": _blank(run.eval_s),
         "total_s": _blank(run.total_s),
+        "device": run.environment.get("device", ""),
+        "torch": run.environment.get("torch", ""),
+        "numerics": run.numerics,
+        "git_commit": run.environment.get("git_commit", ""),
         "path": _relative(run.path, root),
     }
     for key in _SCORES:

@@ -87,6 +87,13 @@ class SeedRun:
     def n_embd(self) -> int | None:
         return self.config.get("model", {}).get("n_embd")
 
+    @property
+    def numerics(self) -> str:
+        """Eager or compiled, and batch shards: runs that differ here differ in float rounding."""
+        shards = int(self.environment.get("batch_shards") or 1)
+        kind = "compiled" if self.environment.get("compiled") else "eager"
+        return kind + (f", {shards} batch shards" if shards > 1 else "")
+
 
 @dataclass(frozen=True)
 class Cell:
