@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 
 from toobig.presets import grokking_config
-from toobig.report.runs import config_differences, in_distribution_perfect, learned_task, load_runs
+from toobig.report.runs import arithmetic_perfect, config_differences, in_distribution_perfect, learned_task, load_runs, perfect_arithmetic
 
 from .synthetic import arithmetic_seed, config_for, record, write_extrapolation, write_run
 
@@ -90,6 +90,21 @@ def test_learning_the_task_means_every_in_distribution_sample_right(tmp_path):
     write_run(tmp_path, config_for("arithmetic", seed=2), [record("arithmetic", 0), record("arithmetic", 250, 0.97, 0.98)])
     learned = {r.seed: learned_task(r) for r in load_runs(tmp_path).runs}
     assert learned == {1: True, 2: False}
+
+
+def test_perfect_arithmetic_needs_every_sample_right_held_out_included(tmp_path):
+    # The paper's Figure 1 red dots: add and sub both 100%; 40/40 held-out alone is not enough.
+    assert arithmetic_perfect(record("arithmetic", 0, 1.0, 1.0, heldout=40))
+    assert not arithmetic_perfect(record("arithmetic", 0, 1.0, 0.999, heldout=40))
+    assert not arithmetic_perfect(record("capitals", 0, facts=1.0))
+    write_run(tmp_path, config_for("arithmetic", seed=1), [record("arithmetic", 0), record("arithmetic", 250, 1.0, 0.9, heldout=40)])
+    write_run(tmp_path, config_for("arithmetic", seed=2), [record("arithmetic", 0), record("arithmetic", 250, 1.0, 1.0, heldout=40), record("arithmetic", 500, 0.9, 0.9)])
+    runs = {r.seed: r for r in load_runs(tmp_path).runs}
+    assert runs[1].extrapolated and not perfect_arithmetic(runs[1])
+    assert runs[2].extrapolated and perfect_arithmetic(runs[2])
+    assert "| 40.0/40; 2 of 2 seeds extrapolate, 1 with add and sub 100% |" in write_report_text(tmp_path)
+    with open(tmp_path / "report" / "results.csv", newline="") as fh:
+        assert {row["seed"]: row["perfect_arithmetic"] for row in csv.DictReader(fh)} == {"1": "False", "2": "True"}
 
 
 def test_unfinished_runs_are_read_from_their_newer_metrics_and_failures_are_named(tmp_path):

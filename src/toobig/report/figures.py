@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .paper import paper_curve
-from .runs import Cell, SeedRun
+from .runs import Cell, SeedRun, arithmetic_perfect
 from .tables import model_label
 
 # (metrics key, legend name, colour) per task; accuracies over all prompts, held-out included.
@@ -77,10 +77,7 @@ def mean_series(runs: Sequence[SeedRun], key: str) -> tuple[list[int], list[floa
 
 def extrapolation_points(run: SeedRun) -> list[int]:
     """Iterations where addition and subtraction are both 100% over all prompts, held-out included."""
-    return [
-        int(m["iter"]) for m in run.metrics
-        if m.get("add_total") and m.get("sub_total") and m["add_correct"] == m["add_total"] and m["sub_correct"] == m["sub_total"]
-    ]
+    return [int(m["iter"]) for m in run.metrics if arithmetic_perfect(m)]
 
 
 def _draw_cell(ax: Any, cell: Cell, series: Sequence[tuple[str, str, str]], paper: list[dict] | None, log_x: bool, title: str) -> None:

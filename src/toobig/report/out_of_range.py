@@ -39,6 +39,8 @@ def out_of_range_section(cells: Sequence[Cell]) -> str | None:
         ])
     add_ref, sub_ref = paper.reference_add, paper.reference_sub
     note = (
+        "Ours: mean [95% Student-t interval, clipped to 0-100%] over seeds, each seed's checkpoint scored on "
+        "every out-of-range pair. "
         f"Pairs with both operands in the training range are excluded, as in the paper. Paper: n14, operands 0..{paper.operand_max}, "
         f"{paper.addition.printed} addition and {paper.subtraction.printed} subtraction; the reference's own result "
         f"file gives {add_ref[0]}/{add_ref[1]} and {sub_ref[0]}/{sub_ref[1]} (= {100 * sub_ref[0] / sub_ref[1]:.2f}%) "

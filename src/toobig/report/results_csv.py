@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..store import atomic_write_text
-from .runs import Cell, SeedRun, learned_task
+from .runs import Cell, SeedRun, learned_task, perfect_arithmetic
 
 COLUMNS = (
     "experiment", "paper_table", "task", "model", "condition", "seed", "status", "config_digest",
     "max_iters", "iteration", "best_iter", "add_acc", "sub_acc", "facts_acc", "combined",
     "add_correct", "add_total", "sub_correct", "sub_total", "facts_correct", "facts_total",
     "heldout_correct", "heldout_total", "extrapolated", "first_extrapolation_iter", "learned_task",
+    "perfect_arithmetic",
     "out_of_range_add_acc", "out_of_range_sub_acc", "parameters", "train_s", "eval_s", "total_s", "device", "torch", "numerics", "git_commit", "path",
 )
 _SCORES = (
@@ -48,6 +49,7 @@ def _row(cell: Cell, run: SeedRun, root: Path) -> dict[str, Any]:
         "extrapolated": run.extrapolated,
         "first_extrapolation_iter": _blank(run.first_extrapolation_iter),
         "learned_task": learned_task(run) if run.task in ("arithmetic", "combined") else "",
+        "perfect_arithmetic": perfect_arithmetic(run) if run.task in ("arithmetic", "combined") else "",
         "out_of_range_add_acc": run.out_of_range.add_acc if run.out_of_range else "",
         "out_of_range_sub_acc": run.out_of_range.sub_acc if run.out_of_range else "",
         "parameters": _blank(run.parameters),

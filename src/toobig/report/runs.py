@@ -354,6 +354,20 @@ def in_distribution_perfect(record: Mapping[str, Any]) -> bool:
     return total > 0 and correct == total
 
 
+def arithmetic_perfect(record: Mapping[str, Any]) -> bool:
+    """Every addition and subtraction sample right at this evaluation, held-out ones included: the
+    paper's Figure 1 red dots, and what its 40/40 rows (100%, 100%, 40/40) show."""
+    return bool(record.get("add_total")) and bool(record.get("sub_total")) and (
+        record["add_correct"] == record["add_total"] and record["sub_correct"] == record["sub_total"]
+    )
+
+
+def perfect_arithmetic(run: SeedRun) -> bool:
+    """The seed got every addition and subtraction sample right at some evaluation."""
+    records = run.metrics or tuple(r for r in (run.best, run.final) if r is not None)
+    return any(arithmetic_perfect(r) for r in records)
+
+
 def learned_task(run: SeedRun) -> bool:
     """The seed reached 100% on the in-distribution arithmetic prompts at some evaluation."""
     records = run.metrics or tuple(r for r in (run.best, run.final) if r is not None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .runs import Cell
+from .runs import Cell, perfect_arithmetic
 from .stats import Estimate, estimate
 
 PARTS = ("add", "sub", "facts")
@@ -24,6 +24,7 @@ class CellScores:
     heldout: Estimate | None  # held-out correct count at the best evaluation
     heldout_total: int
     extrapolating: int  # seeds that got every held-out sample right at some evaluation
+    perfect: int  # seeds that got every addition and subtraction sample right at some evaluation
     best_iter: Estimate | None
 
     @property
@@ -55,5 +56,6 @@ def score_cell(cell: Cell) -> CellScores:
         heldout=heldout,
         heldout_total=heldout_total,
         extrapolating=sum(r.extrapolated for r in cell.runs),
+        perfect=sum(perfect_arithmetic(r) for r in cell.runs),
         best_iter=estimate([b["iter"] for b in bests if b is not None]),
     )

@@ -50,7 +50,7 @@ def _ours(scores: CellScores, column: str) -> str:
             return DASH
         return (
             f"{format_count(scores.heldout, scores.heldout_total)}; "
-            f"{scores.extrapolating} of {scores.seeds} seeds extrapolate"
+            f"{scores.extrapolating} of {scores.seeds} seeds extrapolate, {scores.perfect} with add and sub 100%"
         )
     return format_estimate(getattr(scores, column))
 
@@ -97,12 +97,15 @@ def render_table(table: PaperTable, cells: Sequence[Cell]) -> str:
             rows.append(row)
     title = f"### Table {table.number}. {table.title} ({table.task}, {table.condition} regularization)"
     notes = [
-        "Ours: mean [95% Student-t interval] over seeds of each seed's best evaluation (best combined score).",
+        "Ours: mean [95% Student-t interval, clipped to 0-100%] over seeds of each seed's best evaluation "
+        "(best combined score).",
     ]
     if "heldout" in columns:
         notes.append(
             "(5,7)*: held-out samples right at the best evaluation, mean over seeds; a seed extrapolates when it "
-            "got every held-out sample right at some evaluation."
+            "got every held-out sample right at some evaluation; \"with add and sub 100%\": seeds that got every "
+            "addition and subtraction sample right, held-out included, at some evaluation (the paper's Figure 1 "
+            "red dots; its 40/40 rows are such runs)."
         )
     if table.footnote:
         notes.append(f"Paper: \\* {table.footnote}.")
