@@ -52,3 +52,16 @@ def test_describe_names_every_weight_and_the_count():
     cfg = make_config("arithmetic", "n14").model
     text = gpt.describe(cfg, 17)
     assert "transformer.h.0.attn.c_attn.weight" in text and "1,456" in text
+
+
+def test_initialization_follows_nanogpt():
+    """normal(0, 0.02) everywhere, 0.02 / sqrt(2 * n_layer) on the residual projections, unit gains."""
+    cfg = make_config("arithmetic", "mlt").model
+    params = gpt.init_member(cfg, 17, 0)
+    for name, w in params.items():
+        if name.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight")):
+            assert torch.equal(w, torch.ones_like(w)), name
+            continue
+        want = 0.02 / (2 * cfg.n_layer) ** 0.5 if name.endswith("c_proj.weight") else 0.02
+        assert abs(w.mean().item()) < 0.1 * want, name
+        assert w.std().item() == pytest.approx(want, rel=0.05), name

@@ -68,6 +68,11 @@ def stack_members(members: Iterable[Params]) -> Params:
     return {name: torch.stack([m[name] for m in members]) for name in members[0]}
 
 
+def at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    """float32 for reduced-precision (autocast) tensors; float64 stays float64 (reference tests)."""
+    return t if t.dtype == torch.float64 else t.float()
+
+
 def _linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     # (K, N, in) @ (K, in, out): one batched GEMM over all members.
     return torch.bmm(x, weight.mT)
@@ -83,7 +88,7 @@ def _attention(
     # Explicit attention: for blocks of 9-24 characters it beats SDPA's CPU path, compiles
     # cleanly, and lets attention-weight dropout use the member's own masks.
     # Scores and softmax in float32 even under bf16 autocast, as fused attention kernels do.
-    att = ops.causal_softmax((q @ k.mT).float(), 1.0 / math.sqrt(k.size(-1)))  # (K, B, H, T, T)
+    att = ops.causal_softmax(at_least_float32(q @ k.mT), 1.0 / math.sqrt(k.size(-1)))  # (K, B, H, T, T)
     if dropout is not None:
         att = dropout(att)
     y = att.to(v.dtype) @ v  # (K, B, H, T, D)
@@ -103,7 +108,7 @@ def hidden_states(params: Params, idx: torch.Tensor, cfg: ModelConfig, dropout: 
     wte = params["transformer.wte.weight"]  # (K, V, C)
     # A gather whose backward is the one-hot GEMM (ops.embedding): deterministic gradients.
     # Embeddings stay float32 under autocast, as nn.Embedding's do.
-    x = ops.embedding(idx, wte.float())  # (K, B, T, C)
+    x = ops.embedding(idx, at_least_float32(wte))  # (K, B, T, C)
     x = (x + params["transformer.wpe.weight"][:, None, :t, :]).reshape(k_members, batch * t, -1)
     if dropout is not None:
         x = dropout(x)

@@ -46,7 +46,7 @@ def member_losses(
 ) -> torch.Tensor:
     """Mean next-character cross-entropy of each member on its own batch: (K,)."""
     logits = gpt.head(params, gpt.hidden_states(params, x, cfg, dropout))
-    nll = ops.cross_entropy_rows(logits.view(-1, logits.size(-1)).float(), y.view(-1))
+    nll = ops.cross_entropy_rows(gpt.at_least_float32(logits.view(-1, logits.size(-1))), y.view(-1))
     return nll.view(x.shape[0], -1).mean(dim=1)
 
 
@@ -119,9 +119,7 @@ class Population:
 
     def train_step(self, iteration: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One optimizer step on batches x, y (K, B, T); returns the per-member loss (K,), detached."""
-        lr = learning_rate(iteration, self.config.train)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        self.set_learning_rate(iteration)
         if self._pool is None:
             losses = self._shard_losses(iteration, x, y, 0, self.params)
         else:
@@ -131,6 +129,17 @@ class Population:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return losses.detach()
+
+    def set_learning_rate(self, iteration: int) -> float:
+        """Write the schedule's rate for `iteration` into the optimizer; return what it now holds."""
+        lr = learning_rate(iteration, self.config.train)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return self.learning_rate()
+
+    def learning_rate(self) -> float:
+        """The rate the optimizer will apply at its next step (read from it, not recomputed)."""
+        return float(self.optimizer.param_groups[0]["lr"])
 
     def _shard_losses(self, iteration: int, x: torch.Tensor, y: torch.Tensor, shard: int, params: gpt.Params) -> torch.Tensor:
         """Forward and backward of one shard of every member's batch; gradients land in params."""

@@ -26,7 +26,7 @@ from ..tokenizer import CharTokenizer
 from .chunking import members_per_population, split
 from .memory import keep_freed_memory
 from .population import Population, check_batch_shards
-from .schedule import eval_points, learning_rate
+from .schedule import eval_points
 
 # Fields of a metrics record that are measured in wall-clock time (excluded from determinism checks).
 TIMING_FIELDS = ("elapsed_s",)
@@ -417,8 +417,10 @@ def _evaluate(
     elapsed = time.perf_counter() - t0
     save_last = save_last or point == config.train.max_iters
     steps = str(pop.optimizer_steps())
+    # The rate of the step that follows this evaluation, as the optimizer holds it.
+    lr = pop.set_learning_rate(point)
     for k, (rec, m) in enumerate(zip(records, metrics)):
-        record = {"iter": point, **m, "lr": learning_rate(point, config.train), "elapsed_s": round(time.perf_counter() - t_begin, 3)}
+        record = {"iter": point, **m, "lr": lr, "elapsed_s": round(time.perf_counter() - t_begin, 3)}
         rec.eval_s += elapsed
         rec.run.append_metrics(record)
         improved = rec.observe(record)
