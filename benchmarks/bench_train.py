@@ -24,7 +24,9 @@ import torch
 from toobig.engine.memory import keep_freed_memory
 from toobig.engine.population import Population
 from toobig.engine.schedule import eval_points
-from toobig.engine.trainer import Prepared, resolve_device, shard_threads
+from toobig.engine.corpus import Prepared
+from toobig.engine.sampling import BatchSampler
+from toobig.engine.trainer import resolve_device, shard_threads
 from toobig.presets import make_config
 
 
@@ -49,14 +51,11 @@ def measure(
     pop = Population(
         config, list(range(members)), prepared.tokenizer.vocab_size, device, compile=compile, batch_shards=batch_shards
     )
-    data = prepared.data.to(device)
-    block = config.model.block_size
-    span = torch.arange(block, device=device)
-    offsets = pop.window_offsets(0, iters + 3, data.numel() - block)
+    sampler = BatchSampler(config, [prepared.stream()] * members, pop.keys, device)
+    batches = [batch for _, batch in sampler.batches(0, iters + 3)]
 
     def step(j: int) -> None:
-        windows = offsets[:, j, :, None] + span
-        pop.train_step(j, data[windows], data[windows + 1])
+        pop.train_step(j, batches[j].x, batches[j].y)
 
     # As in the trainer: shards share the intra-op threads while training, evaluation gets them all.
     with shard_threads(pop):

@@ -177,16 +177,16 @@ def test_tensorboard_off_by_default(tmp_path):
 
 
 def _step_once(config, shards: int, compile: bool = False) -> tuple[dict, torch.Tensor]:
+    from toobig.engine.corpus import Prepared
     from toobig.engine.population import Population
-    from toobig.engine.trainer import Prepared
+    from toobig.engine.sampling import BatchSampler
 
     prepared = Prepared.from_config(config)
     pop = Population(config, [3, 8], prepared.tokenizer.vocab_size, torch.device("cpu"), batch_shards=shards, compile=compile)
     assert pop.compiled == compile
-    block, data = config.model.block_size, prepared.data
-    windows = pop.window_offsets(0, 3, data.numel() - block)[..., None] + torch.arange(block)
-    for j in range(3):  # the first step runs the shards in turn, the others on threads
-        losses = pop.train_step(j, data[windows[:, j]], data[windows[:, j] + 1])
+    sampler = BatchSampler(config, [prepared.stream()] * 2, pop.keys, torch.device("cpu"))
+    for j, batch in sampler.batches(0, 3):  # the first step runs the shards in turn, the others on threads
+        losses = pop.train_step(j, batch.x, batch.y)
     return {n: p.detach().clone() for n, p in pop.params.items()}, losses
 
 
@@ -231,21 +231,21 @@ def test_compiled_training_follows_eager_training():
 
 
 def test_batch_shards_average_the_shard_gradients():
+    from toobig.engine.corpus import Prepared
     from toobig.engine.population import Population
-    from toobig.engine.trainer import Prepared
+    from toobig.engine.sampling import BatchSampler
 
     config = tiny(iters=10, interval=5)
     prepared = Prepared.from_config(config)
-    block, data = config.model.block_size, prepared.data
     grads = []
     for shards in (1, 2):
         pop = Population(config, [3, 8], prepared.tokenizer.vocab_size, torch.device("cpu"), batch_shards=shards)
-        windows = pop.window_offsets(0, 1, data.numel() - block)[:, 0, :, None] + torch.arange(block)
-        x, y = data[windows], data[windows + 1]
+        ((_, batch),) = BatchSampler(config, [prepared.stream()] * 2, pop.keys, torch.device("cpu")).batches(0, 1)
+        x, y = batch.x, batch.y
         if shards == 1:
-            pop._shard_losses(0, x, y, 0, pop.params)
+            pop._shard_losses(0, x, y, None, 0, pop.params)
         else:
-            pop._sharded_losses(0, x, y)
+            pop._sharded_losses(0, x, y, None)
         grads.append({n: p.grad.clone() for n, p in pop.params.items()})
     for name in grads[0]:  # the mean of the shard gradients, not their sum
         torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-7)

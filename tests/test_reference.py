@@ -165,10 +165,12 @@ def test_optimizer_steps_equal_torch_adamw_with_nanogpt_groups_clipping_and_sche
         torch.optim.AdamW(r.decay_groups(tc.weight_decay), lr=tc.learning_rate, betas=(tc.beta1, tc.beta2), eps=tc.eps)
         for r in refs
     ]
-    data = torch.randint(0, VOCAB, (400,), generator=torch.Generator().manual_seed(5))
+    gen = torch.Generator().manual_seed(5)
+    data = torch.randint(0, VOCAB, (400,), generator=gen)
     span = torch.arange(config.model.block_size)
     for it in range(steps):
-        windows = pop.window_offsets(it, it + 1, data.numel() - config.model.block_size)[:, 0, :, None] + span
+        offsets = torch.randint(0, data.numel() - config.model.block_size, (len(seeds), tc.batch_size, 1), generator=gen)
+        windows = offsets + span
         losses = pop.train_step(it, data[windows], data[windows + 1])
         lr = reference_lr(it, tc.learning_rate, tc.min_lr, tc.warmup_iters, tc.lr_decay_iters)
         assert pop.learning_rate() == pytest.approx(lr, rel=1e-12)

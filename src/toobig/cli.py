@@ -183,7 +183,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .engine.trainer import Prepared
+    from .engine.corpus import Prepared
     from .model import describe
 
     config = build_config(args)

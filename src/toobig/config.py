@@ -15,6 +15,11 @@ import tomli_w
 TASK_NAMES = ("arithmetic", "capitals", "combined")
 REGULARIZATIONS = ("paper", "controlled")
 PRECISIONS = ("auto", "float32", "bfloat16")
+# Protocol knobs beyond the paper (the first value of each is the paper's).
+LINE_ORDERS = ("fixed", "seed")
+SAMPLINGS = ("windows", "reshuffle", "lines")
+LOSS_TARGETS = ("all", "answers")
+SELECTIONS = ("combined", "in_distribution")
 CONFIG_VERSION = 1
 
 
@@ -32,6 +37,13 @@ class TaskConfig:
     corpus_file: str = ""
     # Seed of the line shuffle of a generated corpus (the reference files have a fixed shuffled order).
     data_seed: int = 1337
+    # "fixed": every run trains on the data_seed order (paper); "seed": each run shuffles the
+    # lines with its own seed, so no two seeds share a line order.
+    line_order: str = "fixed"
+    # > 0: hold out this many random unordered pairs of distinct operands instead of `held_out`,
+    # drawn with held_out_seed (-1: the run's own seed, a different set for every seed).
+    held_out_random: int = 0
+    held_out_seed: int = -1
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,12 @@ class TrainConfig:
     checkpoint_every: int = 1
     # "auto": bfloat16 autocast on CUDA (as the reference ran), float32 on CPU.
     precision: str = "auto"
+    # "windows": random windows over the fixed stream (paper); "reshuffle": every iteration
+    # draws a fresh line order from the run's seed and samples windows over that stream;
+    # "lines": every window starts at the start of an independently drawn line.
+    sampling: str = "windows"
+    # Loss on "all" characters (paper) or only on "answers": what follows '=' through '>'.
+    loss_on: str = "all"
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,9 @@ class EvalConfig:
     paper_counts: bool = False
     # Use the reference's mismatched prompts "Capital of USA is " / "Capital of UK is ".
     reference_prompts: bool = False
+    # Which evaluation is "best": the highest "combined" score (paper; it counts the held-out
+    # samples) or the highest "in_distribution" score (held-out samples excluded).
+    selection: str = "combined"
 
 
 @dataclass(frozen=True)
@@ -98,9 +119,31 @@ class RunConfig:
 
     def digest(self) -> str:
         """Short hash of everything but the seed: members of one population share it. (The
-        corpus text's own hash is kept in summary.json and checked on resume.)"""
-        blob = json.dumps(to_dict(self.without_seed()), sort_keys=True).encode()
+        corpus text's own hash is kept in summary.json and checked on resume.) Fields added
+        after version 1 count only when they differ from their default, so the digests (and
+        directory names) of earlier runs stay what they were."""
+        data = to_dict(self.without_seed())
+        for (section, name), default in ADDED_FIELDS.items():
+            if data[section][name] == default:
+                del data[section][name]
+        blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:8]
+
+    @property
+    def paper_protocol(self) -> bool:
+        """True when none of the protocol knobs beyond the paper is set."""
+        return all(getattr(getattr(self, s), n) == d for (s, n), d in ADDED_FIELDS.items())
+
+
+# Fields added after CONFIG_VERSION 1, with their defaults (the paper's protocol).
+ADDED_FIELDS: dict[tuple[str, str], Any] = {
+    ("task", "line_order"): "fixed",
+    ("task", "held_out_random"): 0,
+    ("task", "held_out_seed"): -1,
+    ("train", "sampling"): "windows",
+    ("train", "loss_on"): "all",
+    ("eval", "selection"): "combined",
+}
 
 
 _SECTIONS = {"task": TaskConfig, "model": ModelConfig, "train": TrainConfig, "eval": EvalConfig}
@@ -226,6 +269,35 @@ def validate(config: RunConfig) -> RunConfig:
             raise ConfigError(
                 f"task.held_out: pair ({a}, {b}) is outside the operand range 0..{t.operand_max}"
             )
+    for name, value, allowed in (
+        ("task.line_order", t.line_order, LINE_ORDERS),
+        ("train.sampling", tr.sampling, SAMPLINGS),
+        ("train.loss_on", tr.loss_on, LOSS_TARGETS),
+        ("eval.selection", ev.selection, SELECTIONS),
+    ):
+        if value not in allowed:
+            raise ConfigError(f"{name}: unknown mode {value!r} (allowed: {', '.join(allowed)})")
+    if t.held_out_random < 0:
+        raise ConfigError(f"task.held_out_random must be >= 0, got {t.held_out_random}")
+    if t.held_out_seed < -1:
+        raise ConfigError(f"task.held_out_seed must be >= 0, or -1 for the run's own seed, got {t.held_out_seed}")
+    distinct_pairs = t.operand_max * (t.operand_max + 1) // 2
+    if t.held_out_random > distinct_pairs:
+        raise ConfigError(
+            f"task.held_out_random ({t.held_out_random}) is larger than the number of unordered pairs of "
+            f"distinct operands 0..{t.operand_max} ({distinct_pairs})"
+        )
+    if t.held_out_random and t.name == "capitals":
+        raise ConfigError("task.held_out_random: the capitals task has no operand pairs to hold out")
+    if t.line_order == "seed" and t.corpus_file:
+        raise ConfigError("task.line_order=seed: a corpus file keeps its own line order; drop task.corpus_file")
+    if t.held_out_random and t.corpus_file:
+        raise ConfigError("task.held_out_random: a corpus file fixes its own held-out lines; drop task.corpus_file")
+    held = {frozenset(p) for p in t.held_out} if not t.held_out_random else set()
+    if t.name != "capitals" and len(held) == (t.operand_max + 1) * (t.operand_max + 2) // 2:
+        raise ConfigError("task.held_out: every operand pair is held out, so no addition or subtraction line is left to train on")
+    if tr.loss_on == "answers" and t.name != "arithmetic":
+        raise ConfigError(f"train.loss_on=answers: the {t.name} task has lines without an answer after '='")
     if t.corpus_file and not Path(t.corpus_file).is_file():
         raise ConfigError(f"task.corpus_file: no such file {t.corpus_file!r}")
     for name in ("n_layer", "n_head", "n_embd", "mlp_ratio", "block_size"):

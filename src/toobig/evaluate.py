@@ -38,12 +38,19 @@ def score(prompts: Sequence[Prompt], completions: Completions, tokenizer: CharTo
     return verdicts[inverse.reshape(-1)].reshape(k_members, rows)
 
 
-def tally(prompts: Sequence[Prompt], correct: np.ndarray, prompt_index: np.ndarray) -> list[dict]:
-    """Per-member counts in the paper's terms, from the (K, rows) correctness matrix."""
+def tally(
+    prompts: Sequence[Prompt], correct: np.ndarray, prompt_index: np.ndarray, held_out: np.ndarray | None = None
+) -> list[dict]:
+    """Per-member counts in the paper's terms, from the (K, rows) correctness matrix.
+
+    held_out (K, prompts), if given, says per member which prompts it never trained on (members
+    with random held-out sets differ); otherwise the prompts' own flags hold for every member."""
     kinds = np.array([prompts[i].kind for i in prompt_index])
-    held = np.array([prompts[i].held_out for i in prompt_index])
+    if held_out is None:
+        held_out = np.tile(np.array([p.held_out for p in prompts], dtype=bool), (correct.shape[0], 1))
     out = []
-    for row in correct:
+    for row, member_held in zip(correct, held_out):
+        held = member_held[prompt_index]
         m: dict = {}
         for kind, key in (("add", "add"), ("sub", "sub"), ("fact", "facts")):
             mask = kinds == kind
@@ -67,9 +74,13 @@ class Evaluator:
         eval_config: EvalConfig,
         corpus: torch.Tensor,
         device: torch.device,
+        held_out: np.ndarray | None = None,
     ):
+        """corpus: the training stream (N,) shared by every member, or one per member (K, N).
+        held_out: (K, prompts) bool, each member's own held-out prompts (see tally)."""
         self.prompts, self.tokenizer, self.cfg, self.ecfg = list(prompts), tokenizer, model_config, eval_config
         self.device = device
+        self.held_out = held_out
         block, samples = model_config.block_size, eval_config.num_samples
         # Rows are prompt-major: row = prompt * samples + sample. Each row is left-aligned in a
         # block-sized buffer (prompts longer than a block are cropped to their end, as nanoGPT's
@@ -144,14 +155,18 @@ class Evaluator:
     def loss(self, params: gpt.Params) -> torch.Tensor:
         """Exact mean cross-entropy over every window the trainer can sample (K,)."""
         block = self.cfg.block_size
-        n_windows = self.corpus.numel() - block
+        n_windows = self.corpus.shape[-1] - block
         k_members = params["transformer.wte.weight"].shape[0]
         total = torch.zeros(k_members, device=self.device, dtype=torch.float64)
         span = torch.arange(block, device=self.device)
         for start in range(0, n_windows, _LOSS_WINDOWS_PER_CHUNK):
             offsets = torch.arange(start, min(n_windows, start + _LOSS_WINDOWS_PER_CHUNK), device=self.device)
-            x = self.corpus[offsets[:, None] + span].expand(k_members, -1, -1)
-            y = self.corpus[offsets[:, None] + span + 1].expand(k_members, -1, -1)
+            windows = offsets[:, None] + span
+            if self.corpus.dim() == 1:
+                x = self.corpus[windows].expand(k_members, -1, -1)
+                y = self.corpus[windows + 1].expand(k_members, -1, -1)
+            else:  # every member scored on its own stream
+                x, y = self.corpus[:, windows], self.corpus[:, windows + 1]
             logits = gpt.head(params, gpt.hidden_states(params, x, self.cfg)).float()
             nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="none")
             total += nll.view(k_members, -1).sum(dim=1).double()
@@ -162,7 +177,7 @@ class Evaluator:
             completions = self.generate(params, keys, iteration)
             losses = self.loss(params).tolist()
         correct = score(self.prompts, completions, self.tokenizer)
-        metrics = tally(self.prompts, correct, completions.prompt_index)
+        metrics = tally(self.prompts, correct, completions.prompt_index, self.held_out)
         for m, loss in zip(metrics, losses):
             m["loss"] = loss
         return metrics

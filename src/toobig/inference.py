@@ -11,10 +11,11 @@ import torch
 from . import model as gpt
 from .config import ConfigError, EvalConfig, RunConfig
 from .engine import rng
-from .engine.trainer import Prepared, resolve_device
+from .engine.corpus import Prepared
+from .engine.trainer import resolve_device
 from .evaluate import Evaluator
 from .store import RunDir, StoreError
-from .tasks import Prompt, build_task
+from .tasks import Prompt
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def load_trained(run_dir: str | Path, checkpoint: str = "best", device: str = "c
 def evaluate_trained(trained: TrainedRun, prompts: Sequence[Prompt] | None = None) -> dict:
     """Metrics of the checkpoint; with the run's own prompts, precision and device they equal
     the record logged at that iteration (same sampling stream, same arithmetic)."""
-    prompts = list(prompts) if prompts is not None else build_task(trained.config.task).prompts(trained.config.eval)
+    prompts = list(prompts) if prompts is not None else trained.prepared.prompts(trained.config.eval)
     evaluator = trained.evaluator(prompts)
     (metrics,) = evaluator(trained.params, trained.keys, trained.iteration, trained.config.train.precision)
     return {"iter": trained.iteration, **metrics}

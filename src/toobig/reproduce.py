@@ -10,7 +10,7 @@ from .engine.trainer import resolve_device
 from .executors import Failure, SweepOutcome, execute, plan_jobs
 from .experiments import TABLES, capacity_config, experiment_configs, with_max_iters
 from .extrapolation import RESULT_FILE, extrapolate
-from .report.runs import in_distribution_perfect
+from .metrics import in_distribution_perfect
 from .store import RunDir, StoreError, run_dir_name
 
 # The capacity search stops at the first width whose seeds mostly learn the task.

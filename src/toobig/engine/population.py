@@ -14,10 +14,6 @@ from ..config import ConfigError, ModelConfig, RunConfig
 from . import rng
 from .schedule import learning_rate
 
-# Upper bound on window offsets materialized at once (members x iterations x batch).
-_MAX_OFFSETS = 1 << 22
-
-
 class MemberDropout:
     """Dropout whose masks are a hash of (member seed, iteration, site, element): member-local.
 
@@ -42,12 +38,21 @@ def autocast(precision: str, device: torch.device) -> torch.autocast:
 
 
 def member_losses(
-    params: gpt.Params, x: torch.Tensor, y: torch.Tensor, cfg: ModelConfig, dropout: gpt.Dropout | None
+    params: gpt.Params,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: ModelConfig,
+    dropout: gpt.Dropout | None,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean next-character cross-entropy of each member on its own batch: (K,)."""
+    """Mean next-character cross-entropy of each member on its own batch: (K,). With weights
+    (K, B, T), normalized to average 1 per member, the mean of the weighted losses."""
     logits = gpt.head(params, gpt.hidden_states(params, x, cfg, dropout))
     nll = ops.cross_entropy_rows(gpt.at_least_float32(logits.view(-1, logits.size(-1))), y.view(-1))
-    return nll.view(x.shape[0], -1).mean(dim=1)
+    nll = nll.view(x.shape[0], -1)
+    if weights is not None:
+        nll = nll * weights.reshape(x.shape[0], -1).to(nll.dtype)
+    return nll.mean(dim=1)
 
 
 def check_batch_shards(config: RunConfig, shards: int) -> None:
@@ -106,24 +111,16 @@ class Population:
     def size(self) -> int:
         return len(self.seeds)
 
-    def window_offsets(self, start: int, stop: int, n_windows: int) -> torch.Tensor:
-        """Start offsets (K, stop - start, B) of the random training windows of iterations [start, stop)."""
-        batch = self.config.train.batch_size
-        its = torch.arange(start, stop, device=self.device).view(1, -1, 1)
-        rows = torch.arange(batch, device=self.device).view(1, 1, -1)
-        return rng.randint(self.keys, rng.STREAM_BATCH, n_windows, its, rows)
-
-    def iteration_chunks(self, start: int, stop: int) -> list[tuple[int, int]]:
-        per_chunk = max(1, _MAX_OFFSETS // (self.size * self.config.train.batch_size))
-        return [(a, min(stop, a + per_chunk)) for a in range(start, stop, per_chunk)]
-
-    def train_step(self, iteration: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """One optimizer step on batches x, y (K, B, T); returns the per-member loss (K,), detached."""
+    def train_step(
+        self, iteration: int, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """One optimizer step on batches x, y (K, B, T), with optional per-target loss weights
+        (see member_losses); returns the per-member loss (K,), detached."""
         self.set_learning_rate(iteration)
         if self._pool is None:
-            losses = self._shard_losses(iteration, x, y, 0, self.params)
+            losses = self._shard_losses(iteration, x, y, weights, 0, self.params)
         else:
-            losses = self._sharded_losses(iteration, x, y)
+            losses = self._sharded_losses(iteration, x, y, weights)
         self._steps_taken += 1
         self._clip_gradients(self.config.train.grad_clip)
         self.optimizer.step()
@@ -141,29 +138,33 @@ class Population:
         """The rate the optimizer will apply at its next step (read from it, not recomputed)."""
         return float(self.optimizer.param_groups[0]["lr"])
 
-    def _shard_losses(self, iteration: int, x: torch.Tensor, y: torch.Tensor, shard: int, params: gpt.Params) -> torch.Tensor:
+    def _shard_losses(
+        self, iteration: int, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None, shard: int, params: gpt.Params
+    ) -> torch.Tensor:
         """Forward and backward of one shard of every member's batch; gradients land in params."""
         p = self.config.model.dropout
         dropout = MemberDropout(self.keys, iteration, p, shard) if p > 0 else None
         with autocast(self.config.train.precision, self.device):
-            losses = self._losses(params, x, y, self.config.model, dropout)
+            losses = self._losses(params, x, y, self.config.model, dropout, weights)
         # Summing member losses gives each member exactly the gradient of its own loss.
         losses.sum().backward()
         return losses.detach()
 
-    def _sharded_losses(self, iteration: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _sharded_losses(self, iteration: int, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
         """The batch (K, B, T) split into equal shards along B, one thread each: the loss is the
         mean of the shard means and the gradient the mean of the shard gradients, summed in
         shard order whatever thread finishes first."""
         shards = self.batch_shards
         xs = [c.contiguous() for c in x.chunk(shards, dim=1)]
         ys = [c.contiguous() for c in y.chunk(shards, dim=1)]
+        # Weights average 1 over the whole batch, so the mean of shard means is the batch's mean.
+        ws = [None] * shards if weights is None else [c.contiguous() for c in weights.chunk(shards, dim=1)]
         # Each shard gets leaves of its own (sharing the weights' storage), so no two threads
         # accumulate into one .grad and the sum below has a fixed order.
         leaves = [{n: p.detach().requires_grad_(True) for n, p in self.params.items()} for _ in range(shards)]
 
         def run(s: int) -> torch.Tensor:
-            return self._shard_losses(iteration, xs[s], ys[s], s, leaves[s])
+            return self._shard_losses(iteration, xs[s], ys[s], ws[s], s, leaves[s])
 
         # The first step runs the shards one after another, so torch.compile traces only once.
         parts = list(self._pool.map(run, range(shards))) if self._steps_taken else [run(s) for s in range(shards)]

@@ -18,6 +18,8 @@ _GOLDEN = 0x9E3779B1
 STREAM_BATCH = 1
 STREAM_DROPOUT = 2
 STREAM_SAMPLE = 3
+STREAM_ORDER = 4  # line orders of the "reshuffle" sampling
+STREAM_LINES = 5  # independent lines of the "lines" sampling
 
 
 def _mul32(x: torch.Tensor, c: int) -> torch.Tensor:

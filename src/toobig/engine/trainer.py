@@ -18,14 +18,15 @@ import torch
 
 from .. import __version__
 from .. import model as gpt
-from ..config import ConfigError, RunConfig, validate
+from ..config import ADDED_FIELDS, ConfigError, RunConfig, validate
 from ..evaluate import Evaluator
+from ..metrics import extrapolated, heldout_summary, is_improvement
 from ..store import RunDir, RunExists, StoreError, run_dir_name
-from ..tasks import build_task, corpus_text
-from ..tokenizer import CharTokenizer
 from .chunking import members_per_population, split
+from .corpus import Prepared, population_evaluator
 from .memory import keep_freed_memory
 from .population import Population, check_batch_shards
+from .sampling import BatchSampler
 from .schedule import eval_points
 
 # Fields of a metrics record that are measured in wall-clock time (excluded from determinism checks).
@@ -52,44 +53,13 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """What a configuration needs before training: corpus ids, tokenizer, prompts."""
-
-    text: str
-    tokenizer: CharTokenizer
-    data: torch.Tensor
-
-    @property
-    def text_sha256(self) -> str:
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
-
-    @classmethod
-    def from_config(cls, config: RunConfig) -> "Prepared":
-        text = corpus_text(config.task)
-        tokenizer = CharTokenizer.from_text(text)
-        return cls(text, tokenizer, tokenizer.tensor(text))
-
-    def evaluator(self, config: RunConfig, device: torch.device) -> Evaluator:
-        prompts = build_task(config.task).prompts(config.eval)
-        return Evaluator(prompts, self.tokenizer, config.model, config.eval, self.data, device)
-
-
-def is_improvement(metrics: dict, best: dict | None) -> bool:
-    """The paper keeps the best combined score; the first evaluation reaching it wins ties."""
-    return best is None or metrics["combined"] > best["combined"]
-
-
-def extrapolated(metrics: dict) -> bool:
-    return metrics["heldout_total"] > 0 and metrics["heldout_correct"] == metrics["heldout_total"]
-
-
 @dataclass
 class MemberRecord:
     """Bookkeeping of one member's run directory while it trains."""
 
     run: RunDir
     config: RunConfig
+    prepared: Prepared
     best: dict | None = None
     last: dict | None = None
     first_extrapolation: int | None = None
@@ -101,7 +71,7 @@ class MemberRecord:
         self.last = metrics
         if self.first_extrapolation is None and extrapolated(metrics):
             self.first_extrapolation = metrics["iter"]
-        if is_improvement(metrics, self.best):
+        if is_improvement(metrics, self.best, self.config.eval.selection):
             self.best = metrics
             return True
         return False
@@ -127,8 +97,29 @@ class PopulationFacts:
 
     parameters: int
     vocab_size: int
-    corpus_sha256: str
     environment: dict
+
+
+def protocol(config: RunConfig) -> dict:
+    """The protocol knobs of a run that differ from the paper's ({} under the paper's protocol)."""
+    return {
+        f"{section}.{name}": getattr(getattr(config, section), name)
+        for (section, name), default in ADDED_FIELDS.items()
+        if getattr(getattr(config, section), name) != default
+    }
+
+
+def _data_summary(rec: MemberRecord, status: str) -> dict:
+    """The run's own data (held-out pairs, protocol) and, once complete, its loss floors."""
+    out: dict = {"held_out": [list(p) for p in rec.prepared.held_out], "protocol": protocol(rec.config)}
+    out["heldout"] = heldout_summary(rec.run.read_metrics(), rec.config.eval.selection)
+    if status == "complete":
+        floors = rec.prepared.floors(rec.config.model.block_size)
+        out["loss_floors"] = floors.as_dict()
+        final = (rec.last or {}).get("loss")
+        fraction = floors.order_fraction(final) if final is not None else None
+        out["order_fraction"] = None if fraction is None else round(fraction, 6)
+    return out
 
 
 def _summary(rec: MemberRecord, facts: PopulationFacts, status: str, iteration: int) -> dict:
@@ -142,7 +133,7 @@ def _summary(rec: MemberRecord, facts: PopulationFacts, status: str, iteration: 
         "config_digest": rec.config.digest(),
         "parameters": facts.parameters,
         "vocab_size": facts.vocab_size,
-        "corpus_sha256": facts.corpus_sha256,
+        "corpus_sha256": rec.prepared.text_sha256,
         "iteration": iteration,
         "max_iters": rec.config.train.max_iters,
         "best": rec.best,
@@ -152,6 +143,7 @@ def _summary(rec: MemberRecord, facts: PopulationFacts, status: str, iteration: 
         "timings": {"train_s": round(rec.train_s, 3), "eval_s": round(rec.eval_s, 3), "total_s": round(rec.train_s + rec.eval_s, 3)},
         "environment": facts.environment,
         "checkpoints": dict(rec.checkpoints),
+        **_data_summary(rec, status),
     }
 
 
@@ -197,13 +189,13 @@ def train(
     if tensorboard:
         require_tensorboard()  # before any directory is touched
     out_root = Path(out_root)
-    prepared = Prepared.from_config(config)
-    size = members_per_population(config, prepared.tokenizer.vocab_size, dev, max_members)
+    vocab_size = Prepared.from_config(config).tokenizer.vocab_size
+    size = members_per_population(config, vocab_size, dev, max_members)
     options = EngineOptions(progress, resume, compile, tensorboard, batch_shards, overwrite)
     runs: list[RunDir] = []
     for chunk in split(list(seeds), size):
         chunk_runs = [RunDir(out_root / run_dir_name(replace(config, seed=s))) for s in chunk]
-        runs += train_runs(config, chunk_runs, dev, options, prepared)
+        runs += train_runs(config, chunk_runs, dev, options)
     return runs
 
 
@@ -212,17 +204,16 @@ def train_runs(
     runs: Sequence[RunDir],
     device: torch.device,
     options: EngineOptions = EngineOptions(),
-    prepared: Prepared | None = None,
 ) -> list[RunDir]:
     """Train the given run directories (named seed<N>) as one population; members at different
-    resume points train as separate populations. Every directory is locked for the duration."""
-    prepared = prepared or Prepared.from_config(config)
+    resume points (or, rarely, with corpora of different lengths) train as separate
+    populations. Every directory is locked for the duration."""
     if device.type == "cpu":
         keep_freed_memory()
     with ExitStack() as locks:
         for run in runs:
             locks.enter_context(run.lock())
-        _train_locked(config, runs, device, options, prepared)
+        _train_locked(config, runs, device, options)
     return list(runs)
 
 
@@ -260,31 +251,33 @@ def _train_locked(
     runs: Sequence[RunDir],
     device: torch.device,
     options: EngineOptions,
-    prepared: Prepared,
 ) -> None:
     resume = options.resume
     if not (resume or options.overwrite):
         _refuse_earlier_results(runs)
-    groups: dict[tuple[int, EngineOptions], list[MemberRecord]] = {}
+    groups: dict[tuple, list[MemberRecord]] = {}
     states: dict[int, dict] = {}
     for run in runs:
         if resume and run.is_complete():
             continue
-        rec = MemberRecord(run, replace(config, seed=_member_seed(run, config, resume)))
+        member = replace(config, seed=_member_seed(run, config, resume))
+        rec = MemberRecord(run, member, Prepared.from_config(member))
         iteration, member_options = 0, options
         if resume and run.checkpoint_path("last").is_file():
-            iteration, states[id(rec)] = _restore(rec, prepared)
+            iteration, states[id(rec)] = _restore(rec)
             member_options = _numerics_of(rec.run, options)
         else:
             # A fresh start: nothing of an earlier attempt may survive to be mistaken for this one.
             run.clear_outputs()
             run.write_config(rec.config)
             run.write_metrics([])
-        groups.setdefault((iteration, member_options), []).append(rec)
+        # Batched members need one vocabulary and streams of one length.
+        data_shape = (rec.prepared.tokenizer.chars, len(rec.prepared.text), len(rec.prepared.text.splitlines()))
+        groups.setdefault((iteration, member_options, data_shape), []).append(rec)
     # Members at different iterations (a kill between two saves) train as separate populations.
-    for (iteration, group_options), group in sorted(groups.items(), key=lambda item: item[0][0]):
+    for (iteration, group_options, _), group in sorted(groups.items(), key=lambda item: item[0][0]):
         member_states = [states.get(id(r)) for r in group]
-        _train_population(config, group, prepared, device, iteration, member_states, group_options)
+        _train_population(config, group, device, iteration, member_states, group_options)
 
 
 def _refuse_earlier_results(runs: Sequence[RunDir]) -> None:
@@ -312,10 +305,10 @@ def _numerics_of(run: RunDir, options: EngineOptions) -> EngineOptions:
     )
 
 
-def _restore(rec: MemberRecord, prepared: Prepared) -> tuple[int, dict]:
+def _restore(rec: MemberRecord) -> tuple[int, dict]:
     summary = rec.run.read_summary() or {}
     recorded = summary.get("corpus_sha256")
-    if recorded is not None and recorded != prepared.text_sha256:
+    if recorded is not None and recorded != rec.prepared.text_sha256:
         raise StoreError(
             f"{rec.run.path}: the training corpus changed since this run started "
             f"(task.corpus_file {rec.config.task.corpus_file!r}); restore it or start a new run"
@@ -338,29 +331,25 @@ def _restore(rec: MemberRecord, prepared: Prepared) -> tuple[int, dict]:
 def _train_population(
     config: RunConfig,
     records: list[MemberRecord],
-    prepared: Prepared,
     device: torch.device,
     start: int,
     states: list[dict | None],
     options: EngineOptions,
 ) -> None:
     seeds = [r.config.seed for r in records]
-    vocab = prepared.tokenizer.vocab_size
+    prepared = [r.prepared for r in records]
+    vocab = prepared[0].tokenizer.vocab_size
     pop = Population(config, seeds, vocab, device, compile=options.compile, batch_shards=options.batch_shards)
     if start > 0:
         pop.load_member_states([s["tensors"] for s in states], states[0]["steps"])  # type: ignore[index]
-    evaluator = prepared.evaluator(config, device)
-    data = prepared.data.to(device)
+    evaluator = population_evaluator(prepared, config, device)
+    sampler = BatchSampler(config, [p.stream() for p in prepared], pop.keys, device)
     facts = PopulationFacts(
         parameters=gpt.count_parameters(config.model, vocab),
         vocab_size=vocab,
-        corpus_sha256=prepared.text_sha256,
         environment={**_environment(device), "compiled": pop.compiled, "population_size": pop.size,
                      "batch_shards": pop.batch_shards},
     )
-    block = config.model.block_size
-    n_windows = data.numel() - block
-    span = torch.arange(block, device=device)
     schedule = eval_points(config.train.max_iters, config.eval)
     points = [p for p in schedule if p >= start]
     bar = _progress_bar(config, len(seeds), start, options.progress)
@@ -379,11 +368,9 @@ def _train_population(
         stop = points[i + 1]
         t0 = time.perf_counter()
         with shard_threads(pop):
-            for a, b in pop.iteration_chunks(point, stop):
-                offsets = pop.window_offsets(a, b, n_windows)  # (K, I, B)
-                for j, it in enumerate(range(a, b)):
-                    windows = offsets[:, j, :, None] + span  # (K, B, T)
-                    loss = pop.train_step(it, data[windows], data[windows + 1])
+            for a, b in sampler.chunks(point, stop):
+                for it, batch in sampler.batches(a, b):
+                    loss = pop.train_step(it, batch.x, batch.y, batch.weights)
                 if bar is not None:
                     bar.update(b - a)
         elapsed = time.perf_counter() - t0

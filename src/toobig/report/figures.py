@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .paper import paper_curve
-from .runs import Cell, SeedRun, arithmetic_perfect
+from ..metrics import arithmetic_perfect
+from .runs import Cell, SeedRun
 from .tables import model_label
 
 # (metrics key, legend name, colour) per task; accuracies over all prompts, held-out included.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..config import ConfigError, read_toml, to_dict
+from ..metrics import arithmetic_perfect, best_record, extrapolated, in_distribution_perfect
 from ..presets import MODEL_NAMES
 from ..store import CONFIG_FILE, ERROR_FILE, SUMMARY_FILE, RunDir, StoreError
 from .paper import table_number
@@ -196,20 +197,6 @@ def _read_out_of_range(path: Path, trained_max: int) -> OutOfRange:
     )
 
 
-def _best_of(metrics: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    # Same rule as the trainer: the first evaluation reaching the highest combined score.
-    best = None
-    for m in metrics:
-        if best is None or m["combined"] > best["combined"]:
-            best = m
-    return best
-
-
-def _all_heldout_right(m: Mapping[str, Any]) -> bool:
-    # The trainer's definition of extrapolation (engine/trainer.py).
-    return bool(m.get("heldout_total")) and m.get("heldout_correct") == m.get("heldout_total")
-
-
 def load_run(path: Path) -> tuple[SeedRun, list[str]]:
     """Read one run directory; returns the run and warnings about optional files. Raises StoreError."""
     run = RunDir(Path(path))
@@ -233,15 +220,16 @@ def load_run(path: Path) -> tuple[SeedRun, list[str]]:
     train_cfg = config.get("train", {})
     timings = summary.get("timings") or {}
     complete = summary.get("status") == "complete"
+    selection = str(config.get("eval", {}).get("selection", "combined"))
     if complete:
-        status, best = "complete", summary.get("best") or _best_of(metrics)
-        extrapolated, first_extrapolation = bool(summary.get("extrapolated")), summary.get("first_extrapolation_iter")
+        status, best = "complete", summary.get("best") or best_record(metrics, selection)
+        did_extrapolate, first_extrapolation = bool(summary.get("extrapolated")), summary.get("first_extrapolation_iter")
     else:
         # summary.json of an unfinished run dates from its last checkpoint; metrics.jsonl is newer.
         status = "failed" if (run.path / ERROR_FILE).is_file() else str(summary.get("status", "running"))
-        best = _best_of(metrics) or summary.get("best")
-        first_extrapolation = next((m["iter"] for m in metrics if _all_heldout_right(m)), None)
-        extrapolated = first_extrapolation is not None
+        best = best_record(metrics, selection) or summary.get("best")
+        first_extrapolation = next((m["iter"] for m in metrics if extrapolated(m)), None)
+        did_extrapolate = first_extrapolation is not None
     seed_run = SeedRun(
         path=run.path,
         label=summary.get("label", ""),
@@ -256,7 +244,7 @@ def load_run(path: Path) -> tuple[SeedRun, list[str]]:
         max_iters=int(summary.get("max_iters", train_cfg.get("max_iters", 0))),
         best=best,
         final=summary.get("final"),
-        extrapolated=extrapolated,
+        extrapolated=did_extrapolate,
         first_extrapolation_iter=first_extrapolation,
         train_s=timings.get("train_s"),
         eval_s=timings.get("eval_s"),
@@ -344,21 +332,6 @@ def is_single_layer_n_model(cell: Cell) -> bool:
         and model.get("n_layer") == 1
         and model.get("n_head") == 1
         and model.get("mlp_ratio") == 1
-    )
-
-
-def in_distribution_perfect(record: Mapping[str, Any]) -> bool:
-    """Every non-held-out arithmetic sample right at this evaluation (held-out ones may be wrong)."""
-    total = record["add_total"] + record["sub_total"] - record["heldout_total"]
-    correct = record["add_correct"] + record["sub_correct"] - record["heldout_correct"]
-    return total > 0 and correct == total
-
-
-def arithmetic_perfect(record: Mapping[str, Any]) -> bool:
-    """Every addition and subtraction sample right at this evaluation, held-out ones included: the
-    paper's Figure 1 red dots, and what its 40/40 rows (100%, 100%, 40/40) show."""
-    return bool(record.get("add_total")) and bool(record.get("sub_total")) and (
-        record["add_correct"] == record["add_total"] and record["sub_correct"] == record["sub_total"]
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import random
+from dataclasses import replace
 from pathlib import Path
 
 from ..config import TaskConfig
@@ -15,6 +18,57 @@ _TASKS = {"arithmetic": ArithmeticTask, "capitals": CapitalsTask, "combined": Co
 
 def build_task(config: TaskConfig) -> Task:
     return _TASKS[config.name](config)
+
+
+def random_held_out(operand_max: int, k: int, seed: int) -> tuple[tuple[int, int], ...]:
+    """k unordered pairs of distinct operands (a < b) drawn without replacement from `seed`.
+
+    Distinct operands only: each pair then removes exactly four lines (a+b, b+a, a-b, b-a), so
+    every set of k pairs leaves a corpus of the same length."""
+    pairs = [(a, b) for a in range(operand_max + 1) for b in range(a + 1, operand_max + 1)]
+    return tuple(sorted(random.Random(f"held-out:{seed}").sample(pairs, k)))
+
+
+def _order_seed(data_seed: int, seed: int) -> int:
+    """The line-order seed of run `seed` under line_order="seed": a hash of both seeds."""
+    return int.from_bytes(hashlib.sha256(f"order:{data_seed}:{seed}".encode()).digest()[:4], "big")
+
+
+def resolve_task(config: TaskConfig, seed: int) -> TaskConfig:
+    """The task one run (seed) trains on: its concrete held-out pairs and its line-order seed.
+
+    Under the paper's protocol this is `config` itself; with held_out_random or line_order="seed"
+    every seed gets its own held-out set or line order. The result is for building the corpus
+    and prompts only, never stored as the run's configuration."""
+    held_out, data_seed = config.held_out, config.data_seed
+    if config.held_out_random:
+        draw = seed if config.held_out_seed == -1 else config.held_out_seed
+        held_out = random_held_out(config.operand_max, config.held_out_random, draw)
+    if config.line_order == "seed":
+        data_seed = _order_seed(config.data_seed, seed)
+    if (held_out, data_seed) == (config.held_out, config.data_seed):
+        return config
+    return replace(config, held_out=held_out, data_seed=data_seed)
+
+
+def answer_mask(text: str) -> list[bool]:
+    """Per character of a corpus: is it part of an answer, i.e. after a line's '=' through its '>'?"""
+    mask: list[bool] = []
+    for line in text.splitlines(keepends=True):
+        eq = line.find("=")
+        end = line.find(">", eq + 1) if eq >= 0 else -1
+        stop = end + 1 if end >= 0 else (len(line.rstrip("\n")) if eq >= 0 else 0)
+        mask += [eq < i < stop for i in range(len(line))]
+    return mask
+
+
+def line_spans(text: str) -> list[tuple[int, int]]:
+    """(start, length) of every line of a corpus, newline included, in stream order."""
+    spans, start = [], 0
+    for line in text.splitlines(keepends=True):
+        spans.append((start, len(line)))
+        start += len(line)
+    return spans
 
 
 def corpus_text(config: TaskConfig) -> str:
@@ -37,5 +91,6 @@ def is_correct(prompt: Prompt, completion: str) -> bool:
 
 __all__ = [
     "KINDS", "Prompt", "Task", "build_task", "corpus_text", "is_correct", "arithmetic_prompts",
+    "resolve_task", "random_held_out", "answer_mask", "line_spans",
     "ArithmeticTask", "CapitalsTask", "CombinedTask",
 ]

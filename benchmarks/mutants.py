@@ -1,0 +1,116 @@
+"""Mutation check: does the test suite notice a wrong model, optimizer, evaluation or score?
+
+Each mutant is one single-line change to toobig's source. For each, the source tree is copied to
+a temporary folder, the line is changed, and the tests that guard the model, engine, evaluation
+and scoring run against the copy (PYTHONPATH puts it ahead of the installed package). A mutant is
+killed when those tests fail. Prints a table and the score; exits 1 if any mutant survives.
+
+    python benchmarks/mutants.py [--only NAME ...] [--list]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = [
+    "tests/test_reference.py", "tests/test_ops.py", "tests/test_model.py", "tests/test_evaluate.py",
+    "tests/test_tasks.py", "tests/test_engine.py", "tests/test_schedule.py", "tests/test_metrics.py",
+]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str  # under src/toobig
+    old: str  # must occur exactly once in the file
+    new: str
+
+
+MUTANTS = [
+    Mutant("gelu-tanh", "model.py", "F.gelu(_linear(x,", 'F.gelu(approximate="tanh", input=_linear(x,'),
+    Mutant("no-position-embedding", "model.py", 'x = (x + params["transformer.wpe.weight"][:, None, :t, :])', "x = (x + 0 * params[\"transformer.wpe.weight\"][:, None, :t, :])"),
+    Mutant("attention-scale-1/d", "model.py", "1.0 / math.sqrt(k.size(-1))", "1.0 / k.size(-1)"),
+    Mutant("no-final-layernorm", "model.py", 'x = ops.layer_norm(x, params["transformer.ln_f.weight"])', "x = x"),
+    Mutant("residual-init-unscaled", "model.py", "0.02 / math.sqrt(2 * cfg.n_layer) if", "0.02 if"),
+    Mutant("layernorm-eps-x10", "ops.py", "centered.square().mean(dim=-1, keepdim=True) + eps", "centered.square().mean(dim=-1, keepdim=True) + 10 * eps"),
+    Mutant("layernorm-backward-drops-term", "ops.py", "grad_x = (g - g.mean(dim=-1, keepdim=True) - normed * (g * normed).mean(dim=-1, keepdim=True)) * inv_std", "grad_x = (g - g.mean(dim=-1, keepdim=True)) * inv_std"),
+    Mutant("causal-mask-leaks-next", "ops.py", "device=scores.device).triu(1)", "device=scores.device).triu(2)"),
+    Mutant("cross-entropy-backward-half-target", "ops.py", "grad_logits.scatter_add_(-1, targets.unsqueeze(-1), -g)", "grad_logits.scatter_add_(-1, targets.unsqueeze(-1), -0.5 * g)"),
+    Mutant("embedding-backward-doubled", "ops.py", "one_hot.scatter_(2, flat, 1.0)", "one_hot.scatter_(2, flat, 2.0)"),
+    Mutant("weight-decay-on-gains", "engine/population.py", "decay = [p for p in self.params.values() if p.dim() >= 3]", "decay = [p for p in self.params.values() if p.dim() >= 2]"),
+    Mutant("lr-never-written", "engine/population.py", 'group["lr"] = lr', 'group["lr"] = group["lr"]'),
+    Mutant("dropout-no-rescale", "engine/population.py", "return x * (u >= self.p) * (1.0 / (1.0 - self.p))", "return x * (u >= self.p)"),
+    Mutant("clip-scale-unclamped", "engine/population.py", "scale = (max_norm / (total + 1e-6)).clamp(max=1.0)", "scale = max_norm / (total + 1e-6)"),
+    Mutant("adam-beta2-is-beta1", "engine/population.py", "betas=(tc.beta1, tc.beta2)", "betas=(tc.beta1, tc.beta1)"),
+    Mutant("warmup-off-by-one", "engine/schedule.py", "return cfg.learning_rate * (it + 1) / (cfg.warmup_iters + 1)", "return cfg.learning_rate * it / (cfg.warmup_iters + 1)"),
+    Mutant("sampling-cdf-strict", "evaluate.py", "return (cdf <= u.unsqueeze(-1) * cdf[..., -1:])", "return (cdf < u.unsqueeze(-1) * cdf[..., -1:])"),
+    Mutant("heldout-counts-the-rest", "evaluate.py", 'int(row[held].sum()), int(held.sum())', 'int(row[~held].sum()), int(held.sum())'),
+    Mutant("exact-loss-misses-last-window", "evaluate.py", "n_windows = self.corpus.numel() - block\n", "n_windows = self.corpus.numel() - block - 1\n"),
+    Mutant("answer-sign-ignored", "tasks/arithmetic.py", '_ANSWER = re.compile(r"-?\\d+")', '_ANSWER = re.compile(r"\\d+")'),
+    Mutant("held-out-ordered-pairs", "tasks/arithmetic.py", "return any({a, b} == {x, y} for x, y in held_out)", "return any((a, b) == (x, y) for x, y in held_out)"),
+    Mutant("fact-case-sensitive", "tasks/capitals.py", "return first.lower() == answer.lower()", "return first == answer"),
+    Mutant("best-last-of-ties", "engine/metrics.py", 'return best is None or metrics[key] > best[key]', 'return best is None or metrics[key] >= best[key]'),
+]
+
+
+def apply(src: Path, mutant: Mutant) -> None:
+    path = src / "toobig" / mutant.path
+    text = path.read_text()
+    count = text.count(mutant.old)
+    if count != 1:
+        raise SystemExit(f"mutant {mutant.name}: expected the line once in {mutant.path}, found it {count} times")
+    path.write_text(text.replace(mutant.old, mutant.new))
+
+
+def run_tests(pythonpath: str | None) -> tuple[bool, float, str]:
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    tests = [t for t in TESTS if (ROOT / t).is_file()]
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )
+    tail = (proc.stdout.strip().splitlines() or [""])[-1]
+    return proc.returncode == 0, time.perf_counter() - t0, tail
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", help="run only these mutants")
+    parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    args = parser.parse_args()
+    mutants = [m for m in MUTANTS if not args.only or m.name in args.only]
+    if args.list:
+        for m in mutants:
+            print(f"{m.name:36s} {m.path}")
+        return 0
+    passed, seconds, tail = run_tests(None)
+    print(f"unmutated suite: {'passes' if passed else 'FAILS'} ({seconds:.0f} s): {tail}")
+    if not passed:
+        return 1
+    killed = 0
+    for m in mutants:
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "src"
+            shutil.copytree(ROOT / "src", src, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+            apply(src, m)
+            survived, seconds, tail = run_tests(str(src))
+        killed += not survived
+        print(f"{m.name:36s} {'SURVIVED' if survived else 'killed'}  ({seconds:.0f} s) {m.path}: {tail}")
+    print(f"mutation score: {killed}/{len(mutants)} killed")
+    return 0 if killed == len(mutants) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

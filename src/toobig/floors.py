@@ -1,0 +1,110 @@
+"""The two loss floors of a training stream, computed exactly by counting.
+
+The trainer's objective, and the exact loss logged at every evaluation, is the mean over every
+window start o in [0, N - block) and position t < block of -log q(text[o+t+1] | text[o:o+t+1]):
+the context is what the window shows, from its start. Two predictors bound it from below:
+
+- the exact-stream floor: a predictor that knows the stream, character for character. Its best
+  q is the empirical distribution of the next character over the (o, t) sharing a context, and
+  the floor is the conditional entropy H(next | context) over those (o, t).
+- the order-agnostic floor: a predictor that knows every line but not their order. Its best q is
+  the Bayes predictor under a uniformly random line order (window start uniform over the
+  characters, the following lines a random sequence of the other lines); the floor is its
+  cross-entropy on the actual stream.
+
+A run's loss between the two has learned part of the line order: `order_fraction` says how much.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Floors:
+    order_agnostic: float
+    exact_stream: float
+
+    def order_fraction(self, loss: float) -> float | None:
+        """(order-agnostic floor - loss) / (order-agnostic floor - exact-stream floor): 0 for a
+        run that knows nothing of the line order, 1 for one that reached the stream floor."""
+        gap = self.order_agnostic - self.exact_stream
+        return None if gap <= 1e-12 else (self.order_agnostic - loss) / gap
+
+    def as_dict(self) -> dict[str, float]:
+        return {"order_agnostic": round(self.order_agnostic, 6), "exact_stream": round(self.exact_stream, 6)}
+
+
+def _pairs(text: str, block: int):
+    """Every (context, next character) the trainer's windows score: context = text[o:o+t+1]."""
+    for o in range(len(text) - block):
+        for t in range(block):
+            yield text[o : o + t + 1], text[o + t + 1]
+
+
+def exact_stream_floor(text: str, block: int) -> float:
+    """H(next | context) over every (window, position) of the stream, in nats per character."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for context, nxt in _pairs(text, block):
+        counts[context][nxt] += 1
+    total = sum(n * math.log(sum(c.values()) / n) for c in counts.values() for n in c.values())
+    return total / ((len(text) - block) * block)
+
+
+class _RandomOrder:
+    """Probabilities of strings at a uniform position of a stream of the given lines in random order."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        self.chars = sum(len(line) for line in lines)
+        self.within: Counter = Counter()  # substring -> (line, offset) pairs where it lies inside the line
+        self.suffix: dict[str, list[int]] = defaultdict(list)  # line suffix -> lines ending so
+        self.prefix: dict[str, set[int]] = defaultdict(set)  # string -> lines starting with it
+        self.whole: dict[str, list[int]] = defaultdict(list)  # line text -> its indices
+        for i, line in enumerate(lines):
+            self.whole[line].append(i)
+            for u in range(len(line)):
+                self.suffix[line[u:]].append(i)
+                self.prefix[line[: u + 1]].add(i)
+                for v in range(u + 1, len(line) + 1):
+                    self.within[line[u:v]] += 1
+        self.start = lru_cache(maxsize=None)(self._start)
+
+    def _start(self, s: str) -> float:
+        """P(the stream from a uniform character position begins with s)."""
+        ways = float(self.within[s])
+        for k in range(1, len(s)):
+            if s[k - 1] == "\n":  # s crosses from the end of a line A into the lines after it
+                for a in self.suffix.get(s[:k], ()):
+                    ways += self.following(s[k:], frozenset((a,)))
+        return ways / self.chars
+
+    def following(self, r: str, used: frozenset[int]) -> float:
+        """P(a random sequence of distinct lines, none of `used`, begins with r)."""
+        left = len(self.lines) - len(used)
+        if left <= 0:
+            return 0.0
+        ways = float(len(self.prefix.get(r, set()) - used))
+        for j in range(1, len(r)):
+            if r[j - 1] == "\n":  # r covers a whole line B, then continues into the next
+                for b in self.whole.get(r[:j], ()):
+                    if b not in used:
+                        ways += self.following(r[j:], used | {b})
+        return ways / left
+
+
+def order_agnostic_floor(text: str, block: int) -> float:
+    """Cross-entropy of the random-line-order Bayes predictor on the stream, in nats per character."""
+    lines = text.splitlines(keepends=True)
+    model = _RandomOrder(lines)
+    total = 0.0
+    for context, nxt in _pairs(text, block):
+        total -= math.log(model.start(context + nxt) / model.start(context))
+    return total / ((len(text) - block) * block)
+
+
+def loss_floors(text: str, block: int) -> Floors:
+    return Floors(order_agnostic_floor(text, block), exact_stream_floor(text, block))
