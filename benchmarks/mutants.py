@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Fast, sharp tests first: with -x a killed mutant usually stops within seconds.
 TESTS = [
-    "tests/test_reference.py", "tests/test_ops.py", "tests/test_model.py", "tests/test_evaluate.py",
-    "tests/test_tasks.py", "tests/test_engine.py", "tests/test_schedule.py", "tests/test_metrics.py",
+    "tests/test_reference.py", "tests/test_metrics.py", "tests/test_floors.py", "tests/test_ops.py",
+    "tests/test_model.py", "tests/test_tasks.py", "tests/test_protocol.py", "tests/test_evaluate.py",
+    "tests/test_engine.py",
 ]
 
 
@@ -54,11 +56,16 @@ MUTANTS = [
     Mutant("warmup-off-by-one", "engine/schedule.py", "return cfg.learning_rate * (it + 1) / (cfg.warmup_iters + 1)", "return cfg.learning_rate * it / (cfg.warmup_iters + 1)"),
     Mutant("sampling-cdf-strict", "evaluate.py", "return (cdf <= u.unsqueeze(-1) * cdf[..., -1:])", "return (cdf < u.unsqueeze(-1) * cdf[..., -1:])"),
     Mutant("heldout-counts-the-rest", "evaluate.py", 'int(row[held].sum()), int(held.sum())', 'int(row[~held].sum()), int(held.sum())'),
-    Mutant("exact-loss-misses-last-window", "evaluate.py", "n_windows = self.corpus.numel() - block\n", "n_windows = self.corpus.numel() - block - 1\n"),
+    Mutant("exact-loss-misses-last-window", "evaluate.py", "n_windows = self.corpus.shape[-1] - block\n", "n_windows = self.corpus.shape[-1] - block - 1\n"),
     Mutant("answer-sign-ignored", "tasks/arithmetic.py", '_ANSWER = re.compile(r"-?\\d+")', '_ANSWER = re.compile(r"\\d+")'),
     Mutant("held-out-ordered-pairs", "tasks/arithmetic.py", "return any({a, b} == {x, y} for x, y in held_out)", "return any((a, b) == (x, y) for x, y in held_out)"),
     Mutant("fact-case-sensitive", "tasks/capitals.py", "return first.lower() == answer.lower()", "return first == answer"),
-    Mutant("best-last-of-ties", "engine/metrics.py", 'return best is None or metrics[key] > best[key]', 'return best is None or metrics[key] >= best[key]'),
+    Mutant("best-last-of-ties", "metrics.py", "return best is None or selection_score(record, selection) > selection_score(best, selection)", "return best is None or selection_score(record, selection) >= selection_score(best, selection)"),
+    Mutant("stable-window-shorter", "metrics.py", "STABLE_EVALUATIONS = 10", "STABLE_EVALUATIONS = 5"),
+    Mutant("in-distribution-keeps-heldout", "metrics.py", 'total -= record.get("heldout_total", 0)', 'total -= 0'),
+    Mutant("answer-mask-includes-equals", "tasks/__init__.py", "mask += [eq < i < stop for i in range(len(line))]", "mask += [eq <= i < stop for i in range(len(line))]"),
+    Mutant("reshuffle-order-shared-by-members", "engine/sampling.py", "order = rng.hash32(self.keys.view(-1, 1, 1), rng.STREAM_ORDER, its, lines)", "order = rng.hash32(self.keys[:1].view(-1, 1, 1), rng.STREAM_ORDER, its, lines).expand(self.size, -1, -1)"),
+    Mutant("floor-ignores-used-lines", "floors.py", "ways = float(len(self.prefix.get(r, set()) - used))", "ways = float(len(self.prefix.get(r, set())))"),
 ]
 
 

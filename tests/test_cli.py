@@ -95,6 +95,13 @@ def test_info_prints_parameter_count(tmp_path):
         (["train", "--batch-shards", "5"], "--batch-shards must divide train.batch_size = 882, got 5"),
         (["train", "--batch-shards", "0"], "--batch-shards must divide train.batch_size = 882, got 0"),
         (["train", "--resume", "x", "--compile"], "--resume continues a run with the --compile/--batch-shards it was trained with"),
+        (["train", "--set", "train.sampling=shuffle"], "train.sampling: unknown mode 'shuffle'"),
+        (["train", "--set", "task.line_order=random"], "task.line_order: unknown mode 'random'"),
+        (["train", "--set", "eval.selection=heldout"], "eval.selection: unknown mode 'heldout'"),
+        (["train", "--set", "task.held_out_random=46"], "task.held_out_random (46) is larger than the number of unordered pairs"),
+        (["train", "--set", "task.held_out=[[0,0],[0,1],[0,2],[0,3],[0,4],[0,5],[0,6],[0,7],[0,8],[0,9],[1,1],[1,2],[1,3],[1,4],[1,5],[1,6],[1,7],[1,8],[1,9],[2,2],[2,3],[2,4],[2,5],[2,6],[2,7],[2,8],[2,9],[3,3],[3,4],[3,5],[3,6],[3,7],[3,8],[3,9],[4,4],[4,5],[4,6],[4,7],[4,8],[4,9],[5,5],[5,6],[5,7],[5,8],[5,9],[6,6],[6,7],[6,8],[6,9],[7,7],[7,8],[7,9],[8,8],[8,9],[9,9]]"], "every operand pair is held out"),
+        (["train", "--task", "capitals", "--set", "train.loss_on=answers"], "loss_on=answers: the capitals task"),
+        (["train", "--task", "capitals", "--set", "train.sampling=lines"], "sampling=lines: a corpus line has"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, args, message):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from .config import ConfigError, RunConfig, validate
-from .presets import grokking_config, make_config
+from .config import ConfigError, RunConfig
+from .presets import grokking_config, make_config, with_max_iters
+from .studies import STUDIES
 
 MINI_MODELS = ("n14", "n28", "n56")
 ALL_MODELS = (*MINI_MODELS, "mlt")
@@ -37,10 +38,16 @@ TABLES = tuple(f"table{i}" for i in range(2, 8))
 
 
 def parse_experiments(text: str) -> list[str]:
-    names = list(EXPERIMENTS) if text == "all" else [t.strip() for t in text.split(",") if t.strip()]
+    """Comma-separated names: the paper's (table2..table7, grokking, capacity; "all" for every
+    one of them) and the studies beyond it (capacity-curve, ...; "beyond" for every one)."""
+    names: list[str] = []
+    for token in (t.strip() for t in text.split(",") if t.strip()):
+        expanded = list(EXPERIMENTS) if token == "all" else list(STUDIES) if token == "beyond" else [token]
+        names += [n for n in expanded if n not in names]
     for name in names:
-        if name not in EXPERIMENTS:
-            raise ConfigError(f"--experiments: unknown experiment {name!r} (allowed: {', '.join(EXPERIMENTS)}, all)")
+        if name not in EXPERIMENTS and name not in STUDIES:
+            allowed = ", ".join([*EXPERIMENTS, "all", *STUDIES, "beyond"])
+            raise ConfigError(f"--experiments: unknown experiment {name!r} (allowed: {allowed})")
     return names
 
 
@@ -49,24 +56,12 @@ def capacity_config(n_embd: int, seed: int = 0) -> RunConfig:
     return make_config("arithmetic", f"n{n_embd}", seed=seed)
 
 
-def with_max_iters(config: RunConfig, max_iters: int | None) -> RunConfig:
-    """Shorten a run (for a quick look); the schedule's milestones shrink in proportion."""
-    if max_iters is None or max_iters == config.train.max_iters:
-        return config
-    scale = max_iters / config.train.max_iters
-    train = replace(
-        config.train,
-        max_iters=max_iters,
-        warmup_iters=round(config.train.warmup_iters * scale),
-        lr_decay_iters=max(1, round(config.train.lr_decay_iters * scale)),
-    )
-    return validate(replace(config, train=train))
-
-
 def experiment_configs(
     name: str, seeds: list[int], include_mlt: bool = False, max_iters: int | None = None
 ) -> list[RunConfig]:
     """Every (model, seed) configuration of one experiment; the capacity search is planned elsewhere."""
+    if name in STUDIES:
+        return STUDIES[name].configs(seeds, max_iters)
     exp = EXPERIMENTS[name]
     models = [m for m in exp.models if include_mlt or m != "mlt"]
     if name == "grokking":  # an MLT run: skipped like the tables' MLT rows unless included

@@ -72,6 +72,21 @@ def make_config(task: str, model: str, regularization: str = "paper", seed: int 
     return validate(config)
 
 
+def with_max_iters(config: RunConfig, max_iters: int | None) -> RunConfig:
+    """The run at another length (shorter for a quick look); the schedule's milestones (warmup,
+    end of the cosine decay) move in proportion."""
+    if max_iters is None or max_iters == config.train.max_iters:
+        return config
+    scale = max_iters / config.train.max_iters
+    train = replace(
+        config.train,
+        max_iters=max_iters,
+        warmup_iters=round(config.train.warmup_iters * scale),
+        lr_decay_iters=max(1, round(config.train.lr_decay_iters * scale)),
+    )
+    return validate(replace(config, train=train))
+
+
 def grokking_config(seed: int = 1337, max_iters: int = 1_500_000) -> RunConfig:
     """Appendix B: MLT on arithmetic, lr 1e-6 -> 1e-7 over 1e7 iterations, log-spaced evaluation."""
     base = make_config("arithmetic", "mlt", "paper", seed)
@@ -82,3 +97,33 @@ def grokking_config(seed: int = 1337, max_iters: int = 1_500_000) -> RunConfig:
             eval=replace(base.eval, schedule="log"),
         )
     )
+
+
+def variant_tag(config: RunConfig) -> str:
+    """A readable tag of how a run departs from its preset's protocol ("" for the paper's):
+    e.g. "order-seed", "heldout-3x8", "wd1.0-100000it". Only for names: the digest beside it
+    keeps every configuration apart."""
+    parts = []
+    t, tr = config.task, config.train
+    if t.line_order != "fixed":
+        parts.append(f"order-{t.line_order}")
+    if tr.sampling != "windows":
+        parts.append(tr.sampling)
+    if tr.loss_on != "all":
+        parts.append(f"loss-{tr.loss_on}")
+    if config.eval.selection != "combined":
+        parts.append("select-id" if config.eval.selection == "in_distribution" else f"select-{config.eval.selection}")
+    if t.held_out_random:
+        parts.append(f"heldout-random{t.held_out_random}" + (f"-s{t.held_out_seed}" if t.held_out_seed >= 0 else ""))
+    elif t.held_out != TaskConfig().held_out and t.name != "capitals":
+        pairs = "+".join(f"{a}x{b}" for a, b in t.held_out) if len(t.held_out) <= 3 else f"{len(t.held_out)}pairs"
+        parts.append(f"heldout-{pairs or 'none'}")
+    try:
+        preset = make_config(t.name, config.model_name, config.regularization)
+    except ConfigError:
+        preset = None
+    if preset is not None and tr.weight_decay != preset.train.weight_decay:
+        parts.append(f"wd{tr.weight_decay:g}")
+    if preset is not None and tr.max_iters != preset.train.max_iters:
+        parts.append(f"{tr.max_iters}it")
+    return "-".join(parts)

@@ -8,7 +8,9 @@ from typing import Callable
 
 from .engine.trainer import resolve_device
 from .executors import Failure, SweepOutcome, execute, plan_jobs
-from .experiments import TABLES, capacity_config, experiment_configs, with_max_iters
+from .experiments import TABLES, capacity_config, experiment_configs
+from .presets import with_max_iters
+from .studies import STUDIES
 from .extrapolation import RESULT_FILE, extrapolate
 from .metrics import in_distribution_perfect
 from .store import RunDir, StoreError, run_dir_name
@@ -20,7 +22,8 @@ CAPACITY_MAX_N = 14
 @dataclass(frozen=True)
 class ReproduceOptions:
     experiments: tuple[str, ...] = ("table2",)
-    seeds: tuple[int, ...] = (0, 1, 2)
+    # None: each experiment's own default (3 seeds for the paper's, what a study asks for).
+    seeds: tuple[int, ...] | None = None
     out: Path = Path("results")
     device: str = "auto"
     max_iters: int | None = None
@@ -30,6 +33,11 @@ class ReproduceOptions:
     workers: int | None = None
     max_members: int | None = None
     compile: bool = False
+
+    def seeds_for(self, experiment: str) -> list[int]:
+        if self.seeds is not None:
+            return list(self.seeds)
+        return list(range(STUDIES[experiment].seeds if experiment in STUDIES else 3))
 
     @property
     def runs_dir(self) -> Path:
@@ -56,11 +64,12 @@ def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> 
     if not include_mlt and any(e in options.experiments for e in (*TABLES, "grokking")):
         what = "MLT rows and the grokking run (an MLT)" if "grokking" in options.experiments else "MLT rows"
         say(f"{what} skipped: on a CPU they take hours each (pass --include-mlt to run them anyway)")
-    configs = [
-        c
-        for name in options.experiments
-        for c in experiment_configs(name, list(options.seeds), include_mlt, options.max_iters)
-    ]
+    configs = []
+    for name in options.experiments:
+        configs += experiment_configs(name, options.seeds_for(name), include_mlt, options.max_iters)
+    # Studies share configurations with each other and with Table 2 (e.g. n14 under the paper's
+    # protocol): each run is planned once.
+    configs = list({run_dir_name(c): c for c in configs}.values())
     failed = list(_run(configs, options, say).failed)
     if "capacity" in options.experiments:
         failed += _capacity_search(options, say)
@@ -87,7 +96,7 @@ def _run(configs, options: ReproduceOptions, say: Callable[[str], None]) -> Swee
 def _capacity_search(options: ReproduceOptions, say: Callable[[str], None]) -> list[Failure]:
     failed: list[Failure] = []
     for n in range(1, CAPACITY_MAX_N + 1):
-        configs = [with_max_iters(capacity_config(n, s), options.max_iters) for s in options.seeds]
+        configs = [with_max_iters(capacity_config(n, s), options.max_iters) for s in options.seeds_for("capacity")]
         failed += _run(configs, options, say).failed
         runs = [RunDir(options.runs_dir / run_dir_name(c)) for c in configs]
         # The report's definition: every in-distribution sample right at some evaluation.

@@ -24,6 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .config import RunConfig, ConfigError, apply_overrides, read_toml, to_toml, validate
+from .presets import variant_tag
 
 CONFIG_FILE, METRICS_FILE, SUMMARY_FILE = "config.toml", "metrics.jsonl", "summary.json"
 CHECKPOINT_NAMES = ("best", "last")
@@ -128,7 +129,9 @@ def sha256_file(path: Path) -> str:
 
 
 def run_dir_name(config: RunConfig) -> str:
-    return f"{config.label}-{config.digest()}/seed{config.seed}"
+    """label[-variant tag]-digest/seed<N>: e.g. arithmetic-n28-paper-order-seed-1a2b3c4d/seed3."""
+    tag = variant_tag(config)
+    return f"{config.label}{'-' + tag if tag else ''}-{config.digest()}/seed{config.seed}"
 
 
 @dataclass(frozen=True)

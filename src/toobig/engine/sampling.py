@@ -40,6 +40,22 @@ class Batch:
     weights: torch.Tensor | None
 
 
+def check_streams(config: RunConfig, streams: Sequence[MemberStream]) -> None:
+    """Refuse, by name, a corpus the sampling cannot use (called before anything is written)."""
+    block = config.model.block_size
+    for stream in streams:
+        if stream.tokens.numel() <= block:
+            raise ConfigError(
+                f"the training corpus ({stream.tokens.numel()} characters) is not longer than model.block_size ({block})"
+            )
+        longest = int(stream.line_lengths.max())
+        if config.train.sampling == "lines" and longest > block + 1:
+            raise ConfigError(
+                f"train.sampling=lines: a corpus line has {longest} characters, more than model.block_size + 1 "
+                f"({block + 1}), so its end would never be trained"
+            )
+
+
 def stack_streams(streams: Sequence[MemberStream], device: torch.device) -> dict[str, torch.Tensor]:
     lengths = {int(s.tokens.numel()) for s in streams}
     lines = {int(s.line_starts.numel()) for s in streams}
@@ -62,18 +78,9 @@ class BatchSampler:
         self.tokens, self.answers = data["tokens"], data["answers"]
         self.starts, self.lengths = data["line_starts"], data["line_lengths"]
         self.n_windows = self.tokens.shape[1] - self.block
-        if self.n_windows < 1:
-            raise ConfigError(
-                f"the training corpus ({self.tokens.shape[1]} characters) is not longer than model.block_size ({self.block})"
-            )
-        longest, shortest = int(self.lengths.max()), int(self.lengths.min())
-        if self.mode == "lines" and longest > self.block + 1:
-            raise ConfigError(
-                f"train.sampling=lines: a corpus line has {longest} characters, more than model.block_size + 1 "
-                f"({self.block + 1}), so its end would never be trained"
-            )
+        check_streams(config, streams)
         # Lines a row may touch: its first line (from any offset), then enough to cover the block.
-        self.lines_per_row = 1 + math.ceil(self.block / shortest)
+        self.lines_per_row = 1 + math.ceil(self.block / int(self.lengths.min()))
         self.span = torch.arange(self.block + 1, device=device)
 
     @property

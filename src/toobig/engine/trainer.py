@@ -26,7 +26,7 @@ from .chunking import members_per_population, split
 from .corpus import Prepared, population_evaluator
 from .memory import keep_freed_memory
 from .population import Population, check_batch_shards
-from .sampling import BatchSampler
+from .sampling import BatchSampler, check_streams
 from .schedule import eval_points
 
 # Fields of a metrics record that are measured in wall-clock time (excluded from determinism checks).
@@ -189,7 +189,9 @@ def train(
     if tensorboard:
         require_tensorboard()  # before any directory is touched
     out_root = Path(out_root)
-    vocab_size = Prepared.from_config(config).tokenizer.vocab_size
+    first = Prepared.from_config(replace(config, seed=seeds[0] if seeds else config.seed))
+    check_streams(config, [first.stream()])  # before any directory is touched
+    vocab_size = first.tokenizer.vocab_size
     size = members_per_population(config, vocab_size, dev, max_members)
     options = EngineOptions(progress, resume, compile, tensorboard, batch_shards, overwrite)
     runs: list[RunDir] = []

@@ -1,0 +1,47 @@
+"""What a run's records mean: best evaluation, held-out accuracy, extrapolation in three strengths."""
+
+from __future__ import annotations
+
+import pytest
+
+from toobig.metrics import STABLE_EVALUATIONS, best_record, heldout_summary, in_distribution_score, is_improvement
+
+
+def record(it, add, sub, held, combined=None, total=20, held_total=4):
+    combined = (add + sub) / (2 * total) if combined is None else combined
+    return {"iter": it, "add_correct": add, "add_total": total, "sub_correct": sub, "sub_total": total,
+            "facts_correct": 0, "facts_total": 0, "heldout_correct": held, "heldout_total": held_total, "combined": combined}
+
+
+def test_the_first_evaluation_reaching_the_best_score_wins_ties():
+    first, second = record(0, 10, 10, 0), record(1, 10, 10, 0)
+    assert best_record([first, second])["iter"] == 0
+    assert not is_improvement(second, first)
+
+
+def test_in_distribution_score_excludes_the_held_out_samples():
+    assert in_distribution_score(record(0, 18, 18, 0)) == pytest.approx(36 / 36)
+    assert in_distribution_score(record(0, 20, 20, 4)) == pytest.approx(36 / 36)
+    assert in_distribution_score(record(0, 10, 10, 4)) == pytest.approx(16 / 36)
+
+
+def test_extrapolation_in_three_strengths():
+    # Held-out right once, early, while in-distribution accuracy is still low: the paper's
+    # lenient reading counts it; the in-distribution-selected best and stability do not.
+    records = [record(i, 10, 10, 0) for i in range(20)]
+    records[3] = record(3, 12, 12, 4)
+    records[15] = record(15, 18, 18, 0)  # best in distribution, held-out wrong
+    summary = heldout_summary(records)
+    assert summary["extrapolates"] == {"at_some_evaluation": True, "at_in_distribution_best": False, "stably": False}
+    assert summary["first_extrapolation_iter"] == 3
+    assert summary["in_distribution_best_iter"] == 15
+    assert summary["heldout_acc_at_paper_best"] == 0.0 and summary["heldout_acc_last"] == 0.0
+
+
+def test_stable_extrapolation_needs_the_last_evaluations_all_right():
+    records = [record(i, 10, 10, 0) for i in range(5)] + [record(5 + i, 20, 20, 4) for i in range(STABLE_EVALUATIONS)]
+    summary = heldout_summary(records)
+    assert summary["extrapolates"] == {"at_some_evaluation": True, "at_in_distribution_best": True, "stably": True}
+    records[-1] = record(99, 20, 20, 3)
+    assert heldout_summary(records)["extrapolates"]["stably"] is False
+    assert heldout_summary(records)["heldout_acc_last"] == 0.75
