@@ -39,7 +39,12 @@ def test_extrapolation_in_three_strengths():
 
 
 def test_stable_extrapolation_needs_the_last_evaluations_all_right():
-    records = [record(i, 10, 10, 0) for i in range(5)] + [record(5 + i, 20, 20, 4) for i in range(STABLE_EVALUATIONS)]
+    assert STABLE_EVALUATIONS == 10  # the definition: the last 10 evaluations
+    records = [record(i, 10, 10, 0) for i in range(5)] + [record(5 + i, 20, 20, 4) for i in range(10)]
+    assert heldout_summary(records)["extrapolates"]["stably"] is True  # the 11th from the end is wrong
+    records[5] = record(5, 20, 20, 3)  # the 10th from the end: inside the window
+    assert heldout_summary(records)["extrapolates"]["stably"] is False
+    records = [record(i, 10, 10, 0) for i in range(5)] + [record(5 + i, 20, 20, 4) for i in range(10)]
     summary = heldout_summary(records)
     assert summary["extrapolates"] == {"at_some_evaluation": True, "at_in_distribution_best": True, "stably": True}
     records[-1] = record(99, 20, 20, 3)

@@ -76,3 +76,11 @@ def test_capital_prompts_use_training_prefix_unless_reference_prompts():
     reference = [p.text for p in task.prompts(EvalConfig(reference_prompts=True))]
     assert "Capital of USA is " in reference and "Capital of UK is " in reference
     assert len(texts) == len(reference) == 50
+
+
+def test_fact_scoring_takes_the_first_line_trimmed_and_ignores_case_and_a_final_period():
+    from toobig.tasks.capitals import score_fact
+
+    assert score_fact("paris \nCapital of", "Paris")
+    assert score_fact(" PARIS.", "Paris")
+    assert not score_fact("Pari", "Paris") and not score_fact("\nParis", "Paris")
