@@ -26,6 +26,11 @@ class Variant:
     max_iters: int = PAPER_ITERS
     eval_interval: int | None = None
 
+    @property
+    def is_table2(self) -> bool:
+        """The paper's own Table 2 configuration (its runs belong to the paper's report too)."""
+        return not self.sets and self.max_iters == PAPER_ITERS and self.eval_interval is None and self.model in ("n14", "n28", "n56")
+
     def config(self, seed: int, max_iters: int | None = None) -> RunConfig:
         """The variant for one seed; max_iters shortens it (the schedule's milestones in proportion)."""
         config = make_config("arithmetic", self.model, "paper", seed)
@@ -77,9 +82,9 @@ _PROTOCOLS = (
     ("answer-only loss", (("train.loss_on", "answers"),)),
 )
 _HELD_OUT = (
-    ("(3,8)", (("task.held_out", [[3, 8]]),)),
-    ("(2,9)", (("task.held_out", [[2, 9]]),)),
-    ("(1,6)", (("task.held_out", [[1, 6]]),)),
+    ("(3,8)", (("task.held_out", ((3, 8),)),)),
+    ("(2,9)", (("task.held_out", ((2, 9),)),)),
+    ("(1,6)", (("task.held_out", ((1, 6),)),)),
     ("5 random pairs per seed", (("task.held_out_random", 5),)),
 )
 # Decoupled weight decay 1.0 at the paper's learning rate: lr x wd = 1e-2 per step at the peak,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import __version__
+from .beyond import beyond_section
 from .capacity import capacity_section
 from .findings import findings_section
 from .grokking import grokking_section
@@ -83,7 +84,8 @@ def render_report(collection: RunCollection, figures: Sequence[Path], out_dir: P
         grokking_section(cells),
         out_of_range_section(cells),
         capacity_section(cells),
-        _figures(figures, out_dir),
+        beyond_section(cells, figures, out_dir),
+        _figures([f for f in figures if not f.name.startswith("beyond_")], out_dir),
         _environment(collection),
         _skipped(collection),
         _paper_notes(),

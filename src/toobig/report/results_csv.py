@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..store import atomic_write_text
+from ..config import ADDED_FIELDS
+from ..studies import STUDIES
+from .beyond import measure
 from .runs import Cell, SeedRun, learned_task, perfect_arithmetic
+
+
+def _study_of(cell: Cell) -> tuple[str, str]:
+    """(study, variant label) of a cell; a Table 2 configuration counts for the first study using it."""
+    for study in STUDIES.values():
+        variant = study.variant_of(cell.digest, cell.max_iters)
+        if variant is not None:
+            return study.name, variant.label
+    return "", ""
 
 COLUMNS = (
     "experiment", "paper_table", "task", "model", "condition", "seed", "status", "config_digest",
     "max_iters", "iteration", "best_iter", "add_acc", "sub_acc", "facts_acc", "combined",
     "add_correct", "add_total", "sub_correct", "sub_total", "facts_correct", "facts_total",
     "heldout_correct", "heldout_total", "extrapolated", "first_extrapolation_iter", "learned_task",
-    "perfect_arithmetic",
+    "perfect_arithmetic", "study", "variant", "protocol", "held_out", "extrapolates_at_in_distribution_best",
+    "extrapolates_stably", "heldout_acc_last", "heldout_acc_at_in_distribution_best", "order_fraction",
     "out_of_range_add_acc", "out_of_range_sub_acc", "parameters", "train_s", "eval_s", "total_s", "device", "torch", "numerics", "git_commit", "path",
 )
 _SCORES = (
@@ -62,6 +76,23 @@ def _row(cell: Cell, run: SeedRun, root: Path) -> dict[str, Any]:
         "git_commit": run.environment.get("git_commit", ""),
         "path": _relative(run.path, root),
     }
+    row["study"], row["variant"] = _study_of(cell)
+    row["protocol"] = json.dumps(_protocol(run.config), sort_keys=True)
+    task = run.config.get("task", {})
+    if run.task == "capitals":
+        row["held_out"] = ""
+    elif task.get("held_out_random"):
+        seed = task.get("held_out_seed", -1)
+        row["held_out"] = f"random {task['held_out_random']} ({'seed ' + str(seed) if seed >= 0 else 'the run seed'}; pairs in summary.json)"
+    else:
+        row["held_out"] = json.dumps(task.get("held_out", []))
+    if run.task in ("arithmetic", "combined") and run.metrics:
+        m = measure(run)
+        row["extrapolates_at_in_distribution_best"] = m.extrapolates.get("at_in_distribution_best", "")
+        row["extrapolates_stably"] = m.extrapolates.get("stably", "")
+        row["heldout_acc_last"] = _blank(m.heldout_last)
+        row["heldout_acc_at_in_distribution_best"] = _blank(m.heldout_at_id_best)
+        row["order_fraction"] = "" if m.order_fraction is None else round(m.order_fraction, 6)
     for key in _SCORES:
         row[key] = best.get(key, "")
     for part in ("add", "sub", "facts"):
@@ -69,6 +100,15 @@ def _row(cell: Cell, run: SeedRun, root: Path) -> dict[str, Any]:
         if best and not best.get(f"{part}_total"):
             row[f"{part}_acc"] = ""
     return row
+
+
+def _protocol(config: dict) -> dict:
+    """The protocol knobs a run set away from the paper's (the columns of config.ADDED_FIELDS)."""
+    return {
+        f"{section}.{name}": config.get(section, {}).get(name, default)
+        for (section, name), default in ADDED_FIELDS.items()
+        if config.get(section, {}).get(name, default) != default
+    }
 
 
 def _blank(value: Any) -> Any:

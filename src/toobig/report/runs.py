@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..config import ConfigError, read_toml, to_dict
+from ..config import ADDED_FIELDS, ConfigError, read_toml, to_dict
 from ..metrics import arithmetic_perfect, best_record, extrapolated, in_distribution_perfect
-from ..presets import MODEL_NAMES
+from ..presets import MODEL_NAMES, make_config
 from ..store import CONFIG_FILE, ERROR_FILE, SUMMARY_FILE, RunDir, StoreError
 from .paper import table_number
 
@@ -142,9 +142,11 @@ class Cell:
 
     @property
     def experiment(self) -> str:
-        """"grokking", "capacity", "table2".."table7", or "other"."""
-        if is_grokking(self):
+        """"grokking", "capacity", "table2".."table7", "beyond" (a study's protocol), or "other"."""
+        if is_grokking(self):  # Appendix B's own learning rates
             return "grokking"
+        if not follows_preset_protocol(self):
+            return "beyond" if self.task == "arithmetic" else "other"
         if is_capacity(self):
             return "capacity"
         number = table_number(self.task, self.regularization)
@@ -313,6 +315,28 @@ def _show(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1_000:
         return f"{value:,}"
     return json.dumps(value) if isinstance(value, (list, str)) else str(value)
+
+
+def follows_preset_protocol(cell: Cell) -> bool:
+    """The paper's protocol for the cell's preset: no knob beyond the paper, the (5,7) pairs held
+    out, and the preset's learning rates, dropout and weight decay (run length may differ)."""
+    config = cell.config
+    for (section, name), default in ADDED_FIELDS.items():
+        if config.get(section, {}).get(name, default) != default:
+            return False
+    if cell.task != "capitals" and [list(p) for p in config.get("task", {}).get("held_out", [[5, 7]])] != [[5, 7]]:
+        return False
+    try:
+        preset = make_config(cell.task, cell.model, cell.regularization)
+    except ConfigError:
+        return True  # not a preset's label: nothing to compare with
+    train, model = config.get("train", {}), config.get("model", {})
+    return (
+        train.get("weight_decay", preset.train.weight_decay) == preset.train.weight_decay
+        and model.get("dropout", preset.model.dropout) == preset.model.dropout
+        and train.get("learning_rate", preset.train.learning_rate) == preset.train.learning_rate
+        and train.get("min_lr", preset.train.min_lr) == preset.train.min_lr
+    )
 
 
 def is_grokking(cell: Cell) -> bool:

@@ -69,3 +69,45 @@ def estimate(values: Sequence[float]) -> Estimate | None:
         return Estimate(1, mean, mean, mean, (mean,))
     half = t_quantile_975(data.size - 1) * float(data.std(ddof=1)) / math.sqrt(data.size)
     return Estimate(int(data.size), mean, mean - half, mean + half, tuple(float(v) for v in data))
+
+
+def _binomial_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p)."""
+    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
+
+
+def _bisect(f, target: float, decreasing: bool) -> float:
+    lo, hi = 0.0, 1.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if (f(mid) > target) == decreasing:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval for a proportion k/n: never shorter than it should be."""
+    if n < 1 or not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n and n >= 1, got k={k}, n={n}")
+    alpha = (1 - level) / 2
+    # P(X >= k | p) grows with p; P(X <= k | p) falls with p.
+    low = 0.0 if k == 0 else _bisect(lambda p: 1 - _binomial_cdf(k - 1, n, p), alpha, decreasing=False)
+    high = 1.0 if k == n else _bisect(lambda p: _binomial_cdf(k, n, p), alpha, decreasing=True)
+    return low, high
+
+
+def fisher_exact(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Two-sided p-value of Fisher's exact test that k1/n1 and k2/n2 share one proportion: the
+    probability, given the margins, of a table no more likely than the one observed."""
+    if not (0 <= k1 <= n1 and 0 <= k2 <= n2) or n1 < 1 or n2 < 1:
+        raise ValueError(f"need 0 <= k <= n for both groups, got {k1}/{n1} and {k2}/{n2}")
+    successes, total = k1 + k2, n1 + n2
+
+    def prob(x: int) -> float:
+        return math.comb(n1, x) * math.comb(n2, successes - x) / math.comb(total, successes)
+
+    observed = prob(k1)
+    support = range(max(0, successes - n2), min(n1, successes) + 1)
+    return min(1.0, sum(p for p in (prob(x) for x in support) if p <= observed * (1 + 1e-9)))

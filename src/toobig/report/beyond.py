@@ -1,0 +1,396 @@
+"""Sections for the studies beyond the paper: tables, tests and verdicts, figures.
+
+A cell belongs to a study when its configuration digest is one of the study's variants (at the
+cell's run length), so runs are found wherever they lie. Proportions get exact (Clopper-Pearson)
+95% intervals and are compared with Fisher's exact test; means get Student-t intervals.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..config import ConfigError, from_dict
+from ..floors import Floors, loss_floors
+from ..metrics import heldout_summary, in_distribution_perfect, in_distribution_score, best_record
+from ..studies import STUDIES, Study, Variant
+from ..tasks import corpus_text, resolve_task
+from .markdown import DASH, format_estimate, md_table, pct
+from .runs import Cell, SeedRun
+from .stats import Estimate, clopper_pearson, estimate, fisher_exact
+
+# The three readings of "extrapolates" (metrics.heldout_summary), strictest last.
+STRENGTHS = ("at_some_evaluation", "at_in_distribution_best", "stably")
+STRENGTH_NAMES = {"at_some_evaluation": "at some evaluation", "at_in_distribution_best": "at the in-distribution best", "stably": "stably (last 10 evaluations)"}
+# The reading the verdicts use: held-out all right where a model selected without them is.
+VERDICT_STRENGTH = "at_in_distribution_best"
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class RunMeasures:
+    seed: int
+    complete: bool
+    learned: bool  # 100% of the in-distribution arithmetic at some evaluation
+    extrapolates: dict[str, bool]
+    heldout_last: float | None
+    heldout_at_id_best: float | None
+    in_distribution_at_best: float | None
+    final_loss: float | None
+    order_fraction: float | None
+
+
+@dataclass(frozen=True)
+class VariantCell:
+    study: Study
+    variant: Variant
+    cell: Cell
+    runs: tuple[RunMeasures, ...]  # complete runs only
+
+    @property
+    def n(self) -> int:
+        return len(self.runs)
+
+    def count(self, strength: str = VERDICT_STRENGTH) -> int:
+        return sum(r.extrapolates[strength] for r in self.runs)
+
+    def learned(self) -> int:
+        return sum(r.learned for r in self.runs)
+
+    def mean(self, field: str) -> Estimate | None:
+        return estimate([getattr(r, field) for r in self.runs if getattr(r, field) is not None])
+
+
+@lru_cache(maxsize=256)
+def _floors(text: str, block: int) -> Floors:
+    return loss_floors(text, block)
+
+
+def _order_fraction(run: SeedRun, final_loss: float | None) -> float | None:
+    if final_loss is None:
+        return None
+    try:
+        config = from_dict({**run.config, "seed": run.seed})
+    except ConfigError:
+        return None
+    text = corpus_text(resolve_task(config.task, config.seed))
+    return _floors(text, config.model.block_size).order_fraction(final_loss)
+
+
+def measure(run: SeedRun) -> RunMeasures:
+    selection = str(run.config.get("eval", {}).get("selection", "combined"))
+    summary = heldout_summary(run.metrics, selection)
+    id_best = best_record(run.metrics, "in_distribution")
+    final = run.final or (run.metrics[-1] if run.metrics else None)
+    final_loss = None if final is None else final.get("loss")
+    return RunMeasures(
+        seed=run.seed,
+        complete=run.complete,
+        learned=any(in_distribution_perfect(r) for r in run.metrics),
+        extrapolates=dict(summary.get("extrapolates") or {s: False for s in STRENGTHS}),
+        heldout_last=summary.get("heldout_acc_last"),
+        heldout_at_id_best=summary.get("heldout_acc_at_in_distribution_best"),
+        in_distribution_at_best=None if id_best is None else in_distribution_score(id_best),
+        final_loss=final_loss,
+        order_fraction=_order_fraction(run, final_loss),
+    )
+
+
+def study_ran(rows: Sequence[VariantCell]) -> bool:
+    """A study ran when it has runs beyond the paper's Table 2 configurations."""
+    return any(not vc.variant.is_table2 for vc in rows)
+
+
+def study_cells(study: Study, cells: Sequence[Cell]) -> list[VariantCell]:
+    """The study's variants that have complete runs, in the study's order."""
+    found: dict[Variant, VariantCell] = {}
+    for cell in cells:
+        variant = study.variant_of(cell.digest, cell.max_iters)
+        if variant is None:
+            continue
+        runs = tuple(measure(r) for r in cell.runs if r.complete and r.metrics)
+        if runs and (variant not in found or found[variant].cell.max_iters < cell.max_iters):
+            found[variant] = VariantCell(study, variant, cell, runs)
+    return [found[v] for v in study.variants if v in found]
+
+
+def _proportion(k: int, n: int) -> str:
+    low, high = clopper_pearson(k, n)
+    return f"{k}/{n} [{100 * low:.0f}, {100 * high:.0f}]"
+
+
+def comparison(hypothesis: str, a_name: str, a: tuple[int, int], b_name: str, b: tuple[int, int], expect_higher: str) -> str:
+    """One line: the hypothesis, its verdict in plain words and the test's numbers.
+
+    expect_higher: "a" or "b", which group the hypothesis says extrapolates more often."""
+    (ka, na), (kb, nb) = a, b
+    p = fisher_exact(ka, na, kb, nb)
+    diff = (ka / na - kb / nb) * (1 if expect_higher == "a" else -1)
+    # The smallest p-value these group sizes allow: all of one group against none of the other.
+    decisive = fisher_exact(na, na, 0, nb) < ALPHA
+    if not decisive:
+        verdict = "undecided at this many seeds (too few for the test to reach 5% whatever they show)"
+    elif p < ALPHA and diff > 0:
+        verdict = "holds"
+    elif p < ALPHA:
+        verdict = "does not hold (the opposite is significant)"
+    elif diff <= 0:
+        verdict = f"does not hold at {min(na, nb)}+ seeds per group (no difference in the expected direction)"
+    else:
+        verdict = "undecided at this many seeds (a difference in the expected direction, not significant)"
+    return (
+        f"- {hypothesis}: **{verdict}**. {a_name} {ka}/{na} vs {b_name} {kb}/{nb} extrapolate "
+        f"{STRENGTH_NAMES[VERDICT_STRENGTH]}; Fisher's exact test, two-sided p = {p:.3g}."
+    )
+
+
+def _row(vc: VariantCell, first: str) -> list[Any]:
+    unfinished = sum(not r.complete for r in vc.cell.runs)
+    seeds = f"{vc.n}" + (f" (+{unfinished} unfinished)" if unfinished else "")
+    return [
+        first,
+        f"{vc.cell.parameters:,}" if vc.cell.parameters else DASH,
+        seeds,
+        f"{vc.learned()}/{vc.n}",
+        *(_proportion(vc.count(s), vc.n) for s in STRENGTHS),
+        format_estimate(vc.mean("heldout_last")),
+        format_estimate(vc.mean("in_distribution_at_best")),
+        format_estimate(vc.mean("order_fraction"), 0),
+    ]
+
+
+_HEADERS = [
+    "", "Parameters", "Seeds", "Learned", "Extrapolates at some evaluation", "... at the in-distribution best",
+    "... stably", "Held-out acc., last eval.", "In-distr. acc. at its best", "Order learned",
+]
+
+
+def _table(rows: Sequence[VariantCell], first_header: str, label) -> str:
+    return md_table([first_header, *_HEADERS[1:]], [_row(vc, label(vc)) for vc in rows])
+
+
+def _by(rows: Sequence[VariantCell], model: str, label: str) -> VariantCell | None:
+    return next((vc for vc in rows if vc.variant.model == model and vc.variant.label == label), None)
+
+
+def _pool(rows: Sequence[VariantCell | None]) -> tuple[int, int]:
+    present = [vc for vc in rows if vc is not None]
+    return sum(vc.count() for vc in present), sum(vc.n for vc in present)
+
+
+def _capacity_verdicts(rows: Sequence[VariantCell]) -> list[str]:
+    if len(rows) < 2:
+        return []
+    best = max(rows, key=lambda vc: (vc.count() / vc.n, -int(vc.variant.model[1:])))
+    widest = rows[-1]
+    lines = []
+    learners = [vc.variant.model for vc in rows if vc.learned() * 2 > vc.n]
+    extrapolators = [vc.variant.model for vc in rows if vc.count() * 2 > vc.n]
+    lines.append(
+        f"- Learns the task (100% in distribution at some evaluation) in most seeds: {', '.join(learners) or 'no width'}; "
+        f"extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]} in most seeds: {', '.join(extrapolators) or 'no width'}."
+    )
+    if best is not widest:
+        lines.append(comparison(
+            f"Extrapolation falls from its best width ({best.variant.model}) to the widest ({widest.variant.model})",
+            best.variant.model, (best.count(), best.n), widest.variant.model, (widest.count(), widest.n), "a",
+        ))
+    return lines
+
+
+def _order_verdicts(rows: Sequence[VariantCell]) -> list[str]:
+    lines = []
+    for model in ("n28", "n56"):
+        paper = _by(rows, model, "paper")
+        if paper is None:
+            continue
+        for label in ("per-seed line order", "reshuffled stream", "whole lines", "answer-only loss"):
+            other = _by(rows, model, label)
+            if other is not None:
+                lines.append(comparison(
+                    f"{model} extrapolates more with {label} than with the paper's fixed file",
+                    label, (other.count(), other.n), "paper", (paper.count(), paper.n), "a",
+                ))
+    return lines
+
+
+def _heldout_verdicts(rows: Sequence[VariantCell]) -> list[str]:
+    lines = []
+    for label in dict.fromkeys(vc.variant.label for vc in rows):
+        small = _by(rows, "n14", label)
+        big = [_by(rows, m, label) for m in ("n28", "n56")]
+        if small is None or not any(big):
+            continue
+        lines.append(comparison(
+            f"held out {label}: n14 extrapolates more often than n28 and n56 together",
+            "n14", (small.count(), small.n), "n28+n56", _pool(big), "a",
+        ))
+    return lines
+
+
+def _weight_decay_verdicts(rows: Sequence[VariantCell], cells: Sequence[Cell]) -> list[str]:
+    baseline = {vc.variant.model: vc for vc in study_cells(STUDIES["capacity-curve"], cells)}
+    lines = []
+    for vc in rows:
+        paper = baseline.get(vc.variant.model)
+        if paper is None:
+            continue
+        lines.append(comparison(
+            f"{vc.variant.model} extrapolates more with {vc.variant.label} than with the paper's regularization",
+            vc.variant.label, (vc.count(), vc.n), "paper", (paper.count(), paper.n), "a",
+        ))
+    return lines
+
+
+def _study_section(study: Study, rows: list[VariantCell], cells: Sequence[Cell]) -> str:
+    parts = [f"### {study.title}", "", f"*{study.question}*", ""]
+    if study.axis == "width":
+        parts.append(_table(rows, "Width", lambda vc: vc.variant.model))
+        verdicts = _capacity_verdicts(rows)
+    else:
+        parts.append(_table(rows, f"Model, {study.axis}", lambda vc: f"{vc.variant.model}, {vc.variant.label}"))
+        verdicts = {
+            "protocol": _order_verdicts,
+            "held-out set": _heldout_verdicts,
+        }.get(study.axis, lambda r: _weight_decay_verdicts(r, cells))(rows)
+    missing = study.seeds * len(study.variants) - sum(vc.n for vc in rows)
+    parts += ["", f"Seeds asked for: {study.seeds} per variant; complete runs missing: {max(0, missing)}."]
+    if verdicts:
+        parts += ["", *verdicts]
+    return "\n".join(parts)
+
+
+_NOTE = (
+    "Learned: 100% of the in-distribution arithmetic samples at some evaluation. Extrapolates: every held-out "
+    "sample right (i) at some evaluation (the paper's reading), (ii) at the evaluation with the best "
+    "in-distribution score (selection blind to the held-out samples), (iii) at each of the last 10 evaluations. "
+    "Counts carry exact 95% (Clopper-Pearson) intervals in percent; means carry 95% t-intervals. Order learned: "
+    "(order-agnostic floor - final loss) / (order-agnostic floor - exact-stream floor) of the run's own stream "
+    "(0: nothing of the line order, 100%: the whole file), see toobig.floors. Verdicts compare the reading (ii) "
+    "with Fisher's exact test at the 5% level; 'undecided' means the seeds cannot tell yet."
+)
+
+
+def beyond_section(cells: Sequence[Cell], figures: Sequence[Path] = (), out_dir: Path | None = None) -> str | None:
+    """The studies that have runs, each with its table and verdicts; None when none has."""
+    sections = []
+    for study in STUDIES.values():
+        rows = study_cells(study, cells)
+        if study_ran(rows):
+            sections.append(_study_section(study, rows, cells))
+    if not sections:
+        return None
+    text = "## Beyond the paper\n\n" + _NOTE + "\n\n" + "\n\n".join(sections)
+    mine = [p for p in figures if p.name.startswith("beyond_")]
+    if mine and out_dir is not None:
+        text += "\n\n### Figures\n\n" + "\n\n".join(
+            f"![{p.stem}]({Path(os.path.relpath(p, out_dir)).as_posix()})" for p in mine
+        )
+    return text
+
+
+def _width(model: str) -> int:
+    return int(model[1:])
+
+
+def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
+    """Figures of the studies that have runs: extrapolation against parameters per protocol,
+    order learned and held-out accuracy against width, and the held-out set x width grid."""
+    from matplotlib.figure import Figure
+
+    out_dir = Path(out_dir)
+    studies = {name: study_cells(study, cells) for name, study in STUDIES.items()}
+    studies = {name: rows if study_ran(rows) else [] for name, rows in studies.items()}
+    curve, ablation, generality = studies["capacity-curve"], studies["order-ablation"], studies["heldout-generality"]
+    written: list[Path] = []
+
+    def save(fig: Figure, name: str) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out_dir / name, dpi=110, bbox_inches="tight")
+        written.append(out_dir / name)
+
+    def rate_series(ax, rows: Sequence[VariantCell], label: str, marker: str) -> None:
+        rows = [vc for vc in rows if vc.cell.parameters]
+        if not rows:
+            return
+        xs = [vc.cell.parameters for vc in rows]
+        ys = [vc.count() / vc.n for vc in rows]
+        bounds = [clopper_pearson(vc.count(), vc.n) for vc in rows]
+        err = [[y - lo for y, (lo, _) in zip(ys, bounds)], [hi - y for y, (_, hi) in zip(ys, bounds)]]
+        ax.errorbar(xs, ys, yerr=err, marker=marker, capsize=3, label=f"{label} ({min(vc.n for vc in rows)}+ seeds)")
+
+    if curve or ablation:
+        fig = Figure(figsize=(8, 4.5))
+        ax = fig.add_subplot()
+        if curve:
+            rate_series(ax, curve, "capacity curve (paper protocol)", "o")
+        for label in dict.fromkeys(vc.variant.label for vc in ablation):
+            if label != "paper" or not curve:
+                rate_series(ax, [vc for vc in ablation if vc.variant.label == label], label, "s")
+        ax.set_xscale("log")
+        ax.set_xlabel("parameters (position embeddings excluded)")
+        ax.set_ylabel(f"P(extrapolate {STRENGTH_NAMES[VERDICT_STRENGTH]})")
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_title("Extrapolation to the held-out pairs against model size, per protocol (exact 95% intervals)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        save(fig, "beyond_extrapolation_vs_parameters.png")
+
+    def per_width(ax, rows: Sequence[VariantCell], field: str, label: str, colour: str) -> None:
+        for vc in rows:
+            values = [getattr(r, field) for r in vc.runs if getattr(r, field) is not None]
+            ax.scatter([_width(vc.variant.model)] * len(values), values, s=10, alpha=0.4, color=colour)
+        means = [(_width(vc.variant.model), vc.mean(field)) for vc in rows]
+        means = [(w, e.mean) for w, e in means if e is not None]
+        if means:
+            ax.plot(*zip(*means), marker="o", color=colour, label=label)
+
+    if curve:
+        fig = Figure(figsize=(7, 4))
+        ax = fig.add_subplot()
+        per_width(ax, curve, "order_fraction", "paper protocol (capacity curve)", "tab:blue")
+        colours = iter(("tab:orange", "tab:green", "tab:red", "tab:purple"))
+        for label in dict.fromkeys(vc.variant.label for vc in ablation if vc.variant.label != "paper"):
+            per_width(ax, [vc for vc in ablation if vc.variant.label == label], "order_fraction", label, next(colours, "tab:gray"))
+        ax.axhline(0.0, color="gray", lw=0.8)
+        ax.axhline(1.0, color="gray", lw=0.8, ls="--")
+        ax.set_xlabel("width n")
+        ax.set_ylabel("fraction of the line order learned")
+        ax.set_title("How much of the training file's line order each width memorizes (dots: seeds)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        save(fig, "beyond_order_fraction_vs_width.png")
+
+        fig = Figure(figsize=(7, 4))
+        ax = fig.add_subplot()
+        per_width(ax, curve, "heldout_last", "held-out, last evaluation", "tab:purple")
+        per_width(ax, curve, "heldout_at_id_best", "held-out, at the in-distribution best", "tab:red")
+        per_width(ax, curve, "in_distribution_at_best", "in distribution, at its best", "tab:blue")
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_xlabel("width n")
+        ax.set_ylabel("accuracy")
+        ax.set_title("Held-out and in-distribution accuracy against width (paper protocol; dots: seeds)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        save(fig, "beyond_heldout_vs_width.png")
+
+    grid_rows = [("(5,7), paper", {vc.variant.model: vc for vc in curve})]
+    for label in dict.fromkeys(vc.variant.label for vc in generality):
+        grid_rows.append((label, {vc.variant.model: vc for vc in generality if vc.variant.label == label}))
+    models = ("n14", "n28", "n56")
+    if generality:
+        fig = Figure(figsize=(6, 0.6 * len(grid_rows) + 1.5))
+        ax = fig.add_subplot()
+        values = [[(row.get(m).count() / row.get(m).n) if row.get(m) else float("nan") for m in models] for _, row in grid_rows]
+        image = ax.imshow(values, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for i, (_, row) in enumerate(grid_rows):
+            for j, m in enumerate(models):
+                vc = row.get(m)
+                text = f"{vc.count()}/{vc.n}" if vc else "not run"
+                ax.text(j, i, text, ha="center", va="center", color="white" if vc and vc.count() / vc.n < 0.5 else "black")
+        ax.set_xticks(range(len(models)), models)
+        ax.set_yticks(range(len(grid_rows)), [label for label, _ in grid_rows])
+        ax.set_title(f"Seeds that extrapolate {STRENGTH_NAMES[VERDICT_STRENGTH]}")
+        fig.colorbar(image, ax=ax, label="fraction of seeds")
+        save(fig, "beyond_heldout_grid.png")
+    return written

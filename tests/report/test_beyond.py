@@ -1,0 +1,91 @@
+"""The studies' report: exact intervals and tests against reference values, verdicts on synthetic runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from toobig.report import write_report
+from toobig.report.beyond import beyond_section, comparison, study_cells
+from toobig.report.runs import load_runs
+from toobig.report.stats import clopper_pearson, fisher_exact
+from toobig.studies import STUDIES
+
+from .synthetic import record, write_run
+
+
+def test_clopper_pearson_and_fisher_equal_reference_values():
+    # Reference values from scipy.stats (beta.ppf, fisher_exact), computed once outside toobig.
+    assert clopper_pearson(0, 5) == pytest.approx((0.0, 0.5218237501049814), abs=1e-9)
+    assert clopper_pearson(3, 10) == pytest.approx((0.06673951117773447, 0.6524528500599973), abs=1e-9)
+    assert clopper_pearson(10, 10) == pytest.approx((0.6915028921812392, 1.0), abs=1e-9)
+    assert fisher_exact(0, 5, 5, 5) == pytest.approx(0.007936507936507938, rel=1e-9)
+    assert fisher_exact(0, 5, 3, 5) == pytest.approx(0.16666666666666666, rel=1e-9)
+    assert fisher_exact(1, 10, 9, 10) == pytest.approx(0.001093333910671372, rel=1e-9)
+    assert fisher_exact(3, 8, 7, 9) == pytest.approx(0.15343480049362404, rel=1e-9)
+
+
+def test_verdict_words():
+    assert "**holds**" in comparison("h", "a", (5, 5), "b", (0, 5), "a")
+    assert "opposite is significant" in comparison("h", "a", (0, 5), "b", (5, 5), "a")
+    assert "does not hold at 5+ seeds" in comparison("h", "a", (0, 5), "b", (0, 5), "a")
+    assert "undecided at this many seeds (a difference" in comparison("h", "a", (2, 5), "b", (0, 5), "a")
+    assert "too few for the test" in comparison("h", "a", (1, 1), "b", (0, 1), "a")
+
+
+def _metrics(extrapolate_at_best: bool, stably: bool, steps: int = 12):
+    """A run that learns; its in-distribution best is its last evaluation."""
+    out = []
+    for i in range(steps):
+        frac = (i + 1) / steps
+        held = 40 if (stably and i >= steps - 10) or (extrapolate_at_best and i == steps - 1) else 0
+        out.append(record("arithmetic", 250 * i, frac, frac, heldout=held, loss=2.0 - frac))
+    return out
+
+
+def _study_runs(root, study: str, label: str, model: str, extrapolating: int, seeds: int = 5, stably: bool = False):
+    variant = next(v for v in STUDIES[study].variants if v.label == label and v.model == model)
+    for seed in range(seeds):
+        write_run(root, variant.config(seed), _metrics(seed < extrapolating, stably and seed < extrapolating))
+
+
+def test_order_ablation_verdicts_on_synthetic_runs(tmp_path):
+    _study_runs(tmp_path, "order-ablation", "paper", "n28", 0)
+    _study_runs(tmp_path, "order-ablation", "reshuffled stream", "n28", 5)
+    _study_runs(tmp_path, "order-ablation", "whole lines", "n28", 2)
+    _study_runs(tmp_path, "order-ablation", "answer-only loss", "n28", 0)
+    cells = load_runs(tmp_path).cells()
+    # Only the paper's protocol is Table 2; the other protocols are filed as beyond the paper.
+    assert sorted(c.experiment for c in cells) == ["beyond", "beyond", "beyond", "table2"]
+    rows = study_cells(STUDIES["order-ablation"], cells)
+    assert [(vc.variant.label, vc.count()) for vc in rows] == [
+        ("paper", 0), ("reshuffled stream", 5), ("whole lines", 2), ("answer-only loss", 0)
+    ]
+    text = beyond_section(cells)
+    lines = {line.split(":")[0]: line for line in text.splitlines() if line.startswith("- n28")}
+    assert "**holds**" in lines["- n28 extrapolates more with reshuffled stream than with the paper's fixed file"]
+    assert "p = 0.00794" in lines["- n28 extrapolates more with reshuffled stream than with the paper's fixed file"]
+    assert "**undecided at this many seeds" in lines["- n28 extrapolates more with whole lines than with the paper's fixed file"]
+    assert "**does not hold at 5+ seeds" in lines["- n28 extrapolates more with answer-only loss than with the paper's fixed file"]
+    assert "| n28, reshuffled stream | 5,264 | 5 | 5/5 | 5/5 [48, 100] | 5/5 [48, 100] | 0/5 [0, 52] |" in text
+
+
+def test_three_strengths_and_capacity_rows(tmp_path):
+    # n4 extrapolates once early (at some evaluation only); n8 at its best and stably.
+    n4 = STUDIES["capacity-curve"].variants[0]
+    n8 = STUDIES["capacity-curve"].variants[2]
+    for seed in range(3):
+        metrics = _metrics(False, False)
+        metrics[2] = record("arithmetic", 500, 0.2, 0.2, heldout=40, loss=1.8)
+        write_run(tmp_path, n4.config(seed), metrics)
+        write_run(tmp_path, n8.config(seed), _metrics(True, True))
+    cells = load_runs(tmp_path).cells()
+    rows = {vc.variant.model: vc for vc in study_cells(STUDIES["capacity-curve"], cells)}
+    assert [rows["n4"].count(s) for s in ("at_some_evaluation", "at_in_distribution_best", "stably")] == [3, 0, 0]
+    assert [rows["n8"].count(s) for s in ("at_some_evaluation", "at_in_distribution_best", "stably")] == [3, 3, 3]
+    # Final loss 1.0 against the arithmetic corpus's floors 0.7667 (order-agnostic) and 0.5308.
+    assert rows["n8"].runs[0].order_fraction == pytest.approx((0.76666 - 1.0) / (0.76666 - 0.53081), abs=1e-3)
+    paths = write_report(tmp_path, tmp_path / "report")
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "### Capacity curve" in text and "extrapolates at the in-distribution best in most seeds: n8." in text
+    names = {p.name for p in paths}
+    assert {"beyond_extrapolation_vs_parameters.png", "beyond_order_fraction_vs_width.png", "beyond_heldout_vs_width.png"} <= names
