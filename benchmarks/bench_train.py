@@ -27,6 +27,7 @@ from toobig.engine.schedule import eval_points
 from toobig.engine.corpus import Prepared
 from toobig.engine.sampling import BatchSampler
 from toobig.engine.trainer import resolve_device, shard_threads
+from toobig.config import apply_overrides
 from toobig.presets import make_config
 
 
@@ -44,8 +45,10 @@ def measure(
     compile: bool,
     batch_shards: int = 1,
     precision: str = "auto",
+    overrides: dict | None = None,
 ) -> dict:
-    config = make_config(task, model)
+    """Timings of one population; overrides (a nested dict as in config.toml) adjust the preset."""
+    config = apply_overrides(make_config(task, model), overrides or {})
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, precision=precision))
     prepared = Prepared.from_config(config)
     pop = Population(

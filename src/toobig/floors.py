@@ -77,9 +77,15 @@ class _RandomOrder:
         """P(the stream from a uniform character position begins with s)."""
         ways = float(self.within[s])
         for k in range(1, len(s)):
-            if s[k - 1] == "\n":  # s crosses from the end of a line A into the lines after it
-                for a in self.suffix.get(s[:k], ()):
-                    ways += self.following(s[k:], frozenset((a,)))
+            if s[k - 1] != "\n":
+                continue
+            # s crosses from the end of a line A into the lines after it.
+            enders, rest = self.suffix.get(s[:k], ()), s[k:]
+            if "\n" in rest[:-1]:
+                ways += sum(self.following(rest, frozenset((a,))) for a in enders)
+            else:  # rest lies within the next line: count its lines, minus A itself (fast path)
+                starting = self.prefix.get(rest, ())
+                ways += (len(enders) * len(starting) - sum(1 for a in enders if a in starting)) / (len(self.lines) - 1)
         return ways / self.chars
 
     def following(self, r: str, used: frozenset[int]) -> float:
@@ -87,7 +93,8 @@ class _RandomOrder:
         left = len(self.lines) - len(used)
         if left <= 0:
             return 0.0
-        ways = float(len(self.prefix.get(r, set()) - used))
+        starting = self.prefix.get(r, ())
+        ways = float(len(starting) - sum(1 for u in used if u in starting))
         for j in range(1, len(r)):
             if r[j - 1] == "\n":  # r covers a whole line B, then continues into the next
                 for b in self.whole.get(r[:j], ()):

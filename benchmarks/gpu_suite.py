@@ -1,0 +1,281 @@
+"""The GPU session in one command: smoke checks, speed, the MLT rows, many-seed populations.
+
+    python benchmarks/gpu_suite.py --out gpu_results              # on the GPU machine
+    python benchmarks/gpu_suite.py --out /tmp/dry --dry-run       # the same steps, tiny, on a CPU
+
+Steps run in order, each under its own time cap and within --budget-s overall; each writes its
+result as it finishes (OUT/suite.jsonl, one JSON object per step; OUT/speed.md), and training
+steps write run directories under OUT/runs that `toobig report OUT/runs` reads. A step cut off
+by its cap leaves resumable runs: running the suite again continues them and skips what is done.
+
+1. smoke: a short n14 population on the device has the CPU's initial weights and batches, losses
+   within bf16/float tolerance of the CPU's, two identical device runs agree, and a checkpoint
+   scores the same on the device and the CPU (float32 on both);
+2. speed: ms per model-iteration for n14 at K = 64, 256, 1024 and n56 at K = 64, 256, ms per MLT
+   iteration (bf16 autocast, compiled), evaluation share, peak memory per member;
+3. the MLT row of Table 2, one seed, full protocol;
+4. the other MLT rows (Tables 5, 3, 6, 4, 7) as time allows;
+5. Tables 2-7 for the mini models at 20 seeds each as populations, then the capacity curve's
+   widths at as many seeds as fit.
+
+--dry-run runs every step on the CPU with tiny settings (a 24-wide MLT, a few iterations, two
+seeds), so a typo never costs GPU minutes; tests/test_gpu_suite.py runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_train import measure  # noqa: E402
+
+from toobig.config import apply_overrides  # noqa: E402
+from toobig.engine import rng  # noqa: E402
+from toobig.engine.corpus import Prepared  # noqa: E402
+from toobig.engine.population import Population  # noqa: E402
+from toobig.engine.sampling import BatchSampler  # noqa: E402
+from toobig.engine.trainer import resolve_device, train  # noqa: E402
+from toobig.experiments import EXPERIMENTS  # noqa: E402
+from toobig.presets import make_config  # noqa: E402
+from toobig.studies import CAPACITY_WIDTHS  # noqa: E402
+
+MLT_TABLE_ORDER = ("table2", "table5", "table3", "table6", "table4", "table7")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What each step runs: the real sizes, or the dry run's tiny ones."""
+
+    device: str
+    dry_run: bool
+    smoke_iters: int
+    speed_iters: int
+    speed_grid: tuple[tuple[str, tuple[int, ...]], ...]  # (model, population sizes)
+    mlt_overrides: dict
+    train_overrides: dict
+    population_seeds: int
+    capacity_seeds: int
+    compile: bool
+    tables: tuple[str, ...] = MLT_TABLE_ORDER  # the dry run takes one arithmetic and one capitals table
+
+    @classmethod
+    def make(cls, device: str, dry_run: bool) -> "Plan":
+        if dry_run:
+            tiny = {"train": {"max_iters": 4, "batch_size": 8}, "eval": {"interval": 2, "num_samples": 1}}
+            return cls("cpu", True, 3, 2, (("n14", (2,)), ("n56", (2,))),
+                       {"model": {"n_embd": 24}}, tiny, 2, 1, False, ("table2", "table3"))
+        return cls(device, False, 20, 200, (("n14", (64, 256, 1024)), ("n56", (64, 256))), {}, {}, 20, 20, True)
+
+    def config(self, task: str, model: str, regularization: str = "paper", seed: int = 0):
+        overrides = dict(self.train_overrides)
+        if model == "mlt":
+            overrides = {**overrides, **self.mlt_overrides}
+        return apply_overrides(make_config(task, model, regularization, seed), overrides)
+
+
+class Suite:
+    def __init__(self, out: Path, plan: Plan, budget_s: float):
+        self.out, self.plan = out, plan
+        self.deadline = time.monotonic() + budget_s
+        out.mkdir(parents=True, exist_ok=True)
+        self.log = out / "suite.jsonl"
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def record(self, step: str, status: str, seconds: float, **details: Any) -> None:
+        entry = {"step": step, "status": status, "seconds": round(seconds, 2), "device": self.plan.device, **details}
+        with self.log.open("a") as fh:
+            fh.write(json.dumps(entry, default=str) + "\n")
+        print(json.dumps(entry, default=str), flush=True)
+
+    def step(self, name: str, cap_s: float, fn: Callable[[float], dict]) -> None:
+        """Run fn(seconds it may take) unless the budget is spent; record what it returns."""
+        allowed = min(cap_s, self.left())
+        if allowed < 5:
+            self.record(name, "skipped", 0.0, reason=f"budget spent ({self.left():.0f} s left)")
+            return
+        t0 = time.monotonic()
+        try:
+            details = fn(allowed)
+            status = details.pop("status", "ok")
+        except Exception as exc:  # a failed step is recorded and the suite goes on
+            status, details = "failed", {"error": f"{type(exc).__name__}: {exc}"}
+        self.record(name, status, time.monotonic() - t0, **details)
+
+    def train(self, configs: list, seeds: list[int], timeout_s: float) -> dict:
+        """Train (or resume) in a subprocess with a hard time limit; the runs stay resumable."""
+        spec = [{"task": c.task.name, "model": c.model_name, "regularization": c.regularization} for c in configs]
+        cmd = [sys.executable, str(Path(__file__).resolve()), "_train", "--out", str(self.out / "runs"),
+               "--device", self.plan.device, "--seeds", ",".join(map(str, seeds)), "--spec", json.dumps(spec)]
+        if self.plan.dry_run:
+            cmd.append("--dry-run")
+        try:
+            proc = subprocess.run(cmd, timeout=timeout_s, capture_output=True, text=True)
+        except subprocess.TimeoutExpired:
+            return {"status": "timeout", "note": "cut off by its cap; run the suite again to resume"}
+        if proc.returncode != 0:
+            return {"status": "failed", "error": proc.stderr.strip().splitlines()[-1:] or ""}
+        return {"runs": json.loads(proc.stdout.strip().splitlines()[-1])}
+
+
+def smoke(plan: Plan, out: Path) -> dict:
+    device = resolve_device(plan.device)
+    cpu = torch.device("cpu")
+    config = plan.config("arithmetic", "n14")
+    config = replace(config, train=replace(config.train, batch_size=64, warmup_iters=2))
+    seeds = [0, 1, 2, 3]
+    prepared = Prepared.from_config(config)
+    vocab = prepared.tokenizer.vocab_size
+
+    def losses_on(dev: torch.device) -> tuple[torch.Tensor, Population, list]:
+        pop = Population(config, seeds, vocab, dev)
+        sampler = BatchSampler(config, [prepared.stream()] * len(seeds), rng.member_keys(seeds, dev), dev)
+        batches = [b for _, b in sampler.batches(0, plan.smoke_iters)]
+        losses = torch.stack([pop.train_step(i, b.x, b.y).float().cpu() for i, b in enumerate(batches)])
+        return losses, pop, batches
+
+    cpu_losses, cpu_pop, cpu_batches = losses_on(cpu)
+    dev_losses, dev_pop, dev_batches = losses_on(device)
+    again, _, _ = losses_on(device)
+    init_cpu = Population(config, seeds, vocab, cpu).params
+    init_dev = Population(config, seeds, vocab, device).params
+    same_init = all(torch.equal(init_cpu[n], init_dev[n].cpu()) for n in init_cpu)
+    same_batches = all(torch.equal(a.x, b.x.cpu()) and torch.equal(a.y, b.y.cpu()) for a, b in zip(cpu_batches, dev_batches))
+    rel = ((dev_losses - cpu_losses).abs() / cpu_losses.abs()).max().item()
+    # bf16 autocast on CUDA ("auto" precision): a few parts in a hundred; float32 elsewhere.
+    tolerance = 5e-2 if device.type == "cuda" else 1e-5
+    repeat_diff = (again - dev_losses).abs().max().item()
+
+    # A checkpoint scored on the device and on the CPU, float32 on both.
+    from toobig.inference import evaluate_trained, load_trained
+
+    short = replace(config, eval=replace(config.eval, interval=plan.smoke_iters), train=replace(config.train, precision="float32"))
+    (run,) = train(short, [0], out / "smoke", device=plan.device, progress=False, resume=True)
+    scores = {d: evaluate_trained(load_trained(run.path, "best", d)) for d in ("cpu", plan.device)}
+    keys = ("add_correct", "sub_correct", "heldout_correct")
+    same_scores = all(scores["cpu"][k] == scores[plan.device][k] for k in keys)
+    ok = same_init and same_batches and rel <= tolerance and repeat_diff <= 1e-6 and same_scores
+    return {
+        "status": "ok" if ok else "failed",
+        "same_initial_weights": same_init,
+        "same_batches": same_batches,
+        "max_relative_loss_difference_vs_cpu": rel,
+        "tolerance": tolerance,
+        "repeat_run_max_abs_difference": repeat_diff,
+        "checkpoint_scores_cpu": {k: scores["cpu"][k] for k in keys},
+        "checkpoint_scores_device": {k: scores[plan.device][k] for k in keys},
+    }
+
+
+def speed(plan: Plan, out: Path, allowed_s: float) -> dict:
+    device = resolve_device(plan.device)
+    t_end = time.monotonic() + allowed_s
+    rows = []
+    jobs = [(m, k, plan.compile, "auto", {}) for m, ks in plan.speed_grid for k in ks]
+    jobs.append(("mlt", 1, plan.compile, "bfloat16" if device.type == "cuda" else "float32", plan.mlt_overrides))
+    for model, k, compile, precision, overrides in jobs:
+        if time.monotonic() > t_end:
+            rows.append({"config": f"arithmetic:{model}", "K": k, "skipped": "cap reached"})
+            continue
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        r = measure("arithmetic", model, k, device, plan.speed_iters, compile, 1, precision, overrides)
+        r["peak_mb_per_member"] = torch.cuda.max_memory_allocated(device) / k / 2**20 if device.type == "cuda" else None
+        r["precision"], r["compiled"] = precision, compile
+        rows.append(r)
+    lines = [
+        f"# {time.strftime('%Y-%m-%d')} torch {torch.__version__} "
+        f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'} (CUDA {torch.version.cuda})",
+        "| config | K | precision | compiled | ms/iter | ms/model-iter | s/eval | eval share | peak MB/member |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"| {r['config']} | {r['K']} | | | skipped: {r['skipped']} | | | | |")
+            continue
+        peak = "" if r["peak_mb_per_member"] is None else f"{r['peak_mb_per_member']:.1f}"
+        lines.append(
+            f"| {r['config']} | {r['K']} | {r['precision']} | {r['compiled']} | {r['ms_iter']:.3f} | "
+            f"{r['ms_model_iter']:.4f} | {r['s_eval']:.3f} | {r['eval_share']:.1%} | {peak} |"
+        )
+    (out / "speed.md").write_text("\n".join(lines) + "\n")
+    return {"rows": rows}
+
+
+def main_train(args: argparse.Namespace) -> int:
+    """Internal: train (or resume) the given configurations; prints the run directories as JSON."""
+    plan = Plan.make(args.device, args.dry_run)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    runs = []
+    for spec in json.loads(args.spec):
+        config = plan.config(spec["task"], spec["model"], spec["regularization"])
+        for run in train(config, seeds, args.out, device=plan.device, progress=False, resume=True, compile=plan.compile):
+            runs.append(str(run.path))
+    print(json.dumps(runs))
+    return 0
+
+
+def run_suite(out: Path, device: str, dry_run: bool, budget_s: float) -> Path:
+    plan = Plan.make(device, dry_run)
+    suite = Suite(out, plan, budget_s)
+    suite.record("start", "ok", 0.0, budget_s=budget_s, dry_run=dry_run, torch=torch.__version__,
+                 cuda=torch.version.cuda, gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
+    suite.step("smoke", 60, lambda s: smoke(plan, out))
+    suite.step("speed", 150, lambda s: speed(plan, out, s))
+    table = EXPERIMENTS["table2"]
+    suite.step("mlt-table2", 240, lambda s: suite.train([plan.config(table.task, "mlt", table.regularization)], [0], s))
+    for name in plan.tables[1:]:
+        e = EXPERIMENTS[name]
+        suite.step(f"mlt-{name}", 180, lambda s, e=e: suite.train([plan.config(e.task, "mlt", e.regularization)], [0], s))
+    seeds = list(range(plan.population_seeds))
+    for name in plan.tables:
+        e = EXPERIMENTS[name]
+        configs = [plan.config(e.task, m, e.regularization) for m in ("n14", "n28", "n56")]
+        suite.step(f"mini-{name}-{len(seeds)}-seeds", 120, lambda s, c=configs: suite.train(c, seeds, s))
+    widths = [w for w in CAPACITY_WIDTHS if w not in (14, 28, 56)][: 2 if plan.dry_run else None]
+    capacity = [plan.config("arithmetic", f"n{w}") for w in widths]
+    suite.step(f"capacity-{plan.capacity_seeds}-seeds", 600, lambda s: suite.train(capacity, list(range(plan.capacity_seeds)), s))
+    if suite.left() > 20:
+        from toobig.report import write_report
+
+        write_report(out / "runs", out / "report")
+        suite.record("report", "ok", 0.0, path=str(out / "report" / "report.md"))
+    return suite.log
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    hidden = sub.add_parser("_train")
+    for p in (parser, hidden):
+        p.add_argument("--out", type=Path, default=Path("gpu_results"))
+        p.add_argument("--device", default="cuda")
+        p.add_argument("--dry-run", action="store_true", help="every step tiny, on the CPU")
+    parser.add_argument("--budget-s", type=float, default=480.0, help="wall-clock budget for all steps")
+    hidden.add_argument("--seeds", required=True)
+    hidden.add_argument("--spec", required=True)
+    args = parser.parse_args()
+    if args.command == "_train":
+        return main_train(args)
+    if not args.dry_run and not torch.cuda.is_available():
+        print("gpu_suite: CUDA is not available here (use --dry-run to check the suite on a CPU)", file=sys.stderr)
+        return 2
+    run_suite(args.out, "cpu" if args.dry_run else args.device, args.dry_run, args.budget_s)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

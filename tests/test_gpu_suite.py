@@ -1,0 +1,83 @@
+"""The GPU suite's dry run on the CPU: every step runs, records its result, and leaves run
+directories that the report reads, so GPU minutes are never spent on a typo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from toobig.engine.corpus import Prepared
+from toobig.engine.population import Population, member_losses
+from toobig.engine.sampling import BatchSampler
+from toobig.presets import make_config
+from toobig.report.runs import load_runs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_dry_run_runs_every_step_and_the_report_reads_its_runs(tmp_path):
+    out = tmp_path / "dry"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu_suite.py"), "--dry-run", "--out", str(out), "--budget-s", "400"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    steps = {e["step"]: e for e in map(json.loads, (out / "suite.jsonl").read_text().splitlines())}
+    expected = ["start", "smoke", "speed", "mlt-table2", "mlt-table3", "mini-table2-2-seeds", "mini-table3-2-seeds",
+                "capacity-1-seeds", "report"]
+    assert list(steps) == expected
+    assert all(e["status"] == "ok" for e in steps.values()), {k: e for k, e in steps.items() if e["status"] != "ok"}
+    smoke = steps["smoke"]
+    assert smoke["same_initial_weights"] and smoke["same_batches"] and smoke["repeat_run_max_abs_difference"] == 0.0
+    assert "| arithmetic:mlt | 1 |" in (out / "speed.md").read_text()
+    runs = load_runs(out / "runs")
+    assert not runs.skipped and {r.model for r in runs.runs} == {"mlt", "n14", "n28", "n56", "n4", "n6"}
+    assert all(r.complete for r in runs.runs)
+    assert (out / "report" / "report.md").is_file()
+
+
+def test_gpu_suite_refuses_to_start_without_cuda_unless_dry_run(tmp_path):
+    if torch.cuda.is_available():
+        return
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_suite.py"), "--out", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "CUDA is not available" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_compiled_step_has_no_graph_break():
+    """What a CPU can check of the GPU path: the compiled loss is one graph."""
+    import torch._dynamo
+
+    config = make_config("arithmetic", "n14")
+    prepared = Prepared.from_config(config)
+    pop = Population(config, [0, 1], prepared.tokenizer.vocab_size, torch.device("cpu"))
+    ((_, batch),) = BatchSampler(config, [prepared.stream()] * 2, pop.keys, torch.device("cpu")).batches(0, 1)
+    explanation = torch._dynamo.explain(member_losses)(pop.params, batch.x, batch.y, config.model, None, None)
+    assert explanation.graph_break_count == 0 and explanation.graph_count == 1
+
+
+class _HostSync(Exception):
+    pass
+
+
+def test_training_step_never_synchronizes_with_the_host(monkeypatch):
+    """No .item(), .tolist(), .cpu(), bool() or printing of a tensor inside a step: on a GPU each
+    would stall the stream. Checked on the CPU by making those calls fail during the step."""
+    config = make_config("arithmetic", "n14")
+    prepared = Prepared.from_config(config)
+    pop = Population(config, [0, 1], prepared.tokenizer.vocab_size, torch.device("cpu"))
+    sampler = BatchSampler(config, [prepared.stream()] * 2, pop.keys, torch.device("cpu"))
+    batches = [b for _, b in sampler.batches(0, 2)]
+    pop.train_step(0, batches[0].x, batches[0].y)  # the optimizer's state is created outside the check
+
+    def refuse(*args, **kwargs):
+        raise _HostSync()
+
+    for name in ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__", "__repr__"):
+        monkeypatch.setattr(torch.Tensor, name, refuse)
+    pop.train_step(1, batches[1].x, batches[1].y)
+    monkeypatch.undo()
