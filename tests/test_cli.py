@@ -154,3 +154,9 @@ def test_corrupted_checkpoint_is_named(trained, tmp_path):
     ckpt.write_bytes(bytes(data))
     result = toobig("eval", str(copy), cwd=tmp_path)
     assert result.returncode == 2 and "best.safetensors is corrupted" in result.stderr
+
+
+def test_set_regularization_resolves_the_controlled_preset(tmp_path):
+    result = toobig("info", "--set", "regularization=controlled", "--set", "model.n_embd=20", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "arithmetic-n20-controlled" in result.stdout

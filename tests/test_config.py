@@ -108,3 +108,30 @@ def test_malformed_toml(tmp_path):
 def test_to_dict_has_version_and_sections():
     data = to_dict(make_config("arithmetic", "n14"))
     assert data["version"] == 1 and set(data) >= {"task", "model", "train", "eval", "seed"}
+
+
+def test_resolution_chooses_the_preset_once_from_every_source():
+    from toobig.config import parse_assignment
+    from toobig.presets import resolve
+
+    controlled = resolve(sets=[parse_assignment("regularization=controlled")])
+    assert controlled.label == "arithmetic-n14-controlled" and controlled.train.weight_decay == 0.1
+    capitals = resolve(sets=[parse_assignment("task.name=capitals")])
+    assert (capitals.label, capitals.model.block_size, capitals.train.batch_size) == ("capitals-n14-paper", 24, 576)
+    # Explicit arguments win over --set, which wins over the file; a later --set over an earlier one.
+    assert resolve("arithmetic", file_data={"task": {"name": "capitals"}}).model.block_size == 9
+    assert resolve(file_data={"regularization": "controlled"}, sets=[{"regularization": "paper"}]).train.weight_decay == 0.0
+    assert resolve(sets=[{"regularization": "controlled"}, {"regularization": "paper"}]).regularization == "paper"
+    # A stored config.toml resolves to itself.
+    from toobig.config import to_dict
+
+    assert resolve(file_data=to_dict(controlled)) == controlled
+
+
+def test_the_model_name_follows_the_architecture():
+    from toobig.config import parse_assignment
+    from toobig.presets import resolve
+
+    assert resolve(model="n14", sets=[parse_assignment("model.n_embd=20")]).model_name == "n20"
+    assert resolve(model="mlt", sets=[parse_assignment("model.n_layer=2")]).model_name == "L2H6C384R4"
+    assert resolve(model="n28").model_name == "n28"

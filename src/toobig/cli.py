@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .config import ConfigError, RunConfig, apply_overrides, parse_assignment, read_toml, validate
-from .presets import MODEL_NAMES, make_config
+from .presets import MODEL_NAMES, make_config, resolve
 from .config import TASK_NAMES, REGULARIZATIONS
 from .store import StoreError
 
@@ -38,33 +38,21 @@ def _seeds(args: argparse.Namespace, default: int) -> list[int]:
 
 
 def build_config(args: argparse.Namespace) -> RunConfig:
-    """Preset (task, model, condition) <- config file <- --set key=value <- explicit flags."""
+    """Preset (task, model, condition) <- config file <- --set key=value <- explicit flags, the
+    preset chosen once from all of them (presets.resolve)."""
     file_data = read_toml(args.config) if args.config else {}
-    file_task = file_data.get("task", {}).get("name") if isinstance(file_data.get("task"), dict) else None
-    task = args.task or file_task or "arithmetic"
-    model = args.model or file_data.get("model_name") or "n14"
-    regularization = args.regularization or file_data.get("regularization") or "paper"
-    config = make_config(task, model, regularization)
-    config = apply_overrides(config, file_data)
-    # Flags given explicitly win over the file's labels.
-    config = replace(
-        config,
-        model_name=model,
-        regularization=regularization,
-        task=replace(config.task, name=task),
-    )
-    for assignment in args.set or []:
-        config = apply_overrides(config, parse_assignment(assignment))
+    flags: dict = {}
     if args.iters is not None:
-        config = replace(config, train=replace(config.train, max_iters=args.iters))
+        flags.setdefault("train", {})["max_iters"] = args.iters
     if args.eval_interval is not None:
-        config = replace(config, eval=replace(config.eval, interval=args.eval_interval))
+        flags.setdefault("eval", {})["interval"] = args.eval_interval
     if args.corpus is not None:
         # Absolute, so the run can be evaluated or resumed from anywhere (and by a Ray worker).
-        config = replace(config, task=replace(config.task, corpus_file=str(args.corpus.resolve())))
+        flags.setdefault("task", {})["corpus_file"] = str(args.corpus.resolve())
     if args.paper_eval_counts:
-        config = replace(config, eval=replace(config.eval, paper_counts=True))
-    return validate(config)
+        flags.setdefault("eval", {})["paper_counts"] = True
+    sets = [parse_assignment(a) for a in args.set or []]
+    return resolve(args.task, args.model, args.regularization, file_data, sets, flags)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -298,8 +298,6 @@ def validate(config: RunConfig) -> RunConfig:
         raise ConfigError("task.held_out: every operand pair is held out, so no addition or subtraction line is left to train on")
     if tr.loss_on == "answers" and t.name != "arithmetic":
         raise ConfigError(f"train.loss_on=answers: the {t.name} task has lines without an answer after '='")
-    if t.corpus_file and not Path(t.corpus_file).is_file():
-        raise ConfigError(f"task.corpus_file: no such file {t.corpus_file!r}")
     for name in ("n_layer", "n_head", "n_embd", "mlp_ratio", "block_size"):
         if getattr(m, name) < 1:
             raise ConfigError(f"model.{name} must be >= 1, got {getattr(m, name)}")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import Any, Mapping, Sequence
 
-from .config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig, validate, TASK_NAMES
+from .config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig, apply_overrides, validate, TASK_NAMES
 
 MODEL_NAMES = ("n14", "n28", "n56", "mlt")
 
@@ -127,3 +128,72 @@ def variant_tag(config: RunConfig) -> str:
     if preset is not None and tr.max_iters != preset.train.max_iters:
         parts.append(f"{tr.max_iters}it")
     return "-".join(parts)
+
+
+# The configuration keys that choose a preset: resolved first, from every source at once.
+PRESET_KEYS = (("task", "name"), ("", "model_name"), ("", "regularization"))
+
+
+def _preset_key(data: Mapping[str, Any], section: str, name: str) -> Any:
+    table = data.get(section) if section else data
+    return table.get(name) if isinstance(table, Mapping) else None
+
+
+def _without_preset_keys(data: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
+    for section, name in PRESET_KEYS:
+        table = out.get(section) if section else out
+        if isinstance(table, dict):
+            table.pop(name, None)
+    return out
+
+
+def resolve(
+    task: str | None = None,
+    model: str | None = None,
+    regularization: str | None = None,
+    file_data: Mapping[str, Any] | None = None,
+    sets: Sequence[Mapping[str, Any]] = (),
+    overrides: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """The one way a configuration is put together (CLI, sweeps and the Python API).
+
+    The preset is chosen once, from the task, model and regularization given anywhere (explicit
+    arguments win over `sets`, which win over the file); then the file's values, each `--set`
+    and the explicit `overrides` (nested dicts as in config.toml) are applied in that order. So
+    `--set regularization=controlled` gets the controlled preset's weight decay, and
+    `--set task.name=capitals` the capitals block size. The model's name is then derived from
+    its architecture: `--set model.n_embd=20` on n14 is named n20."""
+    file_data = dict(file_data or {})
+    sources = [*reversed(list(sets)), file_data]  # later --set wins over earlier ones
+    chosen: dict[tuple[str, str], Any] = {}
+    for (section, name), explicit in zip(PRESET_KEYS, (task, model, regularization)):
+        value = explicit
+        for source in sources:
+            if value is None:
+                value = _preset_key(source, section, name)
+        chosen[section, name] = value
+    config = make_config(
+        str(chosen["task", "name"] or "arithmetic"),
+        str(chosen["", "model_name"] or "n14"),
+        str(chosen["", "regularization"] or "paper"),
+    )
+    for data in (file_data, *sets, overrides or {}):
+        config = apply_overrides(config, _without_preset_keys(data))
+    return validate(replace(config, model_name=derived_model_name(config)))
+
+
+def derived_model_name(config: RunConfig) -> str:
+    """The configuration's model name if its architecture is that model's; otherwise a name
+    derived from the architecture (n<N> for the one-layer family, else L<layers>H<heads>C<width>R<ratio>)."""
+    m = config.model
+    arch = dict(n_layer=m.n_layer, n_head=m.n_head, n_embd=m.n_embd, mlp_ratio=m.mlp_ratio)
+    try:
+        if architecture(config.model_name) == arch:
+            return config.model_name
+    except ConfigError:
+        pass
+    if (m.n_layer, m.n_head, m.mlp_ratio) == (1, 1, 1):
+        return f"n{m.n_embd}"
+    named = next((name for name in MODEL_NAMES if architecture(name) == arch), None)
+    return named or f"L{m.n_layer}H{m.n_head}C{m.n_embd}R{m.mlp_ratio}"

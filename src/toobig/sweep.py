@@ -21,11 +21,12 @@ seed form one population (see `toobig.executors.plan_jobs`).
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
 from .config import REGULARIZATIONS, TASK_NAMES, ConfigError, RunConfig, apply_overrides, read_toml, validate
-from .presets import MODEL_NAMES, make_config
+from .presets import MODEL_NAMES, resolve
 
 _TABLES = ("sweep", "grid", "set")
 _SWEEP_KEYS = ("tasks", "models", "regularizations", "seeds", "num_seeds")
@@ -65,7 +66,7 @@ def _expand(data: Mapping[str, Any]) -> list[RunConfig]:
         if key not in _SWEEP_KEYS:
             raise ConfigError(f"unknown key 'sweep.{key}' (allowed: {', '.join(_SWEEP_KEYS)})")
     tasks = _names(head, "tasks", TASK_NAMES)
-    models = _names(head, "models", MODEL_NAMES)
+    models = _names(head, "models", MODEL_NAMES, any_width=True)
     regularizations = _names(head, "regularizations", REGULARIZATIONS, default=["paper"])
     seeds = _seeds(head)
     fixed = _flatten(data.get("set", {}), "set")
@@ -80,9 +81,8 @@ def _expand(data: Mapping[str, Any]) -> list[RunConfig]:
     configs: list[RunConfig] = []
     seen: set[tuple[str, int]] = set()
     for task, model, regularization in itertools.product(tasks, models, regularizations):
-        base = apply_overrides(make_config(task, model, regularization), _nest(fixed))
         for point in points:
-            config = validate(apply_overrides(base, _nest(point)))
+            config = resolve(task, model, regularization, sets=[_nest(fixed), _nest(point)])
             for seed in seeds:
                 member = validate(apply_overrides(config, {"seed": seed}))
                 key = (member.digest(), seed)
@@ -93,9 +93,9 @@ def _expand(data: Mapping[str, Any]) -> list[RunConfig]:
 
 
 def _names(
-    head: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: list[str] | None = None
+    head: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: list[str] | None = None, any_width: bool = False
 ) -> list[str]:
-    choices = ", ".join(allowed)
+    choices = ", ".join(allowed) + (", n<N> for width N" if any_width else "")
     if key not in head:
         if default is None:
             raise ConfigError(f"sweep.{key} is required (a list of: {choices})")
@@ -104,6 +104,8 @@ def _names(
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"sweep.{key} must be a non-empty list of names ({choices}), got {value!r}")
     for name in value:
+        if any_width and re.fullmatch(r"n[1-9]\d*", name):
+            continue
         if name not in allowed:
             raise ConfigError(f"sweep.{key}: unknown name {name!r} (allowed: {choices})")
     return list(dict.fromkeys(value))

@@ -7,7 +7,7 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
-from ..config import TaskConfig
+from ..config import ConfigError, TaskConfig
 from .arithmetic import ArithmeticTask, arithmetic_prompts, score_arithmetic
 from .base import KINDS, Prompt, Task, shuffled_corpus
 from .capitals import CapitalsTask, score_fact
@@ -77,7 +77,14 @@ def corpus_text(config: TaskConfig) -> str:
     The combined corpus keeps the paper's structure: shuffled arithmetic, then shuffled capitals.
     """
     if config.corpus_file:
-        return Path(config.corpus_file).read_text(encoding="utf-8")
+        # Checked here, where the file is read (a config naming a file of another machine is
+        # still a valid config, e.g. for the report).
+        try:
+            return Path(config.corpus_file).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"task.corpus_file: no such file {config.corpus_file!r}") from None
+        except (IsADirectoryError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"task.corpus_file: cannot read {config.corpus_file!r} as UTF-8 text ({exc.__class__.__name__})") from None
     task = build_task(config)
     if isinstance(task, CombinedTask):
         return "".join(shuffled_corpus(part.lines(), config.data_seed) for part in task.parts)
