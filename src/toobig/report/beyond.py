@@ -315,11 +315,12 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         fig.savefig(out_dir / name, dpi=110, bbox_inches="tight")
         written.append(out_dir / name)
 
-    def rate_series(ax, rows: Sequence[VariantCell], label: str, marker: str) -> None:
+    def rate_series(ax, rows: Sequence[VariantCell], label: str, marker: str, offset: int = 0) -> None:
         rows = [vc for vc in rows if vc.cell.parameters]
         if not rows:
             return
-        xs = [vc.cell.parameters for vc in rows]
+        # Protocols share their model sizes: nudge each series sideways so none hides another.
+        xs = [vc.cell.parameters * 1.04**offset for vc in rows]
         ys = [vc.count() / vc.n for vc in rows]
         bounds = [clopper_pearson(vc.count(), vc.n) for vc in rows]
         err = [[y - lo for y, (lo, _) in zip(ys, bounds)], [hi - y for y, (_, hi) in zip(ys, bounds)]]
@@ -330,11 +331,11 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         ax = fig.add_subplot()
         if curve:
             rate_series(ax, curve, "capacity curve (paper protocol)", "o")
-        for label in dict.fromkeys(vc.variant.label for vc in ablation):
+        for i, label in enumerate(dict.fromkeys(vc.variant.label for vc in ablation)):
             if label != "paper" or not curve:
-                rate_series(ax, [vc for vc in ablation if vc.variant.label == label], label, "s")
+                rate_series(ax, [vc for vc in ablation if vc.variant.label == label], label, "s", i + 1)
         ax.set_xscale("log")
-        ax.set_xlabel("parameters (position embeddings excluded)")
+        ax.set_xlabel("parameters (position embeddings excluded; protocols nudged apart)")
         ax.set_ylabel(f"P(extrapolate {STRENGTH_NAMES[VERDICT_STRENGTH]})")
         ax.set_ylim(-0.05, 1.05)
         ax.set_title("Extrapolation to the held-out pairs against model size, per protocol (exact 95% intervals)")
