@@ -24,9 +24,9 @@ import torch
 from toobig.engine.memory import keep_freed_memory
 from toobig.engine.population import Population
 from toobig.engine.schedule import eval_points
-from toobig.engine.corpus import Prepared
+from toobig.training import Prepared
 from toobig.engine.sampling import BatchSampler
-from toobig.engine.trainer import resolve_device, shard_threads
+from toobig.training import resolve_device, shard_threads
 from toobig.config import apply_overrides
 from toobig.presets import make_config
 

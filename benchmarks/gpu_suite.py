@@ -43,10 +43,10 @@ from bench_train import measure  # noqa: E402
 
 from toobig.config import apply_overrides  # noqa: E402
 from toobig.engine import rng  # noqa: E402
-from toobig.engine.corpus import Prepared  # noqa: E402
+from toobig.training import Prepared  # noqa: E402
 from toobig.engine.population import Population  # noqa: E402
 from toobig.engine.sampling import BatchSampler  # noqa: E402
-from toobig.engine.trainer import resolve_device, train  # noqa: E402
+from toobig.training import resolve_device, train  # noqa: E402
 from toobig.experiments import EXPERIMENTS  # noqa: E402
 from toobig.presets import make_config  # noqa: E402
 from toobig.studies import CAPACITY_WIDTHS  # noqa: E402

@@ -11,7 +11,7 @@ import torch
 from toobig.config import TrainConfig
 from toobig.engine import rng
 from toobig.engine.schedule import eval_points, learning_rate
-from toobig.engine.trainer import TIMING_FIELDS, train
+from toobig.training import TIMING_FIELDS, train
 from toobig.store import LOCK_FILE, RunExists
 from toobig.config import EvalConfig
 
@@ -177,7 +177,7 @@ def test_tensorboard_off_by_default(tmp_path):
 
 
 def _step_once(config, shards: int, compile: bool = False) -> tuple[dict, torch.Tensor]:
-    from toobig.engine.corpus import Prepared
+    from toobig.training import Prepared
     from toobig.engine.population import Population
     from toobig.engine.sampling import BatchSampler
 
@@ -231,7 +231,7 @@ def test_compiled_training_follows_eager_training():
 
 
 def test_batch_shards_average_the_shard_gradients():
-    from toobig.engine.corpus import Prepared
+    from toobig.training import Prepared
     from toobig.engine.population import Population
     from toobig.engine.sampling import BatchSampler
 

@@ -9,7 +9,7 @@ import torch
 
 from toobig import model as gpt
 from toobig.engine import rng
-from toobig.engine.corpus import Prepared
+from toobig.training import Prepared
 from toobig.evaluate import Evaluator, score, tally
 from toobig.presets import make_config
 from toobig.tasks import build_task

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from toobig.engine.trainer import train
+from toobig.training import train
 from toobig.evaluate import Evaluator
 from toobig.extrapolation import extrapolate
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from toobig.engine.corpus import Prepared
+from toobig.training import Prepared
 from toobig.engine.population import Population, member_losses
 from toobig.engine.sampling import BatchSampler
 from toobig.presets import make_config

@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from toobig.engine import memory, trainer
+from toobig.engine import memory
+from toobig.training import loop
 
 from .conftest import tiny
 
@@ -17,6 +18,6 @@ def test_keep_freed_memory_applies_on_glibc():
 
 def test_cpu_training_keeps_freed_memory(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(trainer, "keep_freed_memory", lambda: calls.append(True) or True)
-    trainer.train(tiny(iters=4, interval=2), [1], tmp_path, device="cpu", progress=False)
+    monkeypatch.setattr(loop, "keep_freed_memory", lambda: calls.append(True) or True)
+    loop.train(tiny(iters=4, interval=2), [1], tmp_path, device="cpu", progress=False)
     assert calls

@@ -10,9 +10,9 @@ import torch
 
 from toobig.config import ConfigError, validate
 from toobig.engine import rng
-from toobig.engine.corpus import Prepared
+from toobig.training import Prepared
 from toobig.engine.sampling import BatchSampler
-from toobig.engine.trainer import train
+from toobig.training import train
 from toobig.tasks import answer_mask, random_held_out, resolve_task
 
 from .conftest import tiny

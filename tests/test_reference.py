@@ -13,7 +13,7 @@ from toobig import model as gpt
 from toobig.config import ModelConfig
 from toobig.engine import rng
 from toobig.engine.population import MemberDropout, Population, member_losses
-from toobig.engine.trainer import train
+from toobig.training import train
 
 from .conftest import tiny
 from .reference.gpt import ReferenceGPT, reference_lr

@@ -56,7 +56,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .engine.trainer import EngineOptions, require_tensorboard, resolve_device, train, train_runs
+    from .training import EngineOptions, require_tensorboard, resolve_device, train, train_runs
     from .store import RunDir
 
     if args.resume:
@@ -70,7 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         options = EngineOptions(progress=not args.quiet, resume=True, tensorboard=args.tensorboard)
         if args.tensorboard:
             require_tensorboard()
-        train_runs(config, [run], resolve_device(args.device), options)
+        train_runs([config], [run], resolve_device(args.device), options)
         print(run.path)
         return 0
     if args.max_members is not None and args.max_members < 1:
@@ -171,7 +171,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .engine.corpus import Prepared
+    from .training import Prepared
     from .model import describe
 
     config = build_config(args)

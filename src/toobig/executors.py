@@ -184,7 +184,7 @@ def run_job(job: Job, threads: int | None = None) -> JobResult:
     resume=True: complete members are skipped and interrupted ones continue from their last
     checkpoint, so a retried job redoes at most one checkpoint interval.
     """
-    from .engine.trainer import train  # the worker's import; planning does not need it
+    from .training import train  # the worker's import; planning does not need it
 
     if threads is not None:
         torch.set_num_threads(threads)

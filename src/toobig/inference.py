@@ -11,8 +11,8 @@ import torch
 from . import model as gpt
 from .config import ConfigError, EvalConfig, RunConfig
 from .engine import rng
-from .engine.corpus import Prepared
-from .engine.trainer import resolve_device
+from .engine.device import resolve_device
+from .training import Prepared
 from .evaluate import Evaluator
 from .store import RunDir, StoreError
 from .tasks import Prompt

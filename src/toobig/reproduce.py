@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .engine.trainer import resolve_device
+from .engine.device import resolve_device
 from .executors import Failure, SweepOutcome, execute, plan_jobs
 from .experiments import TABLES, capacity_config, experiment_configs
 from .presets import with_max_iters

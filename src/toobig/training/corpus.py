@@ -16,7 +16,7 @@ from ..evaluate import Evaluator
 from ..floors import Floors, loss_floors
 from ..tasks import Prompt, answer_mask, build_task, corpus_text, line_spans, resolve_task
 from ..tokenizer import CharTokenizer
-from .sampling import MemberStream
+from ..engine.sampling import MemberStream
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,244 @@
+"""The training loop: a population in lockstep, evaluated on schedule, written to run directories."""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import torch
+
+from .. import model as gpt
+from ..config import RunConfig, validate
+from ..engine.chunking import members_per_population, split
+from ..engine.device import resolve_device
+from ..engine.memory import keep_freed_memory
+from ..engine.population import Population, check_batch_shards
+from ..engine.sampling import BatchSampler, check_streams
+from ..engine.schedule import eval_points
+from ..evaluate import Evaluator
+from ..store import RunDir, StoreError, run_dir_name
+from .corpus import Prepared, population_evaluator
+from .monitor import log_scalars, postfix, progress_bar, require_tensorboard, tensorboard_writers
+from .options import EngineOptions
+from .records import MemberRecord
+from .resume import numerics_of, refuse_earlier_results, restore
+from .summary import PopulationFacts, environment, summary
+
+
+def train(
+    config: RunConfig,
+    seeds: Sequence[int],
+    out_root: str | Path,
+    device: str = "auto",
+    progress: bool = True,
+    resume: bool = False,
+    compile: bool = False,
+    max_members: int | None = None,
+    tensorboard: bool = False,
+    batch_shards: int = 1,
+    overwrite: bool = False,
+) -> list[RunDir]:
+    """Train every seed of `config` as populations of at most `max_members` members (by default
+    what fits the GPU's memory, or what suits the CPU); return the run directories.
+
+    With resume=True, members whose directory holds a last checkpoint continue from it and
+    members already complete are skipped. Otherwise a directory holding results of an earlier
+    run is refused (RunExists) unless overwrite=True.
+    """
+    validate(config)
+    check_batch_shards(config, batch_shards)
+    dev = resolve_device(device)
+    if tensorboard:
+        require_tensorboard()  # before any directory is touched
+    out_root = Path(out_root)
+    first = Prepared.from_config(replace(config, seed=seeds[0] if seeds else config.seed))
+    check_streams(config, [first.stream()])  # before any directory is touched
+    vocab_size = first.tokenizer.vocab_size
+    size = members_per_population(config, vocab_size, dev, max_members)
+    options = EngineOptions(progress, resume, compile, tensorboard, batch_shards, overwrite)
+    runs: list[RunDir] = []
+    for chunk in split(list(seeds), size):
+        members = [replace(config, seed=s) for s in chunk]
+        runs += train_runs(members, [RunDir(out_root / run_dir_name(m)) for m in members], dev, options)
+    return runs
+
+
+def train_runs(
+    configs: Sequence[RunConfig],
+    runs: Sequence[RunDir],
+    device: torch.device,
+    options: EngineOptions = EngineOptions(),
+) -> list[RunDir]:
+    """Train run directory runs[i] with configs[i] (which carries its seed); runs that differ
+    only in their seed train as one population, and members at different resume points (or,
+    rarely, with corpora of different lengths) as separate populations. Every directory is
+    locked for the duration."""
+    if len(configs) != len(runs) or len({c.digest() for c in configs}) > 1:
+        raise ValueError("train_runs needs one configuration per run, differing in their seed only")
+    if device.type == "cpu":
+        keep_freed_memory()
+    with ExitStack() as locks:
+        for run in runs:
+            locks.enter_context(run.lock())
+        _train_locked(configs, runs, device, options)
+    return list(runs)
+
+
+@contextmanager
+def shard_threads(pop: Population) -> Iterator[None]:
+    """While batch shards train on their own threads, each gets 1/S of torch's intra-op threads
+    (shards x threads stays within the cores); evaluation in between keeps all of them."""
+    before = torch.get_num_threads()
+    if pop.batch_shards > 1 and pop.device.type == "cpu":
+        torch.set_num_threads(max(1, before // pop.batch_shards))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _stored_matches(run: RunDir, member: RunConfig) -> None:
+    """A resumed directory must hold the requested configuration and seed."""
+    stored = run.read_config()
+    if stored.digest() != member.digest() or stored.seed != member.seed:
+        raise StoreError(
+            f"{run.config_path} differs from the requested configuration "
+            f"(digest {stored.digest()} seed {stored.seed} vs {member.digest()} seed {member.seed}); "
+            "resume it with its own config"
+        )
+
+
+def _train_locked(
+    configs: Sequence[RunConfig],
+    runs: Sequence[RunDir],
+    device: torch.device,
+    options: EngineOptions,
+) -> None:
+    resume = options.resume
+    if not (resume or options.overwrite):
+        refuse_earlier_results(runs)
+    groups: dict[tuple, list[MemberRecord]] = {}
+    states: dict[int, dict] = {}
+    for member, run in zip(configs, runs):
+        if resume and run.is_complete():
+            continue
+        if resume and run.config_path.is_file():
+            _stored_matches(run, member)
+        rec = MemberRecord(run, member, Prepared.from_config(member))
+        iteration, member_options = 0, options
+        if resume and run.checkpoint_path("last").is_file():
+            iteration, states[id(rec)] = restore(rec)
+            member_options = numerics_of(rec.run, options)
+        else:
+            # A fresh start: nothing of an earlier attempt may survive to be mistaken for this one.
+            run.clear_outputs()
+            run.write_config(rec.config)
+            run.write_metrics([])
+        # Batched members need one vocabulary and streams of one length.
+        data_shape = (rec.prepared.tokenizer.chars, len(rec.prepared.text), len(rec.prepared.text.splitlines()))
+        groups.setdefault((iteration, member_options, data_shape), []).append(rec)
+    # Members at different iterations (a kill between two saves) train as separate populations.
+    for (iteration, group_options, _), group in sorted(groups.items(), key=lambda item: item[0][0]):
+        member_states = [states.get(id(r)) for r in group]
+        _train_population(configs[0], group, device, iteration, member_states, group_options)
+
+
+def _train_population(
+    config: RunConfig,
+    records: list[MemberRecord],
+    device: torch.device,
+    start: int,
+    states: list[dict | None],
+    options: EngineOptions,
+) -> None:
+    seeds = [r.config.seed for r in records]
+    prepared = [r.prepared for r in records]
+    vocab = prepared[0].tokenizer.vocab_size
+    pop = Population(config, seeds, vocab, device, compile=options.compile, batch_shards=options.batch_shards)
+    if start > 0:
+        pop.load_member_states([s["tensors"] for s in states], states[0]["steps"])  # type: ignore[index]
+    evaluator = population_evaluator(prepared, config, device)
+    sampler = BatchSampler(config, [p.stream() for p in prepared], pop.keys, device)
+    facts = PopulationFacts(
+        parameters=gpt.count_parameters(config.model, vocab),
+        vocab_size=vocab,
+        environment={**environment(device), "compiled": pop.compiled, "population_size": pop.size,
+                     "batch_shards": pop.batch_shards},
+    )
+    schedule = eval_points(config.train.max_iters, config.eval)
+    points = [p for p in schedule if p >= start]
+    bar = progress_bar(config, len(seeds), start, options.progress)
+    boards = tensorboard_writers(records) if options.tensorboard else None
+    t_begin = time.perf_counter()
+    loss = None
+    for i, point in enumerate(points):
+        if i > 0 or start == 0:  # a resumed run evaluated its start point before the interruption
+            # The checkpoint cadence follows the evaluation's index, so a resume keeps it.
+            save_last = schedule.index(point) % config.train.checkpoint_every == 0
+            _evaluate(records, pop, evaluator, point, facts, t_begin, save_last, bar)
+            if boards is not None:
+                log_scalars(boards, records, point)
+        if point == config.train.max_iters:
+            break
+        stop = points[i + 1]
+        t0 = time.perf_counter()
+        with shard_threads(pop):
+            for a, b in sampler.chunks(point, stop):
+                for it, batch in sampler.batches(a, b):
+                    loss = pop.train_step(it, batch.x, batch.y, batch.weights)
+                if bar is not None:
+                    bar.update(b - a)
+        elapsed = time.perf_counter() - t0
+        for rec in records:
+            rec.train_s += elapsed
+        if bar is not None and loss is not None:
+            bar.set_postfix_str(postfix(loss, records), refresh=False)
+    if bar is not None:
+        bar.close()
+    for board in boards or []:
+        board.close()
+    for rec in records:
+        rec.run.write_summary(summary(rec, facts, "complete", config.train.max_iters))
+        rec.run.clear_failure()
+
+
+def _evaluate(
+    records: list[MemberRecord],
+    pop: Population,
+    evaluator: Evaluator,
+    point: int,
+    facts: PopulationFacts,
+    t_begin: float,
+    save_last: bool,
+    bar,
+) -> None:
+    """Evaluate every member at `point`; log, keep the best and (if due) the last checkpoint."""
+    config = pop.config
+    t0 = time.perf_counter()
+    metrics = evaluator(pop.params, pop.keys, point, config.train.precision)
+    elapsed = time.perf_counter() - t0
+    save_last = save_last or point == config.train.max_iters
+    steps = str(pop.optimizer_steps())
+    # The rate of the step that follows this evaluation, as the optimizer holds it.
+    lr = pop.set_learning_rate(point)
+    for k, (rec, m) in enumerate(zip(records, metrics)):
+        record = {"iter": point, **m, "lr": lr, "elapsed_s": round(time.perf_counter() - t_begin, 3)}
+        rec.eval_s += elapsed
+        rec.run.append_metrics(record)
+        improved = rec.observe(record)
+        meta = {"iteration": str(point), "optimizer_steps": steps, "metrics": json.dumps(record)}
+        if improved or save_last:
+            state = pop.member_state(k)
+            weights = {n: t for n, t in state.items() if not n.startswith("optimizer.")}
+            if improved:
+                rec.checkpoints["best"] = rec.run.save_checkpoint("best", weights, meta)
+            if save_last:
+                rec.checkpoints["last"] = rec.run.save_checkpoint("last", state, meta)
+        if save_last:
+            rec.run.write_summary(summary(rec, facts, "running", point))
+    if bar is not None:
+        bar.set_postfix_str(postfix(None, records), refresh=False)

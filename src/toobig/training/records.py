@@ -1,0 +1,34 @@
+"""What the trainer keeps of each member while it trains."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..config import RunConfig
+from ..metrics import extrapolated, is_improvement
+from ..store import RunDir
+from .corpus import Prepared
+
+
+@dataclass
+class MemberRecord:
+    """Bookkeeping of one member's run directory while it trains."""
+
+    run: RunDir
+    config: RunConfig
+    prepared: Prepared
+    best: dict | None = None
+    last: dict | None = None
+    first_extrapolation: int | None = None
+    checkpoints: dict[str, str] = field(default_factory=dict)
+    train_s: float = 0.0
+    eval_s: float = 0.0
+
+    def observe(self, metrics: dict) -> bool:
+        self.last = metrics
+        if self.first_extrapolation is None and extrapolated(metrics):
+            self.first_extrapolation = metrics["iter"]
+        if is_improvement(metrics, self.best, self.config.eval.selection):
+            self.best = metrics
+            return True
+        return False

@@ -1,0 +1,58 @@
+"""Continuing an interrupted run: refuse to overwrite results, restore state, keep the numerics."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Sequence
+
+from ..store import RunDir, RunExists, StoreError
+from .options import EngineOptions
+from .records import MemberRecord
+
+
+def refuse_earlier_results(runs: Sequence[RunDir]) -> None:
+    """A fresh start deletes a directory's results, so it needs --resume or --overwrite to go on."""
+    for run in runs:
+        found = run.earlier_results()
+        if found is None:
+            continue
+        how = "" if found == "a complete run" else f"continue it with `toobig train --resume {run.path}`, or "
+        raise RunExists(
+            f"run directory {run.path} already holds {found}; {how}pass --overwrite to delete it and train afresh"
+        )
+
+
+def numerics_of(run: RunDir, options: EngineOptions) -> EngineOptions:
+    """A resumed run continues with the numerics it started with (compiled or eager, batch
+    shards), whatever the resuming command asks: its float rounding stays one path throughout.
+    (A run killed before its first checkpoint has no state to keep and starts afresh with the
+    resuming command's options.)"""
+    trained_with = (run.read_summary() or {}).get("environment", {})
+    return replace(
+        options,
+        compile=bool(trained_with.get("compiled", options.compile)),
+        batch_shards=int(trained_with.get("batch_shards", 1)),
+    )
+
+
+def restore(rec: MemberRecord) -> tuple[int, dict]:
+    summary = rec.run.read_summary() or {}
+    recorded = summary.get("corpus_sha256")
+    if recorded is not None and recorded != rec.prepared.text_sha256:
+        raise StoreError(
+            f"{rec.run.path}: the training corpus changed since this run started "
+            f"(task.corpus_file {rec.config.task.corpus_file!r}); restore it or start a new run"
+        )
+    expected = summary.get("checkpoints", {}).get("last")
+    state = rec.run.load_checkpoint("last", expected)
+    meta = rec.run.checkpoint_metadata("last")
+    iteration = int(meta["iteration"])
+    # Metrics logged after the checkpoint are recomputed identically on the way.
+    history = [m for m in rec.run.read_metrics() if m["iter"] <= iteration]
+    rec.run.write_metrics(history)
+    for m in history:
+        rec.observe(m)
+    rec.checkpoints = dict(summary.get("checkpoints", {}))
+    timings = summary.get("timings", {})
+    rec.train_s, rec.eval_s = float(timings.get("train_s", 0.0)), float(timings.get("eval_s", 0.0))
+    return iteration, {"tensors": state, "steps": int(meta.get("optimizer_steps", 0))}

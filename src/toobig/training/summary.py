@@ -1,0 +1,99 @@
+"""summary.json: what a run states about itself (scores, data, floors, environment)."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..config import ADDED_FIELDS, RunConfig
+from ..metrics import heldout_summary
+from .records import MemberRecord
+
+# Fields of a metrics record that are measured in wall-clock time (excluded from determinism checks).
+TIMING_FIELDS = ("elapsed_s",)
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def environment(device: torch.device) -> dict:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    return {
+        "toobig": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "device": str(device),
+        "device_name": name,
+        "threads": torch.get_num_threads(),
+        "git_commit": git_commit(),
+    }
+
+
+@dataclass(frozen=True)
+class PopulationFacts:
+    """What every member's summary.json states about the population it trained in."""
+
+    parameters: int
+    vocab_size: int
+    environment: dict
+
+
+def protocol(config: RunConfig) -> dict:
+    """The protocol knobs of a run that differ from the paper's ({} under the paper's protocol)."""
+    return {
+        f"{section}.{name}": getattr(getattr(config, section), name)
+        for (section, name), default in ADDED_FIELDS.items()
+        if getattr(getattr(config, section), name) != default
+    }
+
+
+def data_summary(rec: MemberRecord, status: str) -> dict:
+    """The run's own data (held-out pairs, protocol) and, once complete, its loss floors."""
+    out: dict = {"held_out": [list(p) for p in rec.prepared.held_out], "protocol": protocol(rec.config)}
+    out["heldout"] = heldout_summary(rec.run.read_metrics(), rec.config.eval.selection)
+    if status == "complete":
+        floors = rec.prepared.floors(rec.config.model.block_size)
+        out["loss_floors"] = floors.as_dict()
+        final = (rec.last or {}).get("loss")
+        fraction = floors.order_fraction(final) if final is not None else None
+        out["order_fraction"] = None if fraction is None else round(fraction, 6)
+    return out
+
+
+def summary(rec: MemberRecord, facts: PopulationFacts, status: str, iteration: int) -> dict:
+    return {
+        "status": status,
+        "label": rec.config.label,
+        "task": rec.config.task.name,
+        "model": rec.config.model_name,
+        "regularization": rec.config.regularization,
+        "seed": rec.config.seed,
+        "config_digest": rec.config.digest(),
+        "parameters": facts.parameters,
+        "vocab_size": facts.vocab_size,
+        "corpus_sha256": rec.prepared.text_sha256,
+        "iteration": iteration,
+        "max_iters": rec.config.train.max_iters,
+        "best": rec.best,
+        "final": rec.last if status == "complete" else None,
+        "extrapolated": rec.first_extrapolation is not None,
+        "first_extrapolation_iter": rec.first_extrapolation,
+        "timings": {"train_s": round(rec.train_s, 3), "eval_s": round(rec.eval_s, 3), "total_s": round(rec.train_s + rec.eval_s, 3)},
+        "environment": facts.environment,
+        "checkpoints": dict(rec.checkpoints),
+        **data_summary(rec, status),
+    }
