@@ -212,3 +212,16 @@ def test_bad_protocol_values_are_refused_by_name(section, values, message):
 def test_answer_loss_on_a_task_without_answers_is_refused():
     with pytest.raises(ConfigError, match="loss_on=answers: the capitals task"):
         _with(tiny("capitals"), "train", loss_on="answers")
+
+
+def test_order_fraction_only_where_training_minimizes_the_stream_loss(tmp_path):
+    windows = tiny(iters=10, interval=10)
+    lines = _with(windows, "train", sampling="lines")
+    answers = _with(windows, "train", loss_on="answers")
+    fractions = {}
+    for name, config in (("windows", windows), ("lines", lines), ("answers", answers)):
+        (run,) = train(config, [1], tmp_path / name, device="cpu", progress=False)
+        summary = run.read_summary()
+        assert summary["loss_floors"] == {"order_agnostic": pytest.approx(0.76666, abs=1e-4), "exact_stream": pytest.approx(0.53081, abs=1e-4)}
+        fractions[name] = summary["order_fraction"]
+    assert isinstance(fractions["windows"], float) and fractions["lines"] is None and fractions["answers"] is None

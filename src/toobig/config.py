@@ -130,6 +130,13 @@ class RunConfig:
         return hashlib.sha256(blob).hexdigest()[:8]
 
     @property
+    def trains_on_windows(self) -> bool:
+        """Whether training minimizes the loss over windows at every offset of a stream of the
+        corpus lines, the loss that is evaluated and that the loss floors bound. Not so with
+        whole-line batches (windows start at line starts only) or the answer-only loss."""
+        return self.train.sampling != "lines" and self.train.loss_on == "all"
+
+    @property
     def paper_protocol(self) -> bool:
         """True when none of the protocol knobs beyond the paper is set."""
         return all(getattr(getattr(self, s), n) == d for (s, n), d in ADDED_FIELDS.items())

@@ -79,6 +79,8 @@ def _order_fraction(run: SeedRun, final_loss: float | None) -> float | None:
         config = from_dict({**run.config, "seed": run.seed})
     except ConfigError:
         return None
+    if not config.trains_on_windows:
+        return None  # its training loss is not the stream loss the floors bound
     text = corpus_text(resolve_task(config.task, config.seed))
     return _floors(text, config.model.block_size).order_fraction(final_loss)
 
@@ -272,7 +274,8 @@ _NOTE = (
     "in-distribution score (selection blind to the held-out samples), (iii) at each of the last 10 evaluations. "
     "Counts carry exact 95% (Clopper-Pearson) intervals in percent; means carry 95% t-intervals. Order learned: "
     "(order-agnostic floor - final loss) / (order-agnostic floor - exact-stream floor) of the run's own stream "
-    "(0: nothing of the line order, 100%: the whole file), see toobig.floors. Verdicts compare the reading (iii) "
+    "(0: nothing of the line order, 100%: the whole file), see toobig.floors; not defined for whole-line batches or the "
+    "answer-only loss, whose training loss is not the stream loss. Verdicts compare the reading (iii) "
     "with Fisher's exact test at the 5% level; 'undecided' means the seeds cannot tell yet."
 )
 

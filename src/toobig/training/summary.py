@@ -69,7 +69,7 @@ def data_summary(rec: MemberRecord, status: str) -> dict:
         floors = rec.prepared.floors(rec.config.model.block_size)
         out["loss_floors"] = floors.as_dict()
         final = (rec.last or {}).get("loss")
-        fraction = floors.order_fraction(final) if final is not None else None
+        fraction = floors.order_fraction(final) if final is not None and rec.config.trains_on_windows else None
         out["order_fraction"] = None if fraction is None else round(fraction, 6)
     return out
 
