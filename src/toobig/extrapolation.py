@@ -9,7 +9,6 @@ from .inference import evaluate_trained, load_trained
 from .store import EXTRAPOLATION_FILE, RunDir, atomic_write_text
 from .tasks import arithmetic_prompts
 
-RESULT_FILE = EXTRAPOLATION_FILE
 
 
 def extrapolate(run_dir: str | Path, max_operand: int = 19, checkpoint: str = "best", device: str = "cpu") -> dict:
@@ -27,5 +26,5 @@ def extrapolate(run_dir: str | Path, max_operand: int = 19, checkpoint: str = "b
         **{k: metrics[k] for k in ("add_correct", "add_total", "add_acc", "sub_correct", "sub_total", "sub_acc")},
     }
     with RunDir(Path(run_dir)).lock():
-        atomic_write_text(Path(run_dir) / RESULT_FILE, json.dumps(result, indent=2) + "\n")
+        atomic_write_text(Path(run_dir) / EXTRAPOLATION_FILE, json.dumps(result, indent=2) + "\n")
     return result

@@ -11,9 +11,9 @@ from .executors import Failure, SweepOutcome, execute, plan_jobs
 from .experiments import TABLES, capacity_config, experiment_configs
 from .presets import with_max_iters
 from .studies import STUDIES
-from .extrapolation import RESULT_FILE, extrapolate
+from .extrapolation import extrapolate
 from .metrics import in_distribution_perfect
-from .store import RunDir, StoreError, run_dir_name
+from .store import EXTRAPOLATION_FILE, RunDir, StoreError, run_dir_name
 
 # The capacity search stops at the first width whose seeds mostly learn the task.
 CAPACITY_MAX_N = 14
@@ -116,7 +116,7 @@ def _out_of_range(configs, options: ReproduceOptions, say: Callable[[str], None]
         if (config.task.name, config.model_name, config.regularization) != ("arithmetic", "n14", "paper"):
             continue
         run = RunDir(options.runs_dir / run_dir_name(config))
-        if run.is_complete() and not (run.path / RESULT_FILE).is_file():
+        if run.is_complete() and not (run.path / EXTRAPOLATION_FILE).is_file():
             try:
                 result = extrapolate(run.path, max_operand=19, device="cpu")
             except StoreError as exc:  # e.g. a corrupted checkpoint: the other runs and the report go on

@@ -16,10 +16,9 @@ from typing import Any, Mapping, Sequence
 from ..config import ADDED_FIELDS, ConfigError, read_toml, to_dict
 from ..metrics import arithmetic_perfect, best_record, extrapolated, in_distribution_perfect
 from ..presets import MODEL_NAMES, make_config
-from ..store import CONFIG_FILE, ERROR_FILE, SUMMARY_FILE, RunDir, StoreError
+from ..store import CONFIG_FILE, ERROR_FILE, EXTRAPOLATION_FILE, SUMMARY_FILE, RunDir, StoreError
 from .paper import table_number
 
-EXTRAPOLATION_FILE = "extrapolation.json"
 _N_MODEL = re.compile(r"n(\d+)")
 
 
