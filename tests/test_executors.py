@@ -66,12 +66,12 @@ def test_plan_skips_complete_runs_only(tmp_path):
 
 
 def test_shape_gives_cores_to_processes_first(monkeypatch):
-    monkeypatch.setattr(executors, "_cpus", lambda: 2)
-    assert executors._shape(6, None, None, cuda=False) == (2, 1)  # 2 workers x 1 thread
-    assert executors._shape(1, None, None, cuda=False) == (1, 2)  # a lone job gets both cores
-    assert executors._shape(6, None, None, cuda=True) == (1, 2)   # one process drives the GPU
-    assert executors._shape(6, None, 2, cuda=False) == (1, 2)
-    assert executors._shape(6, 3, None, cuda=False) == (3, 1)
+    monkeypatch.setattr(executors.cores, "cpus", lambda: 2)
+    assert executors.cores.shape(6, None, None, cuda=False) == (2, 1)  # 2 workers x 1 thread
+    assert executors.cores.shape(1, None, None, cuda=False) == (1, 2)  # a lone job gets both cores
+    assert executors.cores.shape(6, None, None, cuda=True) == (1, 2)   # one process drives the GPU
+    assert executors.cores.shape(6, None, 2, cuda=False) == (1, 2)
+    assert executors.cores.shape(6, 3, None, cuda=False) == (3, 1)
 
 
 def test_bad_arguments_and_missing_ray(tmp_path, monkeypatch):
@@ -99,7 +99,7 @@ def _dies_on_seed_7(job: Job, threads: int | None) -> JobResult:
 def test_a_dying_worker_fails_only_its_own_job(tmp_path):
     jobs = [Job(_tiny(seed=s), (s,), str(tmp_path), "cpu") for s in (7, 1)]
     results: list[JobResult] = []
-    executors._execute_local(jobs, workers=2, threads=1, on_result=results.append, worker=_dies_on_seed_7)
+    executors.local.execute_local(jobs, workers=2, threads=1, on_result=results.append, worker=_dies_on_seed_7)
     by_seed = {r.job.seeds[0]: r for r in results}
     assert sorted(by_seed) == [1, 7]
     assert by_seed[1].ok  # ran beside the dying one, in its own process

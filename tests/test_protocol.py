@@ -62,7 +62,6 @@ def test_whole_line_batches_start_at_line_starts_with_independent_lines():
     config = _with(tiny(batch_size=64), "train", sampling="lines")
     members, batches = _batches(config, [4, 9])
     lines = set(members[0].text.splitlines(keepends=True))
-    follows = Counter()
     for batch in batches:
         for k in range(2):
             for row in _rows_text(members, batch, k):

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
-from .config import ConfigError, RunConfig, apply_overrides, parse_assignment, read_toml, validate
-from .presets import MODEL_NAMES, make_config, resolve
+from .config import ConfigError, RunConfig, parse_assignment, read_toml
+from .presets import MODEL_NAMES, resolve
 from .config import TASK_NAMES, REGULARIZATIONS
 from .store import StoreError
 

@@ -29,7 +29,7 @@ from .presets import variant_tag
 CONFIG_FILE, METRICS_FILE, SUMMARY_FILE = "config.toml", "metrics.jsonl", "summary.json"
 CHECKPOINT_NAMES = ("best", "last")
 MANIFEST_FILE = "SHA256SUMS.json"
-# Left by a failed sweep attempt (see executors.record_failure); removed once the run completes.
+# Left by a failed sweep attempt (RunDir.write_failure); removed once the run completes.
 ERROR_FILE, TRACEBACK_FILE = "error.json", "traceback.txt"
 EXTRAPOLATION_FILE = "extrapolation.json"
 LOCK_FILE = ".lock"
@@ -200,6 +200,21 @@ class RunDir:
             return json.loads(self.summary_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise StoreError(f"{self.summary_path}: not valid JSON ({exc})") from None
+
+    def write_failure(self, info: dict[str, Any], traceback_text: str) -> None:
+        """Write error.json (what failed, where, when) and traceback.txt (the caller holds the lock)."""
+        atomic_write_text(self.path / ERROR_FILE, json.dumps(info, indent=2) + "\n")
+        atomic_write_text(self.path / TRACEBACK_FILE, traceback_text)
+
+    def read_failure(self) -> dict[str, Any] | None:
+        """The error.json of a failed attempt, or None."""
+        try:
+            return json.loads((self.path / ERROR_FILE).read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def has_failure(self) -> bool:
+        return (self.path / ERROR_FILE).exists() or (self.path / TRACEBACK_FILE).exists()
 
     def clear_failure(self) -> None:
         """Remove error.json and traceback.txt of an earlier attempt (the caller holds the lock)."""

@@ -18,7 +18,7 @@ from ..floors import Floors, loss_floors
 from ..metrics import heldout_summary, in_distribution_perfect, in_distribution_score, best_record
 from ..studies import STUDIES, Study, Variant
 from ..tasks import corpus_text, resolve_task
-from .markdown import DASH, format_estimate, md_table, pct
+from .markdown import DASH, format_estimate, md_table
 from .runs import Cell, SeedRun
 from .stats import Estimate, clopper_pearson, estimate, fisher_exact
 

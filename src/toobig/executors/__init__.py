@@ -1,0 +1,114 @@
+"""Run many populations: plan them from configs, execute them locally or on a Ray cluster.
+
+`plan_jobs` groups configs that differ only in their seed into populations (one `Job` each) and
+leaves out runs that are already complete, so running the same plan again retries only what
+failed or is missing. `execute` runs the jobs on a local process pool or on Ray; a job that
+raises does not stop the others: each of its unfinished run directories gets `error.json` and
+`traceback.txt`, which a later successful attempt removes.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..config import ConfigError
+from ..store import ERROR_FILE, TRACEBACK_FILE, RunDirBusy
+from .cores import shape, uses_cuda
+from .failures import clear_failure, read_failure, record_failure
+from .local import execute_local
+from .plan import Failure, Job, JobResult, Plan, SweepOutcome, is_complete, plan_jobs, run_job
+from .ray_backend import RAY_OBJECT_STORE_BYTES, execute_ray
+
+EXECUTORS = ("local", "ray")
+
+
+def execute(
+    jobs: Plan | Sequence[Job],
+    executor: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    progress: bool = False,
+    threads: int | None = None,
+) -> SweepOutcome:
+    """Run every job; failures are recorded in their run directories and the others go on.
+
+    workers: jobs at once (local: processes; a local Ray instance: its CPUs / threads).
+    threads: torch intra-op threads per job (Ray: the CPUs each task reserves).
+
+    By default the cores go to processes first, one torch thread each: these models' kernels
+    are too small for intra-op threads to pay (docs/performance.md: on 2 cores a second thread
+    takes one n14 model from 11.5 to 11.2 ms per iteration, while two single-thread processes
+    side by side each ran at 11.1 ms). Cores left over when there are fewer jobs than cores go
+    to each job's threads; workers x threads never exceeds the cores (oversubscribed OpenMP
+    threads slowed a step tens of times in our measurements). On a GPU the default is one
+    worker: a population already fills the device.
+    """
+    plan = jobs if isinstance(jobs, Plan) else Plan(tuple(jobs))
+    if executor not in EXECUTORS:
+        raise ConfigError(f"--executor: unknown executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
+    for name, value in (("--workers", workers), ("threads", threads)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
+    if address is not None and executor != "ray":
+        raise ConfigError("--address is only used with --executor ray")
+    tally = _Tally(plan, executor, progress)
+    if plan.jobs:
+        if executor == "local":
+            w, t = shape(len(plan.jobs), workers, threads, uses_cuda(plan.jobs))
+            execute_local(plan.jobs, w, t, tally.add)
+        else:
+            execute_ray(plan.jobs, address, workers, threads, tally.add)
+    return tally.outcome()
+
+
+class _Tally:
+    """Sorts each finished job's runs into completed and failed, and keeps their error files."""
+
+    def __init__(self, plan: Plan, executor: str, progress: bool) -> None:
+        self.plan, self.executor, self.progress = plan, executor, progress
+        self.completed: list[Path] = []
+        self.failed: list[Failure] = []
+        self.done = 0
+
+    def add(self, result: JobResult) -> None:
+        for path in result.job.runs:
+            if is_complete(path):
+                self.completed.append(path)
+                _keep_going(clear_failure, path)  # a stale error file is harmless next to a summary
+            elif result.ok:  # should not happen: the trainer returned without finishing
+                self.failed.append(Failure(path, "the trainer returned but the run is not complete"))
+            else:
+                note = _keep_going(record_failure, path, result, self.executor)
+                self.failed.append(Failure(path, result.error + (f" ({note})" if note else "")))
+        self.done += 1
+        if self.progress:
+            status = "done" if result.ok else f"FAILED ({result.error})"
+            print(
+                f"[{self.done}/{len(self.plan.jobs)}] {result.job.name}: {status} in {result.elapsed_s:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def outcome(self) -> SweepOutcome:
+        return SweepOutcome(tuple(self.completed), self.plan.skipped, tuple(self.failed))
+
+
+def _keep_going(action: Callable[..., None], path: Path, *args: Any) -> str:
+    """Run a bookkeeping action on a run directory; a problem becomes a note, not a stopped sweep."""
+    try:
+        action(path, *args)
+    except RunDirBusy:
+        # Another process is writing this directory (a second sweep, a `toobig train`): its
+        # files are not ours to touch.
+        return "error files not written: another toobig process holds the directory"
+    except OSError as exc:
+        return f"error files not written: {exc}"
+    return ""
+
+
+__all__ = [
+    "EXECUTORS", "ERROR_FILE", "TRACEBACK_FILE", "RAY_OBJECT_STORE_BYTES", "Failure", "Job", "JobResult", "Plan",
+    "SweepOutcome", "clear_failure", "execute", "plan_jobs", "read_failure", "record_failure", "run_job",
+]

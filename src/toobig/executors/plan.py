@@ -1,0 +1,171 @@
+"""Jobs: populations planned from configurations, what running one gives back, and the worker."""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterable
+
+import torch
+
+from ..config import ConfigError, RunConfig
+from ..engine.chunking import CPU_MEMBERS_PER_PROCESS, split
+from ..store import ERROR_FILE, TRACEBACK_FILE, RunDir, StoreError, run_dir_name
+
+
+@dataclass(frozen=True)
+class Job:
+    """One population: the seeds of one config, trained in lockstep in one worker."""
+
+    config: RunConfig
+    seeds: tuple[int, ...]
+    out_root: str
+    device: str = "auto"
+    compile: bool = False
+    # Passed on to the trainer, which otherwise splits by what fits the device.
+    max_members: int | None = None
+
+    @property
+    def runs(self) -> tuple[Path, ...]:
+        return tuple(Path(self.out_root) / run_dir_name(replace(self.config, seed=s)) for s in self.seeds)
+
+    @property
+    def name(self) -> str:
+        return f"{self.config.label}-{self.config.digest()} seeds {','.join(map(str, self.seeds))}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The jobs still to run and the run directories that were already complete."""
+
+    jobs: tuple[Job, ...]
+    skipped: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobResult:
+    job: Job
+    error_type: str | None = None
+    message: str = ""
+    traceback: str = ""
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error_type is None
+
+    @property
+    def error(self) -> str:
+        first = self.message.strip().splitlines()[0] if self.message.strip() else ""
+        return f"{self.error_type}: {first}" if first else str(self.error_type)
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: Path
+    error: str
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    completed: tuple[Path, ...] = ()
+    skipped: tuple[Path, ...] = ()
+    failed: tuple[Failure, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def describe(self) -> str:
+        """A summary for people: counts, then every run under its status."""
+        lines = [f"{len(self.completed)} completed, {len(self.skipped)} skipped (already complete), {len(self.failed)} failed"]
+        for title, paths in (("completed", self.completed), ("skipped", self.skipped)):
+            if paths:
+                lines.append(f"{title}:")
+                by_config: dict[Path, list[str]] = {}
+                for p in paths:  # one line per configuration: its seeds' directories
+                    by_config.setdefault(p.parent, []).append(p.name)
+                lines += [f"  {parent}: {' '.join(names)}" for parent, names in by_config.items()]
+        if self.failed:
+            lines.append(f"failed (details in each directory's {ERROR_FILE} and {TRACEBACK_FILE}; re-run to retry):")
+            lines += [f"  {f.path}: {f.error}" for f in self.failed]
+        return "\n".join(lines)
+
+
+def plan_jobs(
+    configs: Iterable[RunConfig],
+    out_root: str | Path,
+    device: str = "auto",
+    max_members: int | None = None,
+    compile: bool = False,
+) -> Plan:
+    """Group configs into populations (same `digest()`), skip complete runs, split big ones.
+
+    Without max_members, populations on the CPU are split into CPU_MEMBERS_PER_PROCESS members
+    per job, so that the pieces run in parallel single-thread processes; on a GPU one job keeps the
+    whole population and the trainer fits it to the GPU's memory.
+    """
+    if max_members is not None and max_members < 1:
+        raise ConfigError(f"--max-members must be >= 1, got {max_members}")
+    # Absolute: a Ray worker's working directory is not the driver's.
+    out_root = Path(os.path.abspath(out_root))
+    size = max_members
+    if size is None and (device == "cpu" or (device == "auto" and not torch.cuda.is_available())):
+        size = CPU_MEMBERS_PER_PROCESS
+    groups: dict[str, tuple[RunConfig, list[int]]] = {}
+    skipped: list[Path] = []
+    seen: set[Path] = set()
+    for config in configs:
+        path = out_root / run_dir_name(config)
+        if path in seen:
+            continue  # listed twice
+        seen.add(path)
+        base, seeds = groups.setdefault(config.digest(), (config, []))
+        if is_complete(path):
+            skipped.append(path)
+        else:
+            seeds.append(config.seed)
+    jobs = [
+        Job(base, tuple(chunk), str(out_root), device, compile, max_members)
+        for base, seeds in groups.values()
+        for chunk in split(seeds, size or max(1, len(seeds)))
+        if chunk
+    ]
+    return Plan(tuple(jobs), tuple(skipped))
+
+
+def is_complete(path: Path) -> bool:
+    try:
+        return RunDir(path).is_complete()
+    except StoreError:  # an unreadable summary: train it again
+        return False
+
+
+def run_job(job: Job, threads: int | None = None) -> JobResult:
+    """Train one job in this process; an exception becomes a failed JobResult, not a raise.
+
+    resume=True: complete members are skipped and interrupted ones continue from their last
+    checkpoint, so a retried job redoes at most one checkpoint interval.
+    """
+    from ..training import train  # the worker's import; planning does not need it
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    try:
+        train(
+            job.config, list(job.seeds), job.out_root, device=job.device, progress=False,
+            resume=True, compile=job.compile, max_members=job.max_members,
+        )
+    except Exception as exc:
+        return JobResult(job, type(exc).__name__, str(exc), traceback.format_exc(), time.perf_counter() - t0)
+    return JobResult(job, elapsed_s=time.perf_counter() - t0)
+
+
+def lost(job: Job, exc: BaseException, what: str) -> JobResult:
+    """A job whose worker never returned a result (killed, crashed, lost with its node)."""
+    text = "".join(traceback.format_exception(exc))
+    return JobResult(job, type(exc).__name__, f"{what}: {exc}".rstrip(": "), text)
