@@ -55,10 +55,11 @@ def measure(
         config, list(range(members)), prepared.tokenizer.vocab_size, device, compile=compile, batch_shards=batch_shards
     )
     sampler = BatchSampler(config, [prepared.stream()] * members, pop.keys, device)
-    batches = [batch for _, batch in sampler.batches(0, iters + 3)]
 
     def step(j: int) -> None:
-        pop.train_step(j, batches[j].x, batches[j].y)
+        # The batch is gathered inside the timed step, as the trainer does every iteration.
+        ((_, batch),) = sampler.batches(j, j + 1)
+        pop.train_step(j, batch.x, batch.y)
 
     # As in the trainer: shards share the intra-op threads while training, evaluation gets them all.
     with shard_threads(pop):

@@ -47,7 +47,7 @@ from toobig.engine.population import Population  # noqa: E402
 from toobig.engine.sampling import BatchSampler  # noqa: E402
 from toobig.training import resolve_device, train  # noqa: E402
 from toobig.experiments import EXPERIMENTS  # noqa: E402
-from toobig.presets import make_config  # noqa: E402
+from toobig.presets import make_config, with_max_iters  # noqa: E402
 from toobig.studies import CAPACITY_WIDTHS  # noqa: E402
 
 MLT_TABLE_ORDER = ("table2", "table5", "table3", "table6", "table4", "table7")
@@ -161,7 +161,9 @@ def smoke(plan: Plan, out: Path) -> dict:
     # A checkpoint scored on the device and on the CPU, float32 on both.
     from toobig.inference import evaluate_trained, load_trained
 
-    short = replace(config, eval=replace(config.eval, interval=plan.smoke_iters), train=replace(config.train, precision="float32"))
+    # A short run (2 x smoke_iters iterations), float32 so the CPU and the device score alike.
+    short = with_max_iters(config, 2 * plan.smoke_iters)
+    short = replace(short, eval=replace(short.eval, interval=plan.smoke_iters), train=replace(short.train, precision="float32"))
     (run,) = train(short, [0], out / "smoke", device=plan.device, progress=False, resume=True)
     scores = {d: evaluate_trained(load_trained(run.path, "best", d)) for d in ("cpu", plan.device)}
     keys = ("add_correct", "sub_correct", "heldout_correct")

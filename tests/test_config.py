@@ -135,3 +135,18 @@ def test_the_model_name_follows_the_architecture():
     assert resolve(model="n14", sets=[parse_assignment("model.n_embd=20")]).model_name == "n20"
     assert resolve(model="mlt", sets=[parse_assignment("model.n_layer=2")]).model_name == "L2H6C384R4"
     assert resolve(model="n28").model_name == "n28"
+
+
+def test_a_stored_config_with_another_preset_keeps_only_its_own_changes():
+    from toobig.config import to_dict
+    from toobig.presets import make_config, resolve
+
+    stored = to_dict(make_config("arithmetic", "n14"))
+    stored["train"]["learning_rate"] = 3e-3
+    controlled = resolve(file_data=stored, sets=[{"regularization": "controlled"}])
+    assert (controlled.regularization, controlled.train.weight_decay, controlled.train.learning_rate) == ("controlled", 0.1, 3e-3)
+    capitals = resolve(file_data=stored, sets=[{"task": {"name": "capitals"}}])
+    assert (capitals.model.block_size, capitals.train.batch_size) == (24, 576)
+    # Derived names of other architectures are names resolve accepts back.
+    two_layers = resolve(sets=[{"model": {"n_layer": 2}}])
+    assert two_layers.model_name == "L2H1C14R1" and resolve(file_data=to_dict(two_layers)) == two_layers

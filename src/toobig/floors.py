@@ -22,6 +22,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .tasks.base import split_lines
+
 
 @dataclass(frozen=True)
 class Floors:
@@ -55,23 +57,27 @@ def exact_stream_floor(text: str, block: int) -> float:
 
 
 class _RandomOrder:
-    """Probabilities of strings at a uniform position of a stream of the given lines in random order."""
+    """Probabilities of strings at a uniform position of a stream of the given lines in random order.
+
+    Lines with the same text are interchangeable, so the lines already used up are tracked as a
+    sorted tuple of texts: repeated lines cost nothing extra."""
 
     def __init__(self, lines: list[str]):
-        self.lines = lines
+        self.n_lines = len(lines)
         self.chars = sum(len(line) for line in lines)
+        self.copies = Counter(lines)  # line text -> how many lines have it
         self.within: Counter = Counter()  # substring -> (line, offset) pairs where it lies inside the line
-        self.suffix: dict[str, list[int]] = defaultdict(list)  # line suffix -> lines ending so
-        self.prefix: dict[str, set[int]] = defaultdict(set)  # string -> lines starting with it
-        self.whole: dict[str, list[int]] = defaultdict(list)  # line text -> its indices
-        for i, line in enumerate(lines):
-            self.whole[line].append(i)
+        self.suffix: dict[str, Counter] = defaultdict(Counter)  # line suffix -> texts of the lines ending so
+        self.prefix: dict[str, Counter] = defaultdict(Counter)  # string -> texts of the lines starting with it
+        for line, n in self.copies.items():
             for u in range(len(line)):
-                self.suffix[line[u:]].append(i)
-                self.prefix[line[: u + 1]].add(i)
+                self.suffix[line[u:]][line] += n
+                self.prefix[line[: u + 1]][line] += n
                 for v in range(u + 1, len(line) + 1):
-                    self.within[line[u:v]] += 1
+                    self.within[line[u:v]] += n
+        self.prefix_total = {r: sum(c.values()) for r, c in self.prefix.items()}
         self.start = lru_cache(maxsize=None)(self._start)
+        self.following = self._following
 
     def _start(self, s: str) -> float:
         """P(the stream from a uniform character position begins with s)."""
@@ -80,33 +86,37 @@ class _RandomOrder:
             if s[k - 1] != "\n":
                 continue
             # s crosses from the end of a line A into the lines after it.
-            enders, rest = self.suffix.get(s[:k], ()), s[k:]
+            enders, rest = self.suffix.get(s[:k], Counter()), s[k:]
             if "\n" in rest[:-1]:
-                ways += sum(self.following(rest, frozenset((a,))) for a in enders)
-            else:  # rest lies within the next line: count its lines, minus A itself (fast path)
-                starting = self.prefix.get(rest, ())
-                ways += (len(enders) * len(starting) - sum(1 for a in enders if a in starting)) / (len(self.lines) - 1)
+                ways += sum(n * self.following(rest, (text,)) for text, n in enders.items())
+            else:  # rest lies within the next line: count the lines it starts, minus A's own copy
+                starting = self.prefix.get(rest, Counter())
+                total = self.prefix_total.get(rest, 0)
+                hits = sum(n for text, n in enders.items() if text in starting)
+                ways += (sum(enders.values()) * total - hits) / (self.n_lines - 1)
         return ways / self.chars
 
-    def following(self, r: str, used: frozenset[int]) -> float:
-        """P(a random sequence of distinct lines, none of `used`, begins with r)."""
-        left = len(self.lines) - len(used)
+    def _available(self, text: str, used: tuple[str, ...]) -> int:
+        return self.copies[text] - used.count(text)
+
+    def _following(self, r: str, used: tuple[str, ...]) -> float:
+        """P(a random sequence of distinct lines, none of those `used` (sorted texts), begins with r)."""
+        left = self.n_lines - len(used)
         if left <= 0:
             return 0.0
-        starting = self.prefix.get(r, ())
-        ways = float(len(starting) - sum(1 for u in used if u in starting))
+        starting = self.prefix.get(r, Counter())
+        ways = float(self.prefix_total.get(r, 0) - sum(1 for text in used if text in starting))
         for j in range(1, len(r)):
             if r[j - 1] == "\n":  # r covers a whole line B, then continues into the next
-                for b in self.whole.get(r[:j], ()):
-                    if b not in used:
-                        ways += self.following(r[j:], used | {b})
+                available = self._available(r[:j], used)
+                if available > 0:
+                    ways += available * self.following(r[j:], tuple(sorted((*used, r[:j]))))
         return ways / left
 
 
 def order_agnostic_floor(text: str, block: int) -> float:
     """Cross-entropy of the random-line-order Bayes predictor on the stream, in nats per character."""
-    lines = text.splitlines(keepends=True)
-    model = _RandomOrder(lines)
+    model = _RandomOrder(split_lines(text))
     total = 0.0
     for context, nxt in _pairs(text, block):
         total -= math.log(model.start(context + nxt) / model.start(context))

@@ -6,7 +6,7 @@ import re
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
-from .config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig, apply_overrides, validate, TASK_NAMES
+from .config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig, apply_overrides, to_dict, validate, TASK_NAMES
 
 MODEL_NAMES = ("n14", "n28", "n56", "mlt")
 
@@ -38,9 +38,15 @@ def architecture(model: str) -> dict[str, int]:
     if model in _ARCHITECTURES:
         return dict(_ARCHITECTURES[model])
     match = re.fullmatch(r"n([1-9]\d*)", model)
-    if match is None:
-        raise ConfigError(f"--model: unknown model {model!r} (allowed: {', '.join(MODEL_NAMES)}, or n<N> for width N)")
-    return dict(n_layer=1, n_head=1, n_embd=int(match.group(1)), mlp_ratio=1)
+    if match is not None:
+        return dict(n_layer=1, n_head=1, n_embd=int(match.group(1)), mlp_ratio=1)
+    # The names derived_model_name gives other architectures, e.g. L2H1C14R1.
+    match = re.fullmatch(r"L([1-9]\d*)H([1-9]\d*)C([1-9]\d*)R([1-9]\d*)", model)
+    if match is not None:
+        return dict(zip(("n_layer", "n_head", "n_embd", "mlp_ratio"), map(int, match.groups())))
+    raise ConfigError(
+        f"--model: unknown model {model!r} (allowed: {', '.join(MODEL_NAMES)}, n<N> for width N, or L<layers>H<heads>C<width>R<MLP ratio>)"
+    )
 
 
 def make_config(task: str, model: str, regularization: str = "paper", seed: int = 1337) -> RunConfig:
@@ -178,9 +184,35 @@ def resolve(
         str(chosen["", "model_name"] or "n14"),
         str(chosen["", "regularization"] or "paper"),
     )
-    for data in (file_data, *sets, overrides or {}):
+    for data in (_deviations(file_data), *sets, overrides or {}):
         config = apply_overrides(config, _without_preset_keys(data))
     return validate(replace(config, model_name=derived_model_name(config)))
+
+
+def _deviations(file_data: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of a config file that differ from the file's own preset. A stored config.toml
+    holds every value; applied as such, they would undo a preset chosen by --set or a flag."""
+    keys = [_preset_key(file_data, section, name) for section, name in PRESET_KEYS]
+    if not any(keys):
+        return dict(file_data)
+    try:
+        own = to_dict(make_config(*(str(k or d) for k, d in zip(keys, ("arithmetic", "n14", "paper")))))
+    except ConfigError:
+        return dict(file_data)
+    out: dict[str, Any] = {}
+    for key, value in file_data.items():
+        if isinstance(value, Mapping) and isinstance(own.get(key), Mapping):
+            changed = {k: v for k, v in value.items() if own[key].get(k) != _plain(v)}
+            if changed:
+                out[key] = changed
+        elif own.get(key) != value or key in ("model_name", "regularization"):
+            out[key] = value
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """TOML gives lists where to_dict gives lists too; tuples (from Python callers) compare as lists."""
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
 def derived_model_name(config: RunConfig) -> str:

@@ -81,7 +81,10 @@ def _order_fraction(run: SeedRun, final_loss: float | None) -> float | None:
         return None
     if not config.trains_on_windows:
         return None  # its training loss is not the stream loss the floors bound
-    text = corpus_text(resolve_task(config.task, config.seed))
+    try:
+        text = corpus_text(resolve_task(config.task, config.seed))
+    except ConfigError:  # e.g. a corpus file of another machine: no floors, the report goes on
+        return None
     return _floors(text, config.model.block_size).order_fraction(final_loss)
 
 
@@ -189,7 +192,6 @@ def _pool(rows: Sequence[VariantCell | None]) -> tuple[int, int]:
 def _capacity_verdicts(rows: Sequence[VariantCell]) -> list[str]:
     if len(rows) < 2:
         return []
-    best = max(rows, key=lambda vc: (vc.count() / vc.n, -int(vc.variant.model[1:])))
     widest = rows[-1]
     lines = []
     learners = [vc.variant.model for vc in rows if vc.learned() * 2 > vc.n]
@@ -198,10 +200,13 @@ def _capacity_verdicts(rows: Sequence[VariantCell]) -> list[str]:
         f"- Learns the task (100% in distribution at some evaluation) in most seeds: {', '.join(learners) or 'no width'}; "
         f"extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]} in most seeds: {', '.join(extrapolators) or 'no width'}."
     )
-    if best is not widest:
+    # The comparison is fixed in advance (the paper's extrapolating n14 against the widest width),
+    # not chosen after looking at the rates, so its p-value means what it says.
+    n14 = next((vc for vc in rows if vc.variant.model == "n14"), None)
+    if n14 is not None and n14 is not widest:
         lines.append(comparison(
-            f"Extrapolation falls from its best width ({best.variant.model}) to the widest ({widest.variant.model})",
-            best.variant.model, (best.count(), best.n), widest.variant.model, (widest.count(), widest.n), "a",
+            f"Extrapolation falls from n14 to the widest width ({widest.variant.model})",
+            "n14", (n14.count(), n14.n), widest.variant.model, (widest.count(), widest.n), "a",
         ))
     return lines
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..config import ConfigError, TaskConfig
 from .arithmetic import ArithmeticTask, arithmetic_prompts, score_arithmetic
-from .base import KINDS, Prompt, Task, shuffled_corpus
+from .base import KINDS, Prompt, Task, shuffled_corpus, split_lines
 from .capitals import CapitalsTask, score_fact
 from .combined import CombinedTask
 
@@ -54,7 +54,7 @@ def resolve_task(config: TaskConfig, seed: int) -> TaskConfig:
 def answer_mask(text: str) -> list[bool]:
     """Per character of a corpus: is it part of an answer, i.e. after a line's '=' through its '>'?"""
     mask: list[bool] = []
-    for line in text.splitlines(keepends=True):
+    for line in split_lines(text):
         eq = line.find("=")
         end = line.find(">", eq + 1) if eq >= 0 else -1
         stop = end + 1 if end >= 0 else (len(line.rstrip("\n")) if eq >= 0 else 0)
@@ -65,7 +65,7 @@ def answer_mask(text: str) -> list[bool]:
 def line_spans(text: str) -> list[tuple[int, int]]:
     """(start, length) of every line of a corpus, newline included, in stream order."""
     spans, start = [], 0
-    for line in text.splitlines(keepends=True):
+    for line in split_lines(text):
         spans.append((start, len(line)))
         start += len(line)
     return spans

@@ -35,3 +35,10 @@ def shuffled_corpus(lines: Sequence[str], seed: int) -> str:
     order = list(lines)
     random.Random(seed).shuffle(order)
     return "".join(order)
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of a corpus, each with its newline: only "\n" ends a line (str.splitlines also
+    splits at "\r", form feeds and other separators, which a corpus may contain as characters)."""
+    parts = text.split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
