@@ -199,6 +199,7 @@ def test_in_distribution_selection_ignores_the_held_out_samples(tmp_path):
         ("train", {"sampling": "shuffled"}, "train.sampling: unknown mode"),
         ("train", {"loss_on": "digits"}, "train.loss_on: unknown mode"),
         ("eval", {"selection": "heldout"}, "eval.selection: unknown mode"),
+        ("task", {"held_out_seed": 3}, "held_out_seed only applies with task.held_out_random"),
     ],
 )
 def test_bad_protocol_values_are_refused_by_name(section, values, message):

@@ -286,6 +286,8 @@ def validate(config: RunConfig) -> RunConfig:
             raise ConfigError(f"{name}: unknown mode {value!r} (allowed: {', '.join(allowed)})")
     if t.held_out_random < 0:
         raise ConfigError(f"task.held_out_random must be >= 0, got {t.held_out_random}")
+    if t.held_out_seed != -1 and not t.held_out_random:
+        raise ConfigError("task.held_out_seed only applies with task.held_out_random > 0 (a random held-out set)")
     if t.held_out_seed < -1:
         raise ConfigError(f"task.held_out_seed must be >= 0, or -1 for the run's own seed, got {t.held_out_seed}")
     distinct_pairs = t.operand_max * (t.operand_max + 1) // 2
