@@ -142,6 +142,17 @@ class RunConfig:
         return all(getattr(getattr(self, s), n) == d for (s, n), d in ADDED_FIELDS.items())
 
 
+def protocol_changes(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The protocol knobs that a config (a nested dict as in config.toml) sets away from the
+    paper's, as {"section.name": value}; {} under the paper's protocol."""
+    changes = {}
+    for (section, name), default in ADDED_FIELDS.items():
+        value = data.get(section, {}).get(name, default)
+        if value != default:
+            changes[f"{section}.{name}"] = value
+    return changes
+
+
 # Fields added after CONFIG_VERSION 1, with their defaults (the paper's protocol).
 ADDED_FIELDS: dict[tuple[str, str], Any] = {
     ("task", "line_order"): "fixed",

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..store import atomic_write_text
-from ..config import ADDED_FIELDS
+from ..config import protocol_changes
 from ..studies import STUDIES
 from .beyond import measure
 from .runs import Cell, SeedRun, learned_task, perfect_arithmetic
@@ -77,7 +77,7 @@ def _row(cell: Cell, run: SeedRun, root: Path) -> dict[str, Any]:
         "path": _relative(run.path, root),
     }
     row["study"], row["variant"] = _study_of(cell)
-    row["protocol"] = json.dumps(_protocol(run.config), sort_keys=True)
+    row["protocol"] = json.dumps(protocol_changes(run.config), sort_keys=True)
     task = run.config.get("task", {})
     if run.task == "capitals":
         row["held_out"] = ""
@@ -100,15 +100,6 @@ def _row(cell: Cell, run: SeedRun, root: Path) -> dict[str, Any]:
         if best and not best.get(f"{part}_total"):
             row[f"{part}_acc"] = ""
     return row
-
-
-def _protocol(config: dict) -> dict:
-    """The protocol knobs a run set away from the paper's (the columns of config.ADDED_FIELDS)."""
-    return {
-        f"{section}.{name}": config.get(section, {}).get(name, default)
-        for (section, name), default in ADDED_FIELDS.items()
-        if config.get(section, {}).get(name, default) != default
-    }
 
 
 def _blank(value: Any) -> Any:

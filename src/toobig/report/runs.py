@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..config import ADDED_FIELDS, ConfigError, read_toml, to_dict
+from ..config import ConfigError, protocol_changes, read_toml, to_dict
 from ..metrics import arithmetic_perfect, best_record, extrapolated, in_distribution_perfect
 from ..presets import MODEL_NAMES, make_config
 from ..store import CONFIG_FILE, ERROR_FILE, EXTRAPOLATION_FILE, SUMMARY_FILE, RunDir, StoreError
@@ -320,9 +320,8 @@ def follows_preset_protocol(cell: Cell) -> bool:
     """The paper's protocol for the cell's preset: no knob beyond the paper, the (5,7) pairs held
     out, and the preset's learning rates, dropout and weight decay (run length may differ)."""
     config = cell.config
-    for (section, name), default in ADDED_FIELDS.items():
-        if config.get(section, {}).get(name, default) != default:
-            return False
+    if protocol_changes(config):
+        return False
     if cell.task != "capitals" and [list(p) for p in config.get("task", {}).get("held_out", [[5, 7]])] != [[5, 7]]:
         return False
     try:

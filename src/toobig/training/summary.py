@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..config import ADDED_FIELDS, RunConfig
+from ..config import protocol_changes, to_dict
 from ..metrics import heldout_summary
 from .records import MemberRecord
 
@@ -52,18 +52,9 @@ class PopulationFacts:
     environment: dict
 
 
-def protocol(config: RunConfig) -> dict:
-    """The protocol knobs of a run that differ from the paper's ({} under the paper's protocol)."""
-    return {
-        f"{section}.{name}": getattr(getattr(config, section), name)
-        for (section, name), default in ADDED_FIELDS.items()
-        if getattr(getattr(config, section), name) != default
-    }
-
-
 def data_summary(rec: MemberRecord, status: str) -> dict:
     """The run's own data (held-out pairs, protocol) and, once complete, its loss floors."""
-    out: dict = {"held_out": [list(p) for p in rec.prepared.held_out], "protocol": protocol(rec.config)}
+    out: dict = {"held_out": [list(p) for p in rec.prepared.held_out], "protocol": protocol_changes(to_dict(rec.config))}
     out["heldout"] = heldout_summary(rec.run.read_metrics(), rec.config.eval.selection)
     if status == "complete":
         floors = rec.prepared.floors(rec.config.model.block_size)
