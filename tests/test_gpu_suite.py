@@ -27,9 +27,9 @@ def test_dry_run_runs_every_step_and_the_report_reads_its_runs(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     steps = {e["step"]: e for e in map(json.loads, (out / "suite.jsonl").read_text().splitlines())}
-    expected = ["start", "smoke", "speed", "mlt-table2", "mlt-table3", "mini-table2-2-seeds", "mini-table3-2-seeds",
-                "capacity-1-seeds", "report"]
-    assert list(steps) == expected
+    expected = {"start", "smoke", "speed", "mlt-table2", "mlt-table3", "mini-table2-2-seeds", "mini-table3-2-seeds",
+                "capacity-1-seeds", "report"}
+    assert set(steps) == expected and list(steps)[:3] == ["start", "smoke", "speed"] and list(steps)[-1] == "report"
     assert all(e["status"] == "ok" for e in steps.values()), {k: e for k, e in steps.items() if e["status"] != "ok"}
     smoke = steps["smoke"]
     assert smoke["same_initial_weights"] and smoke["same_batches"] and smoke["repeat_run_max_abs_difference"] == 0.0
