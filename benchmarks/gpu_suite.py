@@ -89,11 +89,14 @@ class Plan:
 
 
 class Suite:
-    def __init__(self, out: Path, plan: Plan, budget_s: float):
-        self.out, self.plan = out, plan
+    def __init__(self, out: Path, plan: Plan, budget_s: float, only: tuple[str, ...] = ()):
+        self.out, self.plan, self.only = out, plan, only
         self.deadline = time.monotonic() + budget_s
         out.mkdir(parents=True, exist_ok=True)
         self.log = out / "suite.jsonl"
+
+    def chosen(self, step: str) -> bool:
+        return not self.only or step.startswith(self.only)
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
@@ -106,6 +109,8 @@ class Suite:
 
     def step(self, name: str, cap_s: float, fn: Callable[[float], dict]) -> None:
         """Run fn(seconds it may take) unless the budget is spent; record what it returns."""
+        if not self.chosen(name):
+            return
         allowed = min(cap_s, self.left())
         if allowed < 5:
             self.record(name, "skipped", 0.0, reason=f"budget spent ({self.left():.0f} s left)")
@@ -132,7 +137,7 @@ class Suite:
     def train_concurrently(self, jobs: list[tuple[str, float, list, list[int]]], parallel: int) -> None:
         """Run (name, cap, configs, seeds) jobs as subprocesses, at most `parallel` at once, in
         order of priority; each is killed at its own cap or at the budget's end and recorded."""
-        waiting, running = list(jobs), {}
+        waiting, running = [job for job in jobs if self.chosen(job[0])], {}
         logs = self.out / "logs"
         logs.mkdir(exist_ok=True)
         while waiting or running:
@@ -269,9 +274,11 @@ def main_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_suite(out: Path, device: str, dry_run: bool, budget_s: float, parallel: int = 16) -> Path:
+def run_suite(out: Path, device: str, dry_run: bool, budget_s: float, parallel: int = 16,
+              only: tuple[str, ...] = ()) -> Path:
+    """Run the steps (those whose names start with one of `only`, when given)."""
     plan = Plan.make(device, dry_run)
-    suite = Suite(out, plan, budget_s)
+    suite = Suite(out, plan, budget_s, only)
     suite.record("start", "ok", 0.0, budget_s=budget_s, dry_run=dry_run, torch=torch.__version__,
                  cuda=torch.version.cuda, gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
     suite.step("smoke", 60, lambda s: smoke(plan, out))
@@ -313,6 +320,7 @@ def main() -> int:
         p.add_argument("--dry-run", action="store_true", help="every step tiny, on the CPU")
     parser.add_argument("--budget-s", type=float, default=480.0, help="wall-clock budget for all steps")
     parser.add_argument("--parallel", type=int, default=16, help="training processes at once (steps 3-5)")
+    parser.add_argument("--only", default="", help="comma-separated step names (or prefixes) to run, e.g. smoke,mlt-table2")
     hidden.add_argument("--seeds", required=True)
     hidden.add_argument("--no-compile", action="store_true")
     hidden.add_argument("--spec", required=True)
@@ -322,7 +330,8 @@ def main() -> int:
     if not args.dry_run and not torch.cuda.is_available():
         print("gpu_suite: CUDA is not available here (use --dry-run to check the suite on a CPU)", file=sys.stderr)
         return 2
-    run_suite(args.out, "cpu" if args.dry_run else args.device, args.dry_run, args.budget_s, args.parallel)
+    run_suite(args.out, "cpu" if args.dry_run else args.device, args.dry_run, args.budget_s, args.parallel,
+              tuple(filter(None, args.only.split(","))))
     return 0
 
 

@@ -212,6 +212,37 @@ def test_sharded_dropout_masks_are_the_whole_batchs():
     assert torch.equal(torch.cat(halves, dim=1), whole)
 
 
+def test_dropout_traces_into_one_graph_for_every_iteration():
+    """On CUDA dropout runs inside the compiled graph (the MLT trains with dropout 0.2). Traced
+    here without the CPU's slow C++ build (aot_eager): one graph for three iterations, no
+    break, and the eager masks (another iteration's masks would move the loss far off)."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    from toobig.training import Prepared
+    from toobig.engine.population import Population, step_losses
+    from toobig.engine.sampling import BatchSampler
+
+    config = tiny(iters=10, interval=5)
+    config = replace(config, model=replace(config.model, dropout=0.3))
+    prepared = Prepared.from_config(config)
+    pop = Population(config, [3, 8], prepared.tokenizer.vocab_size, torch.device("cpu"))
+    batches = [b for _, b in BatchSampler(config, [prepared.stream()] * 2, pop.keys, torch.device("cpu")).batches(0, 3)]
+    torch._dynamo.reset()
+    counters.clear()
+    traced = torch.compile(step_losses, backend="aot_eager", dynamic=False, fullgraph=True)
+    losses = []
+    for j, b in enumerate(batches):
+        args = (pop.params, b.x, b.y, config.model, pop.keys, torch.tensor(j), 0)
+        expected, got = step_losses(*args), traced(*args)
+        torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-7)
+        losses.append(expected)
+    assert counters["stats"]["unique_graphs"] == 1
+    assert not torch.equal(losses[0], step_losses(pop.params, batches[0].x, batches[0].y, config.model, pop.keys, torch.tensor(1), 0))
+    # The CPU keeps dropout eager (its compiled graph takes minutes to build).
+    assert not Population(config, [3], prepared.tokenizer.vocab_size, torch.device("cpu"), compile=True).compiled
+
+
 def test_batch_shards_must_divide_the_batch(tmp_path):
     from toobig.config import ConfigError
 

@@ -55,6 +55,25 @@ def member_losses(
     return nll.mean(dim=1)
 
 
+def step_losses(
+    params: gpt.Params,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: ModelConfig,
+    keys: torch.Tensor,
+    iteration: torch.Tensor,
+    shard: int,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """member_losses of one training step, with its dropout masks drawn inside the function.
+
+    The iteration comes as a 0-d CPU tensor: torch.compile then traces one graph for every
+    iteration (a Python int would be baked in, one recompile per step), and a CPU scalar reaches
+    a GPU kernel as an argument, with no host-to-device copy."""
+    dropout = MemberDropout(keys, iteration, cfg.dropout, shard) if cfg.dropout > 0 else None
+    return member_losses(params, x, y, cfg, dropout, weights)
+
+
 def check_batch_shards(config: RunConfig, shards: int) -> None:
     if shards < 1 or config.train.batch_size % shards:
         raise ConfigError(f"--batch-shards must divide train.batch_size = {config.train.batch_size}, got {shards}")
@@ -100,12 +119,13 @@ class Population:
             fused=True,
         )
         # torch.compile fuses the many small LayerNorm/softmax/GELU kernels that dominate tiny
-        # models on CPU. Dropout draws member-local masks in Python, so it stays eager.
+        # models, and on CUDA the dropout masks' hash arithmetic with them. On the CPU a graph
+        # with dropout takes minutes to build (C++ for the int64 hash), so dropout stays eager.
         # On the CPU the generated graph is driven by a C++ wrapper instead of Python: less
         # per-kernel overhead, and batch shards do not queue for the GIL between kernels.
-        self.compiled = compile and config.model.dropout == 0
+        self.compiled = compile and (config.model.dropout == 0 or device.type == "cuda")
         options = {"cpp_wrapper": True} if device.type == "cpu" else None
-        self._losses = torch.compile(member_losses, dynamic=False, options=options) if self.compiled else member_losses
+        self._losses = torch.compile(step_losses, dynamic=False, options=options) if self.compiled else step_losses
 
     @property
     def size(self) -> int:
@@ -142,10 +162,9 @@ class Population:
         self, iteration: int, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None, shard: int, params: gpt.Params
     ) -> torch.Tensor:
         """Forward and backward of one shard of every member's batch; gradients land in params."""
-        p = self.config.model.dropout
-        dropout = MemberDropout(self.keys, iteration, p, shard) if p > 0 else None
+        counter = torch.tensor(iteration, dtype=torch.long)
         with autocast(self.config.train.precision, self.device):
-            losses = self._losses(params, x, y, self.config.model, dropout, weights)
+            losses = self._losses(params, x, y, self.config.model, self.keys, counter, shard, weights)
         # Summing member losses gives each member exactly the gradient of its own loss.
         losses.sum().backward()
         return losses.detach()

@@ -52,7 +52,8 @@ def member_keys(seeds: list[int], device: torch.device | str = "cpu") -> torch.T
 
 
 def _member_view(keys: torch.Tensor, counters: tuple[torch.Tensor | int, ...]) -> torch.Tensor:
-    dims = max((c.dim() for c in counters if isinstance(c, torch.Tensor)), default=1)
+    # A list, not a generator with default=: torch.compile traces this (dropout in the graph).
+    dims = max([c.dim() for c in counters if isinstance(c, torch.Tensor)] + [1])
     return keys.view(-1, *([1] * max(0, dims - 1)))
 
 
