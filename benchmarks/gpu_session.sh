@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # One GPU window in one command: the carried wheels (tomli-w is not on the GPU image), the suite
 # under a hard limit, and a snapshot of its results into $OUT every 30 s, so a call cut off by its
-# limit still brings back what was done. MLT checkpoints (43 MB each) and optimizer states stay
-# behind: the window's transfer limits (16 MiB a file) leave no room for them.
+# limit still brings back what was done. MLT checkpoints (43 MB best, 128 MB with optimizer
+# state) stay behind: the window's transfer limits (16 MiB a file) leave no room for them. The
+# mini runs' last checkpoints come back, so a later call can resume them: unpack gpu.tgz into
+# .gpu_results (ignored by git), carry it, and run with R=.gpu_results.
 #     bash benchmarks/gpu_session.sh 480                      # on the GPU machine, $OUT set
 #     PY=.venv/bin/python OUT=/tmp/o bash benchmarks/gpu_session.sh 300 --dry-run
 set -u
@@ -19,10 +21,10 @@ fi
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
 nvidia-smi -L 2>/dev/null
 $PY -c "import torch, toobig; print('torch', torch.__version__, 'cuda', torch.version.cuda)" || exit 1
-R=/tmp/gpu_results
+R=${R:-/tmp/gpu_results}
 mkdir -p "$R"
 snap() {
-  tar czf "$OUT/gpu.tgz.tmp" -C "$R" --exclude=last.safetensors --exclude='*.lock' --exclude='*.tmp' \
+  tar czf "$OUT/gpu.tgz.tmp" -C "$R" --exclude='*.lock' --exclude='*.tmp' \
       --exclude='*-mlt-*/*/checkpoints' . 2>/dev/null && mv "$OUT/gpu.tgz.tmp" "$OUT/gpu.tgz"
 }
 ( while sleep 30; do snap; done ) &

@@ -123,35 +123,38 @@ class Suite:
             status, details = "failed", {"error": f"{type(exc).__name__}: {exc}"}
         self.record(name, status, time.monotonic() - t0, **details)
 
-    def train_command(self, configs: list, seeds: list[int]) -> list[str]:
+    def train_command(self, configs: list, seeds: list[int], compile: bool) -> list[str]:
         """The subprocess that trains (or resumes) configs at seeds; its runs stay resumable."""
         spec = [{"task": c.task.name, "model": c.model_name, "regularization": c.regularization} for c in configs]
         cmd = [sys.executable, str(Path(__file__).resolve()), "_train", "--out", str(self.out / "runs"),
                "--device", self.plan.device, "--seeds", ",".join(map(str, seeds)), "--spec", json.dumps(spec)]
         if self.plan.dry_run:
             cmd.append("--dry-run")
-        if not self.plan.compile:
+        if not compile:
             cmd.append("--no-compile")
         return cmd
 
     def train_concurrently(self, jobs: list[tuple[str, float, list, list[int]]], parallel: int) -> None:
         """Run (name, cap, configs, seeds) jobs as subprocesses, at most `parallel` at once, in
-        order of priority; each is killed at its own cap or at the budget's end and recorded."""
-        waiting, running = [job for job in jobs if self.chosen(job[0])], {}
+        order of priority; each is killed at its own cap or at the budget's end and recorded.
+        A compiled job that fails runs again uncompiled (its runs resume): torch 2.11 on an H200
+        failed some MLT backward graphs that eager runs."""
+        waiting = [(*job, self.plan.compile) for job in jobs if self.chosen(job[0])]
+        running: dict = {}
         logs = self.out / "logs"
         logs.mkdir(exist_ok=True)
         while waiting or running:
             while waiting and len(running) < parallel:
-                name, cap, configs, seeds = waiting.pop(0)
+                name, cap, configs, seeds, compile = waiting.pop(0)
                 allowed = min(cap, self.left())
                 if allowed < 5:
                     self.record(name, "skipped", 0.0, reason=f"budget spent ({self.left():.0f} s left)")
                     continue
                 with (logs / f"{name}.stdout").open("w") as out, (logs / f"{name}.stderr").open("w") as err:
-                    proc = subprocess.Popen(self.train_command(configs, seeds), stdout=out, stderr=err, text=True)
-                running[name] = (proc, time.monotonic(), time.monotonic() + allowed)
+                    proc = subprocess.Popen(self.train_command(configs, seeds, compile), stdout=out, stderr=err, text=True)
+                running[name] = (proc, time.monotonic(), time.monotonic() + allowed, (name, cap, configs, seeds, compile))
             time.sleep(0.2)
-            for name, (proc, t0, t_end) in list(running.items()):
+            for name, (proc, t0, t_end, job) in list(running.items()):
                 if proc.poll() is None and time.monotonic() < t_end:
                     continue
                 if proc.poll() is None:
@@ -161,6 +164,9 @@ class Suite:
                 elif proc.returncode != 0:
                     tail = (logs / f"{name}.stderr").read_text().strip().splitlines()[-1:]
                     status, details = "failed", {"error": tail}
+                    if job[4]:
+                        waiting.insert(0, (f"{name}-eager", *job[1:4], False))
+                        details["retry"] = f"{name}-eager"
                 else:
                     printed = (logs / f"{name}.stdout").read_text().strip().splitlines()
                     status, details = "ok", {"runs": json.loads(printed[-1])}

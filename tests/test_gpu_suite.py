@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -81,3 +82,23 @@ def test_training_step_never_synchronizes_with_the_host(monkeypatch):
         monkeypatch.setattr(torch.Tensor, name, refuse)
     pop.train_step(1, batches[1].x, batches[1].y)
     monkeypatch.undo()
+
+
+def test_a_compiled_training_job_that_fails_runs_again_uncompiled(tmp_path):
+    """torch 2.11 on an H200 failed the compiled backward of two MLT rows: the suite retries
+    such a job eagerly instead of losing the row for the whole window."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import gpu_suite
+
+    class Probe(gpu_suite.Suite):
+        def train_command(self, configs, seeds, compile):
+            code = "import sys; sys.exit(1) if sys.argv[1] == 'compiled' else print('[\"run\"]')"
+            return [sys.executable, "-c", code, "compiled" if compile else "eager"]
+
+    plan = replace(gpu_suite.Plan.make("cpu", dry_run=True), compile=True)
+    suite = Probe(tmp_path, plan, budget_s=60)
+    suite.train_concurrently([("mlt-table3", 30, [], [0]), ("mlt-table4", 30, [], [0])], parallel=2)
+    records = {e["step"]: e for e in map(json.loads, (tmp_path / "suite.jsonl").read_text().splitlines())}
+    assert {k: e["status"] for k, e in records.items()} == {
+        "mlt-table3": "failed", "mlt-table4": "failed", "mlt-table3-eager": "ok", "mlt-table4-eager": "ok"}
+    assert records["mlt-table3"]["retry"] == "mlt-table3-eager" and records["mlt-table3-eager"]["runs"] == ["run"]
