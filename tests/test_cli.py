@@ -83,7 +83,10 @@ def test_info_prints_parameter_count(tmp_path):
         (["train", "--resume", "x", "--iters", "5"], "--resume continues a run with its own config.toml"),
         (["train", "--set", "train.learning_rate=-1"], "train.learning_rate must be > 0"),
         (["train", "--set", "train.nonsense=1"], "unknown config key 'train.nonsense'"),
-        (["train", "--iters", "0"], "train.max_iters must be >= 1"),
+        (["train", "--iters", "0"], "--iters must be >= 1, got 0"),
+        (["train", "--iters", "100", "--schedule", "linear"], "invalid choice: 'linear'"),
+        (["train", "--iters", "1e3"], "argument --iters: invalid int value: '1e3'"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["train", "--seeds", "a,b"], "--seeds expects comma-separated integers"),
         (["train", "--set", "model.n_embd=15", "--set", "model.n_head=2"], "model.n_embd (15) must be divisible by model.n_head (2)"),
         (["train", "--set", "model.block_size=4"], "model.block_size (4) is shorter than the arithmetic prompt"),
@@ -160,3 +163,14 @@ def test_set_regularization_resolves_the_controlled_preset(tmp_path):
     result = toobig("info", "--set", "regularization=controlled", "--set", "model.n_embd=20", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "arithmetic-n20-controlled" in result.stdout
+
+
+def test_iters_says_in_one_line_that_the_schedule_scales(tmp_path):
+    result = toobig("info", "--iters", "1500", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == (
+        "--iters 1500: warmup 100 and cosine decay to iteration 1250, scaled with the run's length "
+        "(--schedule paper keeps the preset's)"
+    )
+    kept = toobig("info", "--iters", "1500", "--schedule", "paper", cwd=tmp_path)
+    assert kept.returncode == 0 and kept.stderr == ""

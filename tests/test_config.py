@@ -150,3 +150,17 @@ def test_a_stored_config_with_another_preset_keeps_only_its_own_changes():
     # Derived names of other architectures are names resolve accepts back.
     two_layers = resolve(sets=[{"model": {"n_layer": 2}}])
     assert two_layers.model_name == "L2H1C14R1" and resolve(file_data=to_dict(two_layers)) == two_layers
+
+
+def test_iters_scales_the_schedule_unless_asked_to_keep_the_papers():
+    from toobig.presets import make_config, resolve
+
+    paper = make_config("arithmetic", "n14").train  # warmup 2,000, decay to 25,000 of 30,000
+    scaled = resolve("arithmetic", "n14", max_iters=1500).train
+    assert (scaled.max_iters, scaled.warmup_iters, scaled.lr_decay_iters) == (1500, 100, 1250)
+    kept = resolve("arithmetic", "n14", max_iters=1500, schedule="paper").train
+    assert (kept.max_iters, kept.warmup_iters, kept.lr_decay_iters) == (1500, paper.warmup_iters, paper.lr_decay_iters)
+    # A value the user gives wins over the scaling.
+    mine = resolve("arithmetic", "n14", sets=[{"train": {"warmup_iters": 7}}], max_iters=1500).train
+    assert (mine.warmup_iters, mine.lr_decay_iters) == (7, 1250)
+    assert resolve("arithmetic", "n14", max_iters=30_000) == make_config("arithmetic", "n14")

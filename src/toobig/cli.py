@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .config import ConfigError, RunConfig, parse_assignment, read_toml
-from .presets import MODEL_NAMES, resolve
+from .presets import MODEL_NAMES, SCHEDULES, resolve
 from .config import TASK_NAMES, REGULARIZATIONS
 from .store import StoreError
 
@@ -41,8 +41,6 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     preset chosen once from all of them (presets.resolve)."""
     file_data = read_toml(args.config) if args.config else {}
     flags: dict = {}
-    if args.iters is not None:
-        flags.setdefault("train", {})["max_iters"] = args.iters
     if args.eval_interval is not None:
         flags.setdefault("eval", {})["interval"] = args.eval_interval
     if args.corpus is not None:
@@ -51,7 +49,12 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     if args.paper_eval_counts:
         flags.setdefault("eval", {})["paper_counts"] = True
     sets = [parse_assignment(a) for a in args.set or []]
-    return resolve(args.task, args.model, args.regularization, file_data, sets, flags)
+    config = resolve(args.task, args.model, args.regularization, file_data, sets, flags, args.iters, args.schedule)
+    if args.iters is not None and args.schedule == "scaled":
+        tr = config.train
+        print(f"--iters {args.iters}: warmup {tr.warmup_iters} and cosine decay to iteration {tr.lr_decay_iters}, "
+              f"scaled with the run's length (--schedule paper keeps the preset's)", file=sys.stderr)
+    return config
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -194,14 +197,23 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--regularization", help=f"one of {', '.join(REGULARIZATIONS)} (default paper)")
     p.add_argument("--config", type=Path, help="TOML file with config values (e.g. a run's config.toml)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. train.learning_rate=3e-3")
-    p.add_argument("--iters", type=int, help="train.max_iters")
+    p.add_argument("--iters", type=int, help="train.max_iters; the schedule scales with it (see --schedule)")
+    p.add_argument("--schedule", choices=SCHEDULES, default="scaled",
+                   help="with --iters: 'scaled' moves warmup and decay in proportion, 'paper' keeps them (default: %(default)s)")
     p.add_argument("--eval-interval", type=int, help="eval.interval")
     p.add_argument("--corpus", type=Path, help="train on this corpus file as-is (e.g. the paper's arithmetic.txt)")
     p.add_argument("--paper-eval-counts", action="store_true", help="count 910 samples per operation like the reference logs")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line (exit 2) instead of the whole usage text."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="toobig", description="Capacity vs. memorization and generalization in small transformers.")
+    ap = _Parser(prog="toobig", description="Capacity vs. memorization and generalization in small transformers.")
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train one or many seeds of a configuration")

@@ -79,6 +79,10 @@ def make_config(task: str, model: str, regularization: str = "paper", seed: int 
     return validate(config)
 
 
+# How --iters treats the learning-rate schedule's milestones (see resolve).
+SCHEDULES = ("scaled", "paper")
+
+
 def with_max_iters(config: RunConfig, max_iters: int | None) -> RunConfig:
     """The run at another length (shorter for a quick look); the schedule's milestones (warmup,
     end of the cosine decay) move in proportion."""
@@ -161,8 +165,15 @@ def resolve(
     file_data: Mapping[str, Any] | None = None,
     sets: Sequence[Mapping[str, Any]] = (),
     overrides: Mapping[str, Any] | None = None,
+    max_iters: int | None = None,
+    schedule: str = "scaled",
 ) -> RunConfig:
     """The one way a configuration is put together (CLI, sweeps and the Python API).
+
+    `max_iters` (the CLI's --iters) sets the run's length; with schedule "scaled" the preset's
+    warmup and end of decay move in proportion (as `reproduce --max-iters` does), so a short run
+    still reaches its peak rate; with "paper" they keep their absolute iterations. Values given
+    in the file, `sets` or `overrides` win over both.
 
     The preset is chosen once, from the task, model and regularization given anywhere (explicit
     arguments win over `sets`, which win over the file); then the file's values, each `--set`
@@ -184,6 +195,15 @@ def resolve(
         str(chosen["", "model_name"] or "n14"),
         str(chosen["", "regularization"] or "paper"),
     )
+    if schedule not in SCHEDULES:
+        raise ConfigError(f"--schedule: unknown schedule {schedule!r} (allowed: {', '.join(SCHEDULES)})")
+    if max_iters is not None:
+        if max_iters < 1:
+            raise ConfigError(f"--iters must be >= 1, got {max_iters}")
+        if schedule == "scaled":
+            config = with_max_iters(config, max_iters)
+        else:
+            config = replace(config, train=replace(config.train, max_iters=max_iters))
     for data in (_deviations(file_data), *sets, overrides or {}):
         config = apply_overrides(config, _without_preset_keys(data))
     return validate(replace(config, model_name=derived_model_name(config)))
