@@ -309,7 +309,7 @@ def run_suite(out: Path, device: str, dry_run: bool, budget_s: float, parallel: 
     jobs.append((f"capacity-{plan.capacity_seeds}-seeds", 600, capacity, list(range(plan.capacity_seeds))))
     suite.train_concurrently(jobs, parallel)
     if suite.left() > 20 or dry_run:
-        from toobig.report import write_report
+        from toobig.reporting import write_report
 
         write_report(out / "runs", out / "report")
         suite.record("report", "ok", 0.0, path=str(out / "report" / "report.md"))

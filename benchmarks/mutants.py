@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Fast, sharp tests first: with -x a killed mutant usually stops within seconds.
 TESTS = [
     "tests/test_reference.py", "tests/test_metrics.py", "tests/test_floors.py", "tests/test_ops.py",
-    "tests/test_model.py", "tests/test_tasks.py", "tests/test_protocol.py", "tests/test_evaluate.py",
+    "tests/test_model.py", "tests/test_tasks.py", "tests/test_protocol.py", "tests/test_evaluation.py",
     "tests/test_engine.py", "tests/test_gpu_suite.py::test_training_step_never_synchronizes_with_the_host",
 ]
 
@@ -55,10 +55,10 @@ MUTANTS = [
     Mutant("step-synchronizes-host", "engine/population.py", "self._steps_taken += 1", "self._steps_taken += int(losses.sum() > -1)"),
     Mutant("adam-beta2-is-beta1", "engine/population.py", "betas=(tc.beta1, tc.beta2)", "betas=(tc.beta1, tc.beta1)"),
     Mutant("warmup-off-by-one", "engine/schedule.py", "return cfg.learning_rate * (it + 1) / (cfg.warmup_iters + 1)", "return cfg.learning_rate * it / (cfg.warmup_iters + 1)"),
-    Mutant("sampling-temperature-ignored", "evaluate.py", "logits = logits / self.ecfg.temperature", "logits = logits / 1.0"),
-    Mutant("sampling-top-k-ignored", "evaluate.py", "probs = F.softmax(logits.masked_fill(logits < kth, float(\"-inf\")), dim=-1)", "probs = F.softmax(logits, dim=-1)"),
-    Mutant("heldout-counts-the-rest", "evaluate.py", 'int(row[held].sum()), int(held.sum())', 'int(row[~held].sum()), int(held.sum())'),
-    Mutant("exact-loss-misses-last-window", "evaluate.py", "n_windows = self.corpus.shape[-1] - block\n", "n_windows = self.corpus.shape[-1] - block - 1\n"),
+    Mutant("sampling-temperature-ignored", "evaluation.py", "logits = logits / self.ecfg.temperature", "logits = logits / 1.0"),
+    Mutant("sampling-top-k-ignored", "evaluation.py", "probs = F.softmax(logits.masked_fill(logits < kth, float(\"-inf\")), dim=-1)", "probs = F.softmax(logits, dim=-1)"),
+    Mutant("heldout-counts-the-rest", "evaluation.py", 'int(row[held].sum()), int(held.sum())', 'int(row[~held].sum()), int(held.sum())'),
+    Mutant("exact-loss-misses-last-window", "evaluation.py", "n_windows = self.corpus.shape[-1] - block\n", "n_windows = self.corpus.shape[-1] - block - 1\n"),
     Mutant("answer-sign-ignored", "tasks/arithmetic.py", '_ANSWER = re.compile(r"-?\\d+")', '_ANSWER = re.compile(r"\\d+")'),
     Mutant("held-out-ordered-pairs", "tasks/arithmetic.py", "return any({a, b} == {x, y} for x, y in held_out)", "return any((a, b) == (x, y) for x, y in held_out)"),
     Mutant("fact-case-sensitive", "tasks/capitals.py", "return first.lower() == answer.lower()", "return first == answer"),

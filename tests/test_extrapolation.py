@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 
 from toobig.training import train
-from toobig.evaluate import Evaluator
+from toobig.evaluation import Evaluator
 from toobig.extrapolation import extrapolate
 
 from .conftest import tiny

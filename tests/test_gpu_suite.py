@@ -15,7 +15,7 @@ from toobig.training import Prepared
 from toobig.engine.population import Population, member_losses
 from toobig.engine.sampling import BatchSampler
 from toobig.presets import make_config
-from toobig.report.runs import load_runs
+from toobig.reporting.runs import load_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 

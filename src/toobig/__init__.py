@@ -1,3 +1,13 @@
-"""toobig: capacity vs. memorization/generalization in small transformers."""
+"""toobig: capacity vs. memorization/generalization in small transformers.
+
+The Python API: toobig.config, train, load_run, load_runs, evaluate, sample, report and Run
+(defined in toobig.api; `import toobig` loads no torch until one of them needs it).
+"""
 
 __version__ = "0.1.0"
+
+# Bound after toobig.config (the module) has loaded, so the name toobig.config is the function;
+# `from toobig.config import RunConfig` still finds the module.
+from .api import Run, config, evaluate, load_run, load_runs, report, sample, train  # noqa: E402
+
+__all__ = ["__version__", "Run", "config", "evaluate", "load_run", "load_runs", "report", "sample", "train"]

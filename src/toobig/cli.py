@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from . import api
 from .config import ConfigError, RunConfig, parse_assignment, read_toml
 from .presets import MODEL_NAMES, SCHEDULES, resolve
 from .config import TASK_NAMES, REGULARIZATIONS
@@ -80,13 +81,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = build_config(args)
     seeds = _seeds(args, config.seed)
     shards = 1 if args.batch_shards is None else args.batch_shards
-    runs = train(
-        config, seeds, args.out, device=args.device, progress=not args.quiet, compile=bool(args.compile),
-        max_members=args.max_members, tensorboard=args.tensorboard, batch_shards=shards, overwrite=args.overwrite,
-    )
+    if args.tensorboard or shards != 1:  # engine options the Python API leaves to toobig.training
+        dirs = train(
+            config, seeds, args.out, device=args.device, progress=not args.quiet, compile=bool(args.compile),
+            max_members=args.max_members, tensorboard=args.tensorboard, batch_shards=shards, overwrite=args.overwrite,
+        )
+        runs = [api.load_run(d.path) for d in dirs]
+    else:
+        runs = api.train(config, seeds, args.out, device=args.device, compile=bool(args.compile),
+                         overwrite=args.overwrite, progress=not args.quiet, max_members=args.max_members)
     for run in runs:
-        summary = run.read_summary() or {}
-        best = summary.get("best") or {}
+        best = run.best
         print(
             f"{run.path}  best combined {best.get('combined', 0):.4f} at iter {best.get('iter')}"
             f"  (5,7) {best.get('heldout_correct', 0)}/{best.get('heldout_total', 0)}"
@@ -95,19 +100,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .inference import evaluate_trained, load_trained
-
-    trained = load_trained(args.run_dir, args.checkpoint, args.device)
-    print(json.dumps(evaluate_trained(trained), indent=2))
+    print(json.dumps(api.evaluate(args.run_dir, args.checkpoint, args.device), indent=2))
     return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .inference import load_trained, sample
-
-    trained = load_trained(args.run_dir, args.checkpoint, args.device)
-    for text in sample(trained, args.prompt, args.num_samples, args.max_new_tokens, args.temperature, args.greedy):
-        print(repr(args.prompt + text))
+    texts = api.sample(args.run_dir, args.prompt, args.num_samples, args.max_new_tokens, args.temperature,
+                       args.greedy, args.checkpoint, args.device)
+    for text in texts:
+        print(args.prompt + text.rstrip("\n"))
     return 0
 
 
@@ -162,13 +163,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import write_report
-
     if not args.runs_dir.is_dir():
         raise UsageError(f"no such runs directory: {args.runs_dir}")
-    out = args.out or args.runs_dir / "report"
-    for path in write_report(args.runs_dir, out):
-        print(path)
+    report = api.report(args.runs_dir, args.out)
+    print(f"{report}\n{report.parent / 'results.csv'}")
     return 0
 
 

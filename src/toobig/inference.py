@@ -13,7 +13,7 @@ from .config import ConfigError, EvalConfig, RunConfig
 from .engine import rng
 from .engine.device import resolve_device
 from .training import Prepared
-from .evaluate import Evaluator
+from .evaluation import Evaluator
 from .store import RunDir, StoreError
 from .tasks import Prompt
 

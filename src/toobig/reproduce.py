@@ -75,7 +75,7 @@ def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> 
         failed += _capacity_search(options, say)
     if "table2" in options.experiments:
         failed += _out_of_range(configs, options, say)
-    from .report import write_report
+    from .reporting import write_report
 
     paths = write_report(options.runs_dir, options.report_dir)
     say(f"report: {options.report_dir / 'report.md'} ({len(paths)} files)")

@@ -138,6 +138,9 @@ def run_dir_name(config: RunConfig) -> str:
 class RunDir:
     path: Path
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))  # a str works too
+
     @property
     def config_path(self) -> Path:
         return self.path / CONFIG_FILE

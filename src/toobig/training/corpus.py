@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..config import ConfigError, EvalConfig, RunConfig, TaskConfig
-from ..evaluate import Evaluator
+from ..evaluation import Evaluator
 from ..floors import Floors, loss_floors
 from ..tasks import Prompt, answer_mask, build_task, corpus_text, line_spans, resolve_task
 from ..tokenizer import CharTokenizer

@@ -19,7 +19,7 @@ from ..engine.memory import keep_freed_memory
 from ..engine.population import Population, check_batch_shards
 from ..engine.sampling import BatchSampler, check_streams
 from ..engine.schedule import eval_points
-from ..evaluate import Evaluator
+from ..evaluation import Evaluator
 from ..store import RunDir, StoreError, run_dir_name
 from .corpus import Prepared, population_evaluator
 from .monitor import log_scalars, postfix, progress_bar, require_tensorboard, tensorboard_writers

@@ -9,7 +9,7 @@ import pytest
 
 from toobig.model import count_parameters
 from toobig.presets import MODEL_NAMES, make_config
-from toobig.report import paper
+from toobig.reporting import paper
 
 ROOT = Path(__file__).resolve().parents[2]
 VOCAB = {"arithmetic": 17, "capitals": 51, "combined": 66}

@@ -7,13 +7,13 @@ import json
 from dataclasses import replace
 
 from toobig.presets import grokking_config
-from toobig.report.runs import arithmetic_perfect, config_differences, in_distribution_perfect, learned_task, load_runs, perfect_arithmetic
+from toobig.reporting.runs import arithmetic_perfect, config_differences, in_distribution_perfect, learned_task, load_runs, perfect_arithmetic
 
 from .synthetic import arithmetic_seed, config_for, record, write_extrapolation, write_run
 
 
 def write_report_text(root):
-    from toobig.report import write_report
+    from toobig.reporting import write_report
 
     write_report(root, root / "report")
     return (root / "report" / "report.md").read_text()

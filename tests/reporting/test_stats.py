@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from toobig.report.stats import estimate, t_quantile_975
+from toobig.reporting.stats import estimate, t_quantile_975
 
 # Reference quantiles t_{0.975, df} (as tabulated, e.g. scipy.stats.t.ppf(0.975, df)).
 KNOWN_T = {1: 12.706204736, 2: 4.302652730, 4: 2.776445105, 9: 2.262157163, 29: 2.045229642,

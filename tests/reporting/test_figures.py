@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from toobig.presets import grokking_config
-from toobig.report.figures import FIGURES, experiment_figure, extrapolation_points, grokking_figure, mean_series
-from toobig.report.paper import paper_curve
-from toobig.report.runs import load_runs
+from toobig.reporting.figures import FIGURES, experiment_figure, extrapolation_points, grokking_figure, mean_series
+from toobig.reporting.paper import paper_curve
+from toobig.reporting.runs import load_runs
 
 from .synthetic import arithmetic_seed, config_for, record, write_run
 

@@ -11,10 +11,10 @@ import matplotlib
 import pytest
 
 from toobig.presets import grokking_config
-from toobig.report import write_report
-from toobig.report.findings import AGREES, DISAGREES, compare_value
-from toobig.report.paper import PaperValue
-from toobig.report.stats import estimate
+from toobig.reporting import write_report
+from toobig.reporting.findings import AGREES, DISAGREES, compare_value
+from toobig.reporting.paper import PaperValue
+from toobig.reporting.stats import estimate
 
 from .synthetic import arithmetic_seed, config_for, record, write_extrapolation, write_run
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from toobig.report import write_report
-from toobig.report.beyond import beyond_section, comparison, study_cells
-from toobig.report.runs import load_runs
-from toobig.report.stats import clopper_pearson, fisher_exact
+from toobig.reporting import write_report
+from toobig.reporting.beyond import beyond_section, comparison, study_cells
+from toobig.reporting.runs import load_runs
+from toobig.reporting.stats import clopper_pearson, fisher_exact
 from toobig.studies import STUDIES
 
 from .synthetic import record, write_run

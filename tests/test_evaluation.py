@@ -10,7 +10,7 @@ import torch
 from toobig import model as gpt
 from toobig.engine import rng
 from toobig.training import Prepared
-from toobig.evaluate import Evaluator, score, tally
+from toobig.evaluation import Evaluator, score, tally
 from toobig.presets import make_config
 from toobig.tasks import build_task
 

@@ -1,0 +1,196 @@
+"""The public Python API: what the `toobig` command does, as functions (the CLI calls these).
+
+    import toobig
+    cfg = toobig.config("arithmetic", "n28", iters=3000, learning_rate=3e-3)
+    runs = toobig.train(cfg, seeds=[0, 1, 2], out="runs")
+    for run in runs:
+        iters, heldout = run.curve("heldout_acc")
+        print(run.seed, heldout[-1])
+    toobig.report("runs")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from .config import ConfigError, RunConfig
+from .presets import resolve
+
+# Only config and presets load with `import toobig` (no torch); the rest loads on first use.
+
+
+def config(
+    task: str = "arithmetic",
+    model: str = "n14",
+    regularization: str = "paper",
+    *,
+    iters: int | None = None,
+    schedule: str = "scaled",
+    **values: Any,
+) -> RunConfig:
+    """A run's configuration: the paper's preset for (task, model, regularization), then `iters`
+    (warmup and decay scaled with it unless schedule="paper"), then any config value by its
+    field name, e.g. learning_rate=3e-3, n_embd=20, seed=4, held_out=[(3, 8)] (each name belongs
+    to one section of config.toml; <section>_<name> works too, as in eval_schedule). Checked on
+    return (ConfigError names the bad value)."""
+    overrides: dict[str, Any] = {}
+    for keyword, value in values.items():
+        if keyword not in _FIELDS:
+            raise ConfigError(f"toobig.config: unknown config value {keyword!r} (the task, model and "
+                              f"regularization are the first three arguments)")
+        section, name = _FIELDS[keyword]
+        (overrides.setdefault(section, {}) if section else overrides)[name] = value
+    return resolve(task, model, regularization, overrides=overrides, max_iters=iters, schedule=schedule)
+
+
+_SECTIONS = ("task", "model", "train", "eval")
+
+
+def _field_names() -> dict[str, tuple[str, str]]:
+    """Keyword -> (section, field) for config(): each field by its own name and as
+    <section>_<field> (eval_schedule: `schedule` is the learning-rate schedule's keyword)."""
+    import dataclasses
+
+    defaults = RunConfig()
+    out: dict[str, tuple[str, str]] = {"seed": ("", "seed")}
+    for section in _SECTIONS:
+        for f in dataclasses.fields(getattr(defaults, section)):
+            if f.name != "name":  # task.name is the first argument
+                out.setdefault(f.name, (section, f.name))
+                out[f"{section}_{f.name}"] = (section, f.name)
+    return out
+
+
+@dataclass(frozen=True)
+class Run:
+    """One trained seed, read from its directory: config, summary and the logged evaluations."""
+
+    path: Path
+    config: RunConfig
+    summary: dict[str, Any]
+    metrics: list[dict[str, Any]] = field(repr=False)
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def complete(self) -> bool:
+        return self.summary.get("status") == "complete"
+
+    @property
+    def best(self) -> dict[str, Any]:
+        """The best checkpoint's scores (summary.json's "best")."""
+        return dict(self.summary.get("best") or {})
+
+    def curve(self, key: str) -> tuple[list[int], list[float]]:
+        """(iterations, values) of one logged metric, e.g. "add_acc", "loss"; "heldout_acc" is
+        heldout_correct / heldout_total (the held-out pairs' accuracy)."""
+        if key == "heldout_acc":
+            values = [r["heldout_correct"] / r["heldout_total"] if r.get("heldout_total") else 0.0 for r in self.metrics]
+        else:
+            if self.metrics and key not in self.metrics[0]:
+                raise KeyError(f"{key!r} is not logged (logged: heldout_acc, {', '.join(self.metrics[0])})")
+            values = [r[key] for r in self.metrics]
+        return [r["iter"] for r in self.metrics], values
+
+    def dataframe(self):  # -> pandas.DataFrame
+        """The metrics as a pandas DataFrame, one row per evaluation (pandas must be installed)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("Run.dataframe() needs pandas: pip install pandas (run.metrics is the same data as dicts)") from None
+        return pd.DataFrame(self.metrics)
+
+
+def load_run(path: str | Path) -> Run:
+    """A run directory (the seed<N> folder holding config.toml and summary.json)."""
+    from .store import RunDir, StoreError
+
+    run_dir = RunDir(Path(path))
+    if not run_dir.config_path.is_file():
+        raise StoreError(f"{path}: not a run directory (no {run_dir.config_path.name}); a seed<N> folder is")
+    return Run(run_dir.path, run_dir.read_config(), run_dir.read_summary() or {}, run_dir.read_metrics())
+
+
+def load_runs(root: str | Path) -> list[Run]:
+    """Every run directory below root, in path order."""
+    from .reporting.runs import discover_run_dirs
+    from .store import StoreError
+
+    if not Path(root).is_dir():
+        raise StoreError(f"no such runs directory: {root}")
+    return [load_run(p) for p in discover_run_dirs(Path(root))]
+
+
+def train(
+    configs: RunConfig | Sequence[RunConfig],
+    seeds: Sequence[int] = (0,),
+    out: str | Path = "runs",
+    *,
+    device: str = "auto",
+    compile: bool = False,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    max_members: int | None = None,
+) -> list[Run]:
+    """Train every seed of each configuration (seeds of one configuration share a population);
+    return the runs. resume=True continues interrupted runs and skips complete ones; otherwise
+    an existing run is refused unless overwrite=True."""
+    from .training import train as train_population
+
+    configs = [configs] if isinstance(configs, RunConfig) else list(configs)
+    dirs = []
+    for cfg in configs:
+        dirs += train_population(
+            cfg, list(seeds), out, device=device, progress=progress, resume=resume, compile=compile,
+            max_members=max_members, overwrite=overwrite,
+        )
+    return [load_run(d.path) for d in dirs]
+
+
+def _path(run: Run | str | Path) -> Path:
+    return run.path if isinstance(run, Run) else Path(run)
+
+
+def evaluate(run: Run | str | Path, checkpoint: str = "best", device: str = "cpu") -> dict[str, Any]:
+    """Score a checkpoint again (with the run's own prompts it equals the logged record)."""
+    from .inference import evaluate_trained, load_trained
+
+    return evaluate_trained(load_trained(_path(run), checkpoint, device))
+
+
+def sample(
+    run: Run | str | Path,
+    prompt: str,
+    num_samples: int = 10,
+    max_new_tokens: int = 20,
+    temperature: float | None = None,
+    greedy: bool = False,
+    checkpoint: str = "best",
+    device: str = "cpu",
+) -> list[str]:
+    """Completions of a prompt (without the prompt), each cut after its first newline."""
+    from .inference import load_trained, sample as sample_trained
+
+    trained = load_trained(_path(run), checkpoint, device)
+    return sample_trained(trained, prompt, num_samples, max_new_tokens, temperature, greedy)
+
+
+def report(runs_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write report.md, results.csv and figures for the runs below runs_dir; return report.md."""
+    from .reporting import write_report
+    from .store import StoreError
+
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise StoreError(f"no such runs directory: {runs_dir}")
+    return write_report(runs_dir, Path(out) if out is not None else runs_dir / "report")[0]
+
+
+_FIELDS = _field_names()
+
+__all__ = ["Run", "config", "evaluate", "load_run", "load_runs", "report", "sample", "train"]

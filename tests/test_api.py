@@ -1,0 +1,96 @@
+"""The public Python API (toobig.config, train, load_run(s), evaluate, sample, report) on real
+runs, and the README's example script."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import toobig
+from toobig.config import ConfigError, RunConfig
+from toobig.store import RunDir, StoreError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _short():
+    return toobig.config("arithmetic", "n14", iters=40, interval=20, num_samples=2)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("api")
+    return toobig.train(_short(), seeds=[1, 2], out=str(out), device="cpu", progress=False)
+
+
+def test_config_is_the_preset_with_scaled_schedule_and_section_overrides():
+    cfg = toobig.config("capitals", "n28", iters=3000, learning_rate=3e-3, n_embd=20, seed=4, eval_interval=500)
+    assert isinstance(cfg, RunConfig) and cfg.task.name == "capitals" and cfg.model_name == "n20"
+    assert (cfg.train.max_iters, cfg.train.warmup_iters, cfg.train.learning_rate, cfg.seed) == (3000, 200, 3e-3, 4)
+    assert cfg.eval.interval == 500 and cfg.model.block_size == 24  # the capitals preset's
+    assert toobig.config("arithmetic", "n14", iters=3000, schedule="paper").train.warmup_iters == 2000
+    with pytest.raises(ConfigError, match="train.learning_rate must be > 0"):
+        toobig.config(learning_rate=-1.0)
+    with pytest.raises(ConfigError, match="unknown config value 'lr'"):
+        toobig.config(lr=1e-3)
+
+
+def test_train_returns_runs_with_config_summary_and_curves(runs):
+    assert [r.seed for r in runs] == [1, 2] and all(r.complete for r in runs)
+    iters, heldout = runs[0].curve("heldout_acc")
+    assert iters == [0, 20, 40] and len(heldout) == 3 and all(0.0 <= h <= 1.0 for h in heldout)
+    assert runs[0].curve("loss")[1] == [r["loss"] for r in runs[0].metrics]
+    with pytest.raises(KeyError, match="'accuracy' is not logged"):
+        runs[0].curve("accuracy")
+
+
+def test_load_run_takes_str_or_path_and_load_runs_finds_every_seed(runs):
+    again = toobig.load_run(str(runs[0].path))
+    assert again == runs[0] and RunDir(str(runs[0].path)).path == runs[0].path
+    assert [r.seed for r in toobig.load_runs(runs[0].path.parent.parent)] == [1, 2]
+    with pytest.raises(StoreError, match="not a run directory"):
+        toobig.load_run(runs[0].path.parent)
+
+
+def test_evaluate_gives_the_logged_record_and_sample_gives_plain_completions(runs):
+    run = runs[0]
+    scores = toobig.evaluate(run)
+    logged = next(r for r in run.metrics if r["iter"] == run.best["iter"])
+    assert {k: scores[k] for k in ("add_correct", "sub_correct", "heldout_correct")} == \
+        {k: logged[k] for k in ("add_correct", "sub_correct", "heldout_correct")}
+    texts = toobig.sample(run, "<5+7=", num_samples=3, max_new_tokens=4)
+    assert len(texts) == 3 and all(isinstance(t, str) and len(t.rstrip("\n")) <= 4 for t in texts)
+
+
+def test_report_writes_the_report_of_a_runs_directory(runs, tmp_path):
+    report = toobig.report(runs[0].path.parent.parent, tmp_path / "rep")
+    assert report == tmp_path / "rep" / "report.md" and report.is_file() and (tmp_path / "rep" / "results.csv").is_file()
+
+
+def test_import_toobig_loads_no_torch():
+    code = "import sys, toobig; assert 'torch' not in sys.modules; print(toobig.config().label)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "arithmetic-n14-paper", result.stderr
+
+
+def test_the_example_trains_three_seeds_and_plots_held_out_accuracy(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "heldout_curves.py"), "40", str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "heldout.png").stat().st_size > 10_000
+    assert len(toobig.load_runs(tmp_path)) == 3
+
+
+def test_api_names_stay_functions_once_every_submodule_is_loaded():
+    """A submodule named like an API function (toobig/evaluate.py once) would replace it on import."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.walk_packages(toobig.__path__, "toobig."):
+        if not info.name.endswith("ray_backend"):
+            importlib.import_module(info.name)
+    for name in ("config", "train", "load_run", "load_runs", "evaluate", "sample", "report"):
+        assert callable(getattr(toobig, name)) and getattr(toobig, name).__module__ == "toobig.api", name
