@@ -174,3 +174,19 @@ def test_iters_says_in_one_line_that_the_schedule_scales(tmp_path):
     )
     kept = toobig("info", "--iters", "1500", "--schedule", "paper", cwd=tmp_path)
     assert kept.returncode == 0 and kept.stderr == ""
+
+
+def test_runs_lists_each_configuration_with_its_seeds_and_scores(trained):
+    result = toobig("runs", "runs", cwd=trained.parent.parent.parent)
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.strip().splitlines()
+    assert header.split()[:4] == ["configuration", "seeds", "complete", "iterations"]
+    assert row.split()[:4] == [trained.parent.name, "1,2", "2/2", "40"]
+
+
+def test_a_reader_that_goes_away_is_not_a_traceback(tmp_path):
+    """`toobig info | head -0`: the closed pipe ends the command quietly."""
+    proc = subprocess.Popen([sys.executable, "-m", "toobig.cli", "info"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 0 and "Traceback" not in err, err

@@ -10,7 +10,7 @@ from toobig.evaluation import Evaluator
 from toobig.extrapolation import extrapolate
 
 from .conftest import tiny
-from .test_evaluate import _oracle_logits
+from .test_evaluation import _oracle_logits
 
 
 def test_oracle_extrapolates_perfectly(tmp_path, monkeypatch):

@@ -57,3 +57,21 @@ def test_metrics_ignore_an_interrupted_last_line(tmp_path):
     with run.metrics_path.open("a") as fh:
         fh.write('{"iter": 5')
     assert run.read_metrics() == [{"iter": 0}, {"iter": 250}]
+
+
+def test_files_respect_the_umask_not_mkstemps_0600(tmp_path):
+    """Results on a shared filesystem must be readable by colleagues: modes follow the umask."""
+    import os
+
+    import torch
+
+    from toobig.store import RunDir, atomic_write_text
+
+    old = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "summary.json", "{}")
+        RunDir(tmp_path).save_checkpoint("best", {"w": torch.zeros(2)}, {})
+    finally:
+        os.umask(old)
+    for path in ("summary.json", "checkpoints/best.safetensors", "checkpoints/SHA256SUMS.json"):
+        assert (tmp_path / path).stat().st_mode & 0o777 == 0o640, path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -51,7 +52,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         flags.setdefault("eval", {})["paper_counts"] = True
     sets = [parse_assignment(a) for a in args.set or []]
     config = resolve(args.task, args.model, args.regularization, file_data, sets, flags, args.iters, args.schedule)
-    if args.iters is not None and args.schedule == "scaled":
+    if args.iters is not None and args.schedule == "scaled" and not getattr(args, "quiet", False):
         tr = config.train
         print(f"--iters {args.iters}: warmup {tr.warmup_iters} and cosine decay to iteration {tr.lr_decay_iters}, "
               f"scaled with the run's length (--schedule paper keeps the preset's)", file=sys.stderr)
@@ -167,6 +168,38 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(f"no such runs directory: {args.runs_dir}")
     report = api.report(args.runs_dir, args.out)
     print(f"{report}\n{report.parent / 'results.csv'}")
+    return 0
+
+
+def runs_table(runs: Sequence[api.Run]) -> str:
+    """One row per configuration (a folder of seed<N> runs): seeds, how many are complete, and
+    the means over seeds of the best evaluation's combined score and held-out accuracy."""
+    groups: dict[Path, list[api.Run]] = {}
+    for run in runs:
+        groups.setdefault(run.path.parent, []).append(run)
+    header = ("configuration", "seeds", "complete", "iterations", "best combined", "held-out at best")
+    rows = []
+    for folder, members in groups.items():
+        bests = [r.best for r in members if r.best]
+        combined = [b.get("combined", 0.0) for b in bests]
+        heldout = [b["heldout_correct"] / b["heldout_total"] for b in bests if b.get("heldout_total")]
+        rows.append((
+            folder.name,
+            ",".join(str(r.seed) for r in sorted(members, key=lambda r: r.seed)),
+            f"{sum(r.complete for r in members)}/{len(members)}",
+            f"{members[0].config.train.max_iters:,}",
+            f"{sum(combined) / len(combined):.3f}" if combined else "-",
+            f"{sum(heldout) / len(heldout):.1%}" if heldout else "-",
+        ))
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in (header, *rows))
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    if not args.runs_dir.is_dir():
+        raise UsageError(f"no such runs directory: {args.runs_dir}")
+    runs = api.load_runs(args.runs_dir)
+    print(runs_table(runs) if runs else f"no runs below {args.runs_dir}")
     return 0
 
 
@@ -292,6 +325,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output directory (default RUNS_DIR/report)")
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser("runs", help="list the runs below a folder: configuration, seeds, status, best scores")
+    p.add_argument("runs_dir", type=Path)
+    p.set_defaults(func=cmd_runs)
+
     p = sub.add_parser("info", help="print a configuration's architecture and parameter count")
     _add_config_flags(p)
     p.set_defaults(func=cmd_info)
@@ -312,6 +349,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    except BrokenPipeError:
+        # The reader went away (`toobig runs DIR | head -1`): not an error of ours. Point stdout
+        # at /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

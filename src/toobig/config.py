@@ -271,11 +271,19 @@ def from_dict(data: Mapping[str, Any]) -> RunConfig:
     return validate(apply_overrides(RunConfig(), data))
 
 
+# Bounds that catch typos before anything is allocated or written: the grokking check's 1.5M
+# iterations and the paper's 10 samples per prompt sit far inside them.
+MAX_ITERS = 100_000_000
+MAX_EVAL_SAMPLES = 1_000
+
+
 def validate(config: RunConfig) -> RunConfig:
     """Raise ConfigError naming the first bad field; return config unchanged otherwise."""
     t, m, tr, ev = config.task, config.model, config.train, config.eval
     if t.name not in TASK_NAMES:
         raise ConfigError(f"task.name: unknown task {t.name!r} (allowed: {', '.join(TASK_NAMES)})")
+    if not 0 <= config.seed < 2**63:
+        raise ConfigError(f"seed must be in [0, 2**63), got {config.seed}")
     if config.regularization not in REGULARIZATIONS:
         raise ConfigError(
             f"regularization: unknown condition {config.regularization!r} (allowed: {', '.join(REGULARIZATIONS)})"
@@ -335,6 +343,8 @@ def validate(config: RunConfig) -> RunConfig:
     for name in ("max_iters", "batch_size", "lr_decay_iters", "checkpoint_every"):
         if getattr(tr, name) < 1:
             raise ConfigError(f"train.{name} must be >= 1, got {getattr(tr, name)}")
+    if tr.max_iters > MAX_ITERS:
+        raise ConfigError(f"train.max_iters must be <= {MAX_ITERS:,}, got {tr.max_iters:,}")
     if tr.warmup_iters < 0:
         raise ConfigError(f"train.warmup_iters must be >= 0, got {tr.warmup_iters}")
     for name in ("learning_rate", "min_lr", "eps", "grad_clip"):
@@ -354,6 +364,8 @@ def validate(config: RunConfig) -> RunConfig:
     for name, low in (("num_samples", 1), ("top_k", 1), ("log_points", 2)):
         if getattr(ev, name) < low:
             raise ConfigError(f"eval.{name} must be >= {low}, got {getattr(ev, name)}")
+    if ev.num_samples > MAX_EVAL_SAMPLES:
+        raise ConfigError(f"eval.num_samples must be <= {MAX_EVAL_SAMPLES:,} (samples per prompt), got {ev.num_samples:,}")
     if ev.temperature <= 0:
         raise ConfigError(f"eval.temperature must be > 0, got {ev.temperature}")
     return config

@@ -64,6 +64,11 @@ def evaluate_trained(trained: TrainedRun, prompts: Sequence[Prompt] | None = Non
     return {"iter": trained.iteration, **metrics}
 
 
+# A bound on one sample call's completions (num_samples x max_new_tokens): far above any answer
+# of these tasks, far below what would exhaust memory.
+MAX_SAMPLED_TOKENS = 1_000_000
+
+
 def sample(
     trained: TrainedRun,
     prompt: str,
@@ -75,8 +80,13 @@ def sample(
     """Completions of one prompt, drawn like the evaluation draws them, cut at the first newline."""
     if num_samples < 1 or max_new_tokens < 1:
         raise ConfigError(f"--num-samples and --max-new-tokens must be >= 1, got {num_samples} and {max_new_tokens}")
+    if num_samples * max_new_tokens > MAX_SAMPLED_TOKENS:
+        raise ConfigError(f"--num-samples x --max-new-tokens must be <= {MAX_SAMPLED_TOKENS:,} "
+                          f"(the completions are held in memory at once), got {num_samples:,} x {max_new_tokens:,}")
     if temperature is not None and temperature <= 0:
         raise ConfigError(f"--temperature must be > 0, got {temperature} (use --greedy for argmax)")
+    if not prompt:
+        raise ConfigError("--prompt must not be empty (the model continues a prompt, e.g. '<5+7=')")
     try:
         trained.prepared.tokenizer.encode(prompt)
     except ValueError as exc:

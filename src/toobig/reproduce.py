@@ -60,6 +60,9 @@ def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> 
 
     A failed run or out-of-range test does not stop the others or the report; it is listed in
     the result (and its directory holds error.json where training failed)."""
+    out = Path(options.out)
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"--out {out} is a file; the runs and the report go into a folder")
     include_mlt = options.include_mlt or resolve_device(options.device).type == "cuda"
     if not include_mlt and any(e in options.experiments for e in (*TABLES, "grokking")):
         what = "MLT rows and the grokking run (an MLT)" if "grokking" in options.experiments else "MLT rows"

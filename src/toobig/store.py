@@ -102,9 +102,31 @@ def run_lock(path: str | Path) -> Iterator[Path]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
+def _current_umask() -> int:
+    """The process's umask, read without changing it where Linux allows (no window in which
+    another thread would create files with a zero mask)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _temp_file_beside(path: Path, prefix: str) -> tuple[int, str]:
+    """A temp file to be renamed onto path, with the mode open() would give a new file
+    (mkstemp's 0600 would make results unreadable to colleagues on a shared filesystem)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~_current_umask())
+    return fd, tmp
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temp_file_beside(path, f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -270,10 +292,11 @@ class RunDir:
         """
         path = self.checkpoint_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.", suffix=".tmp")
+        fd, tmp = _temp_file_beside(path, f".{name}.")
         os.close(fd)
         try:
             save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+            os.chmod(tmp, 0o666 & ~_current_umask())  # safetensors writes its file 0600
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
             digest = sha256_file(Path(tmp))

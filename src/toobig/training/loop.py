@@ -55,6 +55,8 @@ def train(
     if tensorboard:
         require_tensorboard()  # before any directory is touched
     out_root = Path(out_root)
+    if out_root.exists() and not out_root.is_dir():
+        raise StoreError(f"--out {out_root} is a file; runs go into a folder")
     first = Prepared.from_config(replace(config, seed=seeds[0] if seeds else config.seed))
     check_streams(config, [first.stream()])  # before any directory is touched
     vocab_size = first.tokenizer.vocab_size
