@@ -195,6 +195,13 @@ def runs_table(runs: Sequence[api.Run]) -> str:
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in (header, *rows))
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_run
+
+    print(export_run(args.run_dir, args.out, args.format, args.checkpoint))
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     if not args.runs_dir.is_dir():
         raise UsageError(f"no such runs directory: {args.runs_dir}")
@@ -324,6 +331,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("runs_dir", type=Path)
     p.add_argument("--out", type=Path, help="output directory (default RUNS_DIR/report)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export", help="write a run's checkpoint for HF transformers (GPT-2) or nanoGPT")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--format", choices=("hf", "nanogpt"), default="hf", help="default: %(default)s")
+    p.add_argument("--out", type=Path, required=True, help="new folder for the exported files")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="default: %(default)s")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("runs", help="list the runs below a folder: configuration, seeds, status, best scores")
     p.add_argument("runs_dir", type=Path)
