@@ -100,7 +100,8 @@ def test_missing_models_show_not_run_with_the_paper_value(report):
     for model in ("n28", "n56", "mlt"):
         assert rows[model][3] == "not run" and rows[model][4] == "98%" and rows[model][8] == "0/40"
     assert table_rows(text, 3)["n14"][3:] == ["not run", "8.2%"]
-    assert all(row[3] == "not run" for row in table_rows(text, 4).values())
+    # A table none of whose configurations ran is named once, not printed full of "not run".
+    assert "### Table 4." not in text and "Not run: Tables 4, 5, 6." in text
 
 
 def test_facts_and_combined_tables(report):
@@ -130,8 +131,17 @@ def test_findings_say_where_we_agree_and_disagree(report):
     # combined tables compare the arithmetic columns too (Table 7 n56: 98% printed, ours 98.0% in both seeds)
     assert "Table 7 (combined, controlled):\n- n56 extrapolates to (5,7) in 0/2 seeds" in findings
     assert "- n56 addition 98.0% [98.0, 98.0] (one seed: 98.0%..98.0%) vs the paper's 98%: agrees\n- n56 subtraction 98.0%" in findings
-    assert "- n14 (train.max_iters=1,000) addition 100% in 0/1 seeds; the paper 100.0%: undecided (one seed) (our runs: 1,000 iterations; the paper's: 30,000)\n" in findings
-    assert findings.lstrip().startswith("5 agree, 2 partly agree, 2 disagree, 3 undecided (one seed of ours differs")
+    assert "- n14 (train.max_iters=1,000) addition 100% in 0/1 seeds; the paper 100.0%: undecided (one seed); uninformative: our runs have 1,000 iterations, the paper's 30,000\n" in findings
+    assert findings.lstrip().startswith("5 agree, 2 partly agree, 2 disagree, 0 undecided (one seed of ours differs")
+    assert "3 uninformative (our seeds spread over more than 50.0% of the scale" in findings
+
+
+def test_an_agreement_of_a_wide_spread_is_uninformative():
+    from toobig.reporting.findings import UNINFORMATIVE, accuracy_verdict
+
+    assert accuracy_verdict(estimate([0.20, 0.90]), PaperValue.parse("50%")) == UNINFORMATIVE
+    assert accuracy_verdict(estimate([0.96, 0.97, 0.98, 0.98, 0.99]), PaperValue.parse("98%")) == AGREES  # narrow enough
+    assert accuracy_verdict(estimate([0.20, 0.90]), PaperValue.parse("50%")) != accuracy_verdict(estimate([0.49, 0.51]), PaperValue.parse("50%"))
 
 
 def test_value_comparison_uses_the_printed_rounding():
@@ -192,13 +202,12 @@ def test_figures_leave_no_global_matplotlib_state(runs, tmp_path):
     assert "matplotlib.pyplot" not in sys.modules or not sys.modules["matplotlib.pyplot"].get_fignums()
 
 
-def test_empty_runs_dir_gives_not_run_tables_and_no_figures(tmp_path):
+def test_empty_runs_dir_gives_no_tables_and_no_figures(tmp_path):
     (tmp_path / "runs").mkdir()
     paths = write_report(tmp_path / "runs", tmp_path / "out")
     text = paths[0].read_text()
     assert len(paths) == 2 and not (tmp_path / "out" / "figures").exists()
-    for number in range(2, 8):
-        assert all(row[3] == "not run" for row in table_rows(text, number).values())
+    assert "### Table" not in text and "No run of Tables 2-7's configurations was found." in text
     assert paths[1].read_text().count("\n") == 1  # header only
 
 

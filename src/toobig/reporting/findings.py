@@ -15,6 +15,10 @@ from .tables import model_label, table_cells
 AGREES, PARTLY, DISAGREES = "agrees", "partly agrees", "disagrees"
 # One seed of ours that differs from the paper's one run: no spread over seeds to judge it by.
 UNDECIDED = "undecided (one seed)"
+# Agreement that says nothing: our seeds spread over more than UNINFORMATIVE_WIDTH of the scale,
+# or our runs are not the paper's length.
+UNINFORMATIVE = "uninformative"
+UNINFORMATIVE_WIDTH = 0.5
 
 # Which comparisons each table's experiment is about.
 _ASPECTS = {
@@ -53,6 +57,16 @@ def compare_value(est: Estimate, paper: PaperValue) -> str:
     return DISAGREES
 
 
+def accuracy_verdict(est: Estimate, paper: PaperValue) -> str:
+    """compare_value, weighed by our number of seeds; an agreement of a spread wider than
+    UNINFORMATIVE_WIDTH is uninformative (almost any printed value would have agreed)."""
+    verdict = _weighed(compare_value(est, paper), est.n)
+    low, high = est.prediction_interval()
+    if verdict == AGREES and est.n > 1 and min(high, 1.0) - max(low, 0.0) > UNINFORMATIVE_WIDTH:
+        return UNINFORMATIVE
+    return verdict
+
+
 def _extrapolation(table: PaperTable, label: str, scores: CellScores, row: PaperRow) -> Finding | None:
     if row.heldout is None or scores.heldout_total == 0:
         return None
@@ -75,10 +89,12 @@ def _accuracy(table: PaperTable, label: str, scores: CellScores, row: PaperRow, 
         verdict = _share_verdict(k, est.n, True)
         text = f"{label} {aspect} 100% in {k}/{est.n} seeds; the paper {paper.printed}: {verdict}"
         return Finding(table.number, scores.cell.model, aspect, verdict, text)
-    verdict = _weighed(compare_value(est, paper), est.n)
+    verdict = accuracy_verdict(est, paper)
     if verdict in (DISAGREES, UNDECIDED):
         direction = "higher" if est.mean > paper.value else "lower"
         verdict_text = f"{verdict}, ours {direction}" if verdict == UNDECIDED else f"{verdict} (ours {direction})"
+    elif verdict == UNINFORMATIVE:
+        verdict_text = f"{verdict} (our seeds spread over more than {pct(UNINFORMATIVE_WIDTH)} of the scale)"
     else:
         verdict_text = verdict
     spread = ""
@@ -93,8 +109,8 @@ def _with_length(finding: Finding, cell: Cell) -> Finding:
     paper_iters = paper_max_iters()
     if cell.max_iters == paper_iters:
         return finding
-    note = f" (our runs: {cell.max_iters:,} iterations; the paper's: {paper_iters:,})"
-    return replace(finding, text=finding.text + note)
+    note = f"; {UNINFORMATIVE}: our runs have {cell.max_iters:,} iterations, the paper's {paper_iters:,}"
+    return replace(finding, verdict=UNINFORMATIVE, text=finding.text + note)
 
 
 def table_findings(table: PaperTable, cells: Sequence[Cell]) -> list[Finding]:
@@ -124,12 +140,14 @@ def findings_section(cells: Sequence[Cell]) -> str:
     findings = all_findings(cells)
     if not findings:
         return "## Agreement with the paper\n\nNo run of a paper model has been evaluated yet."
-    counts = {v: sum(f.verdict == v for f in findings) for v in (AGREES, PARTLY, DISAGREES, UNDECIDED)}
+    counts = {v: sum(f.verdict == v for f in findings) for v in (AGREES, PARTLY, DISAGREES, UNDECIDED, UNINFORMATIVE)}
     lines = [
         "## Agreement with the paper",
         "",
         f"{counts[AGREES]} agree, {counts[PARTLY]} partly agree, {counts[DISAGREES]} disagree, "
-        f"{counts[UNDECIDED]} undecided (one seed of ours differs from the paper's one run). "
+        f"{counts[UNDECIDED]} undecided (one seed of ours differs from the paper's one run), "
+        f"{counts[UNINFORMATIVE]} uninformative (our seeds spread over more than {pct(UNINFORMATIVE_WIDTH)} "
+        "of the scale, so any printed value would agree; or our runs are not the paper's length). "
         "The paper ran one seed, so its value is one draw from the spread over seeds: a score agrees when the "
         "printed value's rounding range "
         f"(e.g. 98% = {pct(0.975)}..{pct(0.985)}) overlaps our 95% prediction interval for one seed, "

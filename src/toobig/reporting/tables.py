@@ -113,7 +113,14 @@ def render_table(table: PaperTable, cells: Sequence[Cell]) -> str:
 
 
 def tables_section(cells: Sequence[Cell]) -> str:
-    """Tables 2-7 (paper regularization, then controlled), each in the paper's column order."""
+    """Tables 2-7 (paper regularization, then controlled), each in the paper's column order;
+    only the tables with runs of ours (the others are named in one line)."""
     parts = ["## Tables 2-7: our runs beside the paper"]
-    parts += [render_table(t, cells) for t in paper_tables()]
+    ran = [t for t in paper_tables() if table_cells(t, cells)]
+    if not ran:
+        return parts[0] + "\n\nNo run of Tables 2-7's configurations was found."
+    parts += [render_table(t, cells) for t in ran]
+    missing = [str(t.number) for t in paper_tables() if t not in ran]
+    if missing:
+        parts.append(f"Not run: Table{'s' if len(missing) > 1 else ''} {', '.join(missing)}.")
     return "\n\n".join(parts)
