@@ -30,8 +30,11 @@ def test_arithmetic_figure_draws_seeds_mean_paper_and_markers(tmp_path):
     mean = lines["addition (mean of 2)"]
     assert list(mean.get_xdata()) == [0, 250, 500, 750]
     assert mean.get_ydata()[2] == pytest.approx((1.0 + 0.98) / 2)
-    # 2 series x 2 seeds thin lines + 2 means + 2 paper curves
-    assert len(ax.get_lines()) == 8
+    # 3 series (addition, subtraction, held-out pairs) x 2 seeds thin lines + 3 means + 2 paper curves
+    assert len(ax.get_lines()) == 11
+    assert list(lines["held-out pairs (mean of 2)"].get_ydata()) == pytest.approx([(a + b) / 2 for a, b in zip(
+        *[[r["heldout_correct"] / r["heldout_total"] for r in run.metrics] for run in cells[0].runs])])
+    assert ax.get_xlim() == (0, 30_000) and ax.get_legend().get_bbox_to_anchor().x0 > ax.bbox.x1  # legend beside the axes
     (markers,) = ax.collections
     assert [tuple(p) for p in markers.get_offsets()] == [(500.0, 1.0)]
     assert experiment_figure(FIGURES[3], cells) is None  # no controlled runs: no Figure 4
@@ -54,7 +57,16 @@ def test_grokking_figure_is_log_scaled_with_the_papers_long_run(tmp_path):
     (ax,) = fig.axes
     assert ax.get_xscale() == "log"
     lines = lines_by_label(ax)
-    assert "held-out (5,7) (mean of 1)" in lines
+    assert "held-out pairs (mean of 1)" in lines
     assert max(lines["subtraction (paper)"].get_xdata()) == 1_500_000
     assert 0 not in list(lines["addition (mean of 1)"].get_xdata())  # iteration 0 has no place on a log axis
     assert experiment_figure(FIGURES[0], cells) is None  # the grokking run is not part of Figure 1
+
+
+def test_a_short_run_gets_an_axis_of_its_own_length(tmp_path):
+    """A 1,000-iteration run fills its figure: the axis and the paper's curve stop at 1,000."""
+    arithmetic_seed(tmp_path, 1, 1.0, 1.0, 40, max_iters=1000)
+    fig = experiment_figure(FIGURES[0], load_runs(tmp_path).cells())
+    (ax,) = [a for a in fig.axes if a.get_visible()]
+    assert ax.get_xlim() == (0, 1000)
+    assert max(lines_by_label(ax)["addition (paper)"].get_xdata()) <= 1000
