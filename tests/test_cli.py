@@ -44,9 +44,12 @@ def test_train_with_batch_shards_records_them(tmp_path):
 
 
 def test_eval_reproduces_the_logged_record(trained):
-    result = toobig("eval", str(trained), "--checkpoint", "last", cwd=trained)
+    result = toobig("eval", str(trained), "--checkpoint", "last", "--json", cwd=trained)
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
+    readable = toobig("eval", str(trained), "--checkpoint", "last", cwd=trained).stdout.splitlines()
+    assert readable[0].startswith(f"iteration {metrics['iter']:,}: combined score {metrics['combined']:.4f}")
+    assert readable[1].split()[:2] == ["addition", f"{metrics['add_correct']}/{metrics['add_total']}"]
     logged = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()][-1]
     for key in ("add_correct", "sub_correct", "heldout_correct", "combined"):
         assert metrics[key] == logged[key]
@@ -190,3 +193,10 @@ def test_a_reader_that_goes_away_is_not_a_traceback(tmp_path):
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait() == 0 and "Traceback" not in err, err
+
+
+def test_version(tmp_path):
+    from toobig import __version__
+
+    result = toobig("--version", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == f"toobig {__version__}"

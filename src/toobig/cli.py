@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import api
+from . import __version__, api
 from .config import ConfigError, RunConfig, parse_assignment, read_toml
 from .presets import MODEL_NAMES, SCHEDULES, resolve
 from .config import TASK_NAMES, REGULARIZATIONS
@@ -100,8 +100,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def scores_text(scores: dict) -> str:
+    """An evaluation as a few readable lines (the parts of the task that have samples)."""
+    lines = [f"iteration {scores['iter']:,}: combined score {scores['combined']:.4f}, exact loss {scores['loss']:.4f}"]
+    for part, name in (("add", "addition"), ("sub", "subtraction"), ("facts", "facts"), ("heldout", "held-out pairs")):
+        total = scores.get(f"{part}_total", 0)
+        if total:
+            correct = scores[f"{part}_correct"]
+            lines.append(f"  {name:<15} {correct:>5}/{total:<5} {correct / total:7.1%}")
+    return "\n".join(lines)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    print(json.dumps(api.evaluate(args.run_dir, args.checkpoint, args.device), indent=2))
+    scores = api.evaluate(args.run_dir, args.checkpoint, args.device)
+    print(json.dumps(scores, indent=2) if args.json else scores_text(scores))
     return 0
 
 
@@ -252,6 +264,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="toobig", description="Capacity vs. memorization and generalization in small transformers.")
+    ap.add_argument("--version", action="version", version=f"toobig {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train one or many seeds of a configuration")
@@ -288,8 +301,9 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="re-evaluate a run's checkpoint")
     p.add_argument("run_dir")
-    p.add_argument("--checkpoint", default="best", help="best or last")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--checkpoint", default="best", help="best or last (default: %(default)s)")
+    p.add_argument("--device", default="cpu", help="default: %(default)s")
+    p.add_argument("--json", action="store_true", help="the scores as JSON (the keys of metrics.jsonl)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("sample", help="sample completions of a prompt from a run's checkpoint")
