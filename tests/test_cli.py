@@ -200,3 +200,15 @@ def test_version(tmp_path):
 
     result = toobig("--version", cwd=tmp_path)
     assert result.returncode == 0 and result.stdout.strip() == f"toobig {__version__}"
+
+
+def test_sweep_ends_with_a_table_of_its_runs(tmp_path):
+    (tmp_path / "grid.toml").write_text(
+        '[sweep]\ntasks = ["arithmetic"]\nmodels = ["n14"]\nseeds = [0]\n'
+        '[grid]\n"train.learning_rate" = [1e-2, 3e-3]\n'
+        '[set]\n"train.max_iters" = 20\n"eval.interval" = 10\n"eval.num_samples" = 1\n'
+    )
+    result = toobig("sweep", "grid.toml", "--out", "runs", "--device", "cpu", "--workers", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = result.stdout[result.stdout.index("configuration"):].strip().splitlines()
+    assert len(table) == 3 and all(row.split()[1:3] == ["0", "1/1"] for row in table[1:])

@@ -172,6 +172,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     jobs = plan_jobs(configs, args.out, args.device, args.max_members, args.compile)
     outcome = execute(jobs, args.executor, args.address, args.workers, progress=True)
     print(outcome.describe())
+    from .store import run_dir_name
+
+    paths = sorted({args.out / run_dir_name(c) for c in configs})
+    runs = [api.load_run(p) for p in paths if (p / "config.toml").is_file()]
+    if runs:
+        print("\n" + runs_table(runs))
     return 1 if outcome.failed else 0
 
 

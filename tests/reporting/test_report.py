@@ -282,3 +282,20 @@ def test_a_single_seed_that_differs_is_undecided_not_a_disagreement(tmp_path):
     # Two seeds at 10% and 11%: mean 10.5% +- 12.706 * 0.00707 / sqrt(2) = [4.1, 16.9]; one more seed
     # falls in 10.5% +- 12.706 * 0.00707 * sqrt(1.5) = -0.5%..21.5% (shown clipped at 0), holding 12.4%.
     assert "- n14 facts 10.5% [4.1, 16.9] (one seed: 0.0%..21.5%) vs the paper's 12.4%: agrees" in text
+
+
+def test_results_csv_has_a_column_per_setting_a_run_changes_from_its_preset(tmp_path):
+    """A sweep's swept values are columns (each row its own value), not only a digest."""
+    import csv
+    from dataclasses import replace
+
+    from .synthetic import config_for, record, write_run
+
+    for seed, lr in ((1, 3e-3), (2, 1e-2)):
+        base = config_for("arithmetic", seed=seed)
+        write_run(tmp_path / "runs", replace(base, train=replace(base.train, learning_rate=lr)),
+                  [record("arithmetic", 0), record("arithmetic", 250, 0.5, 0.5)])
+    (_, results, *_) = write_report(tmp_path / "runs", tmp_path / "out")
+    rows = list(csv.DictReader(results.open()))
+    assert list(rows[0])[-1] == "train.learning_rate"  # only the key that moved from the preset
+    assert sorted(float(r["train.learning_rate"]) for r in rows) == [3e-3, 1e-2]

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..store import atomic_write_text
-from ..config import protocol_changes
+from ..config import ConfigError, protocol_changes, to_dict
+from ..presets import make_config
 from ..studies import STUDIES
 from .beyond import measure
-from .runs import Cell, SeedRun, learned_task, perfect_arithmetic
+from .runs import Cell, SeedRun, flatten, learned_task, perfect_arithmetic
 
 
 def _study_of(cell: Cell) -> tuple[str, str]:
@@ -102,6 +103,10 @@ def _row(cell: Cell, run: SeedRun, root: Path) -> dict[str, Any]:
     return row
 
 
+def _setting(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, (list, dict)) else _blank(value)
+
+
 def _blank(value: Any) -> Any:
     return "" if value is None else value
 
@@ -110,10 +115,31 @@ def results_rows(cells: Sequence[Cell], root: Path) -> list[dict[str, Any]]:
     return [_row(cell, run, Path(root)) for cell in cells for run in cell.runs]
 
 
+def setting_columns(cells: Sequence[Cell]) -> list[str]:
+    """The config keys (e.g. "train.learning_rate") on which any run leaves its preset: a sweep's
+    swept values, as columns of results.csv beside the fixed ones."""
+    keys: set[str] = set()
+    for cell in cells:
+        try:
+            preset = flatten(to_dict(make_config(cell.task, cell.model, cell.regularization)))
+        except ConfigError:
+            continue
+        ours = flatten(cell.config)
+        keys |= {k for k, v in ours.items() if k not in ("seed", "model_name") and preset.get(k) != v}
+    return sorted(keys)
+
+
 def write_results_csv(cells: Sequence[Cell], root: Path, path: Path) -> Path:
+    """The fixed COLUMNS, then one column per setting that any run changes from its preset
+    (every row holds its own value there)."""
+    settings = setting_columns(cells)
+    rows = results_rows(cells, root)
+    for row, (cell, _) in zip(rows, [(c, r) for c in cells for r in c.runs]):
+        flat = flatten(cell.config)
+        row.update({key: _setting(flat.get(key)) for key in settings})
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=[*COLUMNS, *settings], lineterminator="\n")
     writer.writeheader()
-    writer.writerows(results_rows(cells, root))
+    writer.writerows(rows)
     atomic_write_text(Path(path), buffer.getvalue())
     return Path(path)

@@ -291,12 +291,13 @@ def model_order(model: str) -> tuple[int, int, str]:
     return (1, int(match[1]), model) if match else (2, 0, model)
 
 
-def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config dict as {"section.key": value}."""
     flat: dict[str, Any] = {}
     for key, value in config.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{name}."))
+            flat.update(flatten(value, f"{name}."))
         else:
             flat[name] = value
     return flat
@@ -304,7 +305,7 @@ def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def config_differences(cells: Sequence[Cell]) -> dict[str, tuple[str, ...]]:
     """For cells sharing a label: per digest, the 'key=value' settings in which they differ (seed ignored)."""
-    flats = {c.digest: {k: v for k, v in _flatten(c.config).items() if k != "seed"} for c in cells}
+    flats = {c.digest: {k: v for k, v in flatten(c.config).items() if k != "seed"} for c in cells}
     keys = sorted({k for f in flats.values() for k in f})
     differing = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats.values()}) > 1]
     return {d: tuple(f"{k}={_show(f.get(k))}" for k in differing) for d, f in flats.items()}
