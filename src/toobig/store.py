@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import json
 import os
+import signal
 import socket
 import tempfile
 import time
@@ -33,6 +34,27 @@ MANIFEST_FILE = "SHA256SUMS.json"
 ERROR_FILE, TRACEBACK_FILE = "error.json", "traceback.txt"
 EXTRAPOLATION_FILE = "extrapolation.json"
 LOCK_FILE = ".lock"
+
+# Fault injection for the reliability suite (tests/test_faults.py, benchmarks/faults.py): with
+# TOOBIG_KILL_AT_WRITE=N in the environment, the process kills itself with SIGKILL at its N-th
+# write point (a temp file written, renamed, a metrics line appended). Unset: one dict lookup.
+KILL_AT_WRITE_ENV = "TOOBIG_KILL_AT_WRITE"
+
+
+class _WritePoints:
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def reached(self) -> None:
+        target = os.environ.get(KILL_AT_WRITE_ENV)
+        if not target:
+            return
+        self.seen += 1
+        if self.seen == int(target):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+_write_points = _WritePoints()
 
 
 class StoreError(RuntimeError):
@@ -132,7 +154,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        _write_points.reached()
         os.replace(tmp, path)
+        _write_points.reached()
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -205,6 +229,7 @@ class RunDir:
             fh.write(json.dumps(record) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+        _write_points.reached()
 
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_path.is_file():
@@ -245,6 +270,14 @@ class RunDir:
         """Remove error.json and traceback.txt of an earlier attempt (the caller holds the lock)."""
         for name in (ERROR_FILE, TRACEBACK_FILE):
             (self.path / name).unlink(missing_ok=True)
+
+    def remove_temp_files(self) -> list[Path]:
+        """Delete the temp files of writes a kill interrupted (the caller holds the lock, so no
+        live writer owns them); return what was removed."""
+        found = [p for d in (self.path, self.path / "checkpoints") if d.is_dir() for p in d.glob(".*.tmp")]
+        for p in found:
+            p.unlink(missing_ok=True)
+        return found
 
     def clear_outputs(self) -> None:
         """Remove every result of an earlier attempt (the caller holds the lock)."""
@@ -300,10 +333,12 @@ class RunDir:
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
             digest = sha256_file(Path(tmp))
+            _write_points.reached()
             digests = self.checkpoint_digests()
             digests[name] = [digest, *digests.get(name, [])[:1]]
             atomic_write_text(self.manifest_path, json.dumps(digests, indent=2, sort_keys=True) + "\n")
             os.replace(tmp, path)
+            _write_points.reached()
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

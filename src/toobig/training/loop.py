@@ -130,9 +130,12 @@ def _train_locked(
             continue
         if resume and run.config_path.is_file():
             _stored_matches(run, member)
+        run.remove_temp_files()
         rec = MemberRecord(run, member, Prepared.from_config(member))
         iteration, member_options = 0, options
-        if resume and run.checkpoint_path("last").is_file():
+        # A last checkpoint at iteration 0 holds the seed's initial weights and nothing else:
+        # starting afresh is the same run (and does not log iteration 0 a second time).
+        if resume and run.checkpoint_path("last").is_file() and int(run.checkpoint_metadata("last").get("iteration", 0)) > 0:
             iteration, states[id(rec)] = restore(rec)
             member_options = numerics_of(rec.run, options)
         else:

@@ -1,0 +1,93 @@
+"""Fault injection: a run killed (SIGKILL) at a file write and resumed ends bitwise like an
+uninterrupted one, with nothing left behind. TOOBIG_KILL_AT_WRITE=N makes toobig kill itself
+at its N-th write point (store.py). CI runs a spread of write points; every point of a run:
+`pytest -m slow tests/test_faults.py` (also for a two-member population)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from toobig.store import KILL_AT_WRITE_ENV, sha256_file
+
+ARGS = ["--task", "arithmetic", "--model", "n14", "--iters", "40", "--eval-interval", "10",
+        "--set", "eval.num_samples=2", "--set", "train.checkpoint_every=2", "--quiet", "--out", "runs"]
+
+
+def _train(cwd: Path, seeds: str, kill_at: int | None = None, resume: Path | None = None) -> int:
+    env = {k: v for k, v in os.environ.items() if k != KILL_AT_WRITE_ENV}
+    if kill_at is not None:
+        env[KILL_AT_WRITE_ENV] = str(kill_at)
+    args = ["train", "--resume", str(resume)] if resume else ["train", *ARGS, "--seeds", seeds]
+    return subprocess.run([sys.executable, "-m", "toobig.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300).returncode
+
+
+def _state(run: Path) -> dict:
+    metrics = [{k: v for k, v in json.loads(line).items() if k != "elapsed_s"}
+               for line in (run / "metrics.jsonl").read_text().splitlines()]
+    summary = json.loads((run / "summary.json").read_text())
+    tensors = {name: load_file(run / "checkpoints" / f"{name}.safetensors") for name in ("best", "last")}
+    timeless = lambda record: {k: v for k, v in record.items() if k != "elapsed_s"}  # noqa: E731
+    return {"metrics": metrics, "best": timeless(summary["best"]), "final": timeless(summary["final"]), "status": summary["status"],
+            "tensors": {n: {k: v.tolist() for k, v in t.items()} for n, t in tensors.items()}}
+
+
+def _check_trial(tmp: Path, seeds: str, kill_at: int, reference: dict[str, dict]) -> bool:
+    """Kill at write point kill_at, resume what was left, compare; False when no kill happened
+    (kill_at is past the run's last write point)."""
+    rc = _train(tmp, seeds, kill_at)
+    if rc == 0:
+        return False
+    assert rc == -9, f"expected SIGKILL, got exit code {rc}"
+    # What a user does next: resume the run directories that exist, rerun the command otherwise.
+    dirs = sorted(p for p in (tmp / "runs").glob("*/seed*") if (p / "config.toml").is_file())
+    if len(dirs) == len(reference):
+        for d in dirs:
+            assert _train(tmp, seeds, resume=d) == 0
+    else:
+        assert _train(tmp, seeds) == 0
+    for name, expected in reference.items():
+        run = next((tmp / "runs").glob(f"*/{name}"))
+        got = _state(run)
+        assert got == expected, f"kill at write {kill_at}: {name} differs after resume"
+        summary = json.loads((run / "summary.json").read_text())
+        for ck, digest in summary["checkpoints"].items():
+            assert sha256_file(run / "checkpoints" / f"{ck}.safetensors") == digest, f"kill at write {kill_at}: stale {ck} digest"
+        leftovers = [p.name for p in run.rglob("*") if p.name.endswith(".tmp")]
+        assert not leftovers, f"kill at write {kill_at}: {leftovers} left behind"
+    return True
+
+
+def _reference(tmp: Path, seeds: str) -> dict[str, dict]:
+    ref = tmp / "reference"
+    ref.mkdir()
+    assert _train(ref, seeds) == 0
+    return {p.name: _state(p) for p in (ref / "runs").glob("*/seed*")}
+
+
+@pytest.fixture(scope="module")
+def one_seed(tmp_path_factory) -> dict[str, dict]:
+    return _reference(tmp_path_factory.mktemp("ref"), "3")
+
+
+@pytest.mark.parametrize("kill_at", [1, 4, 7, 11, 16, 31])
+def test_a_kill_at_a_write_then_resume_equals_the_uninterrupted_run(tmp_path, one_seed, kill_at):
+    assert _check_trial(tmp_path, "3", kill_at, one_seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seeds", ["3", "3,4"])
+def test_every_write_point_of_a_run(tmp_path_factory, seeds):
+    reference = _reference(tmp_path_factory.mktemp("ref"), seeds)
+    kill_at, killed = 1, 0
+    while _check_trial(tmp_path_factory.mktemp(f"trial{kill_at}"), seeds, kill_at, reference):
+        kill_at, killed = kill_at + 1, killed + 1
+    print(f"seeds {seeds}: {killed} write points killed and resumed, all identical")
+    assert killed > 10
