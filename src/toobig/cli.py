@@ -59,6 +59,28 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     return config
 
 
+def population_siblings(run: "RunDir", config: RunConfig) -> list:
+    """The unfinished seeds that trained in one population with `run` (same configuration folder,
+    same configuration but the seed): resumed together they keep the population's float rounding."""
+    from .store import RunDir
+
+    summary = run.read_summary()
+    # Killed before its first evaluation, a run has no summary to say whether it had company:
+    # siblings equally without one started with it (all start afresh, together).
+    if summary is not None and int(summary.get("environment", {}).get("population_size", 1)) <= 1:
+        return []
+    siblings = []
+    for path in sorted(run.path.parent.glob("seed*")):
+        other = RunDir(path)
+        if path == run.path or not other.config_path.is_file() or other.is_complete():
+            continue
+        if summary is None and other.read_summary() is not None:
+            continue
+        if other.read_config().without_seed() == config.without_seed():
+            siblings.append(other)
+    return siblings
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .training import EngineOptions, require_tensorboard, resolve_device, train, train_runs
     from .store import RunDir
@@ -71,10 +93,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UsageError("--resume continues a run with the --compile/--batch-shards it was trained with; drop them")
         run = RunDir(Path(args.resume))
         config = run.read_config()
+        runs = [run, *population_siblings(run, config)]
+        if len(runs) > 1:
+            print(f"resuming {run.path} with the rest of its population: {', '.join(r.path.name for r in runs[1:])}",
+                  file=sys.stderr)
         options = EngineOptions(progress=not args.quiet, resume=True, tensorboard=args.tensorboard)
         if args.tensorboard:
             require_tensorboard()
-        train_runs([config], [run], resolve_device(args.device), options)
+        train_runs([r.read_config() for r in runs], runs, resolve_device(args.device), options)
         print(run.path)
         return 0
     if args.max_members is not None and args.max_members < 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Sequence
 
-from ..store import RunDir, RunExists, StoreError
+from ..store import CHECKPOINT_NAMES, RunDir, RunExists, StoreError, sha256_file
 from .options import EngineOptions
 from .records import MemberRecord
 
@@ -52,7 +52,24 @@ def restore(rec: MemberRecord) -> tuple[int, dict]:
     rec.run.write_metrics(history)
     for m in history:
         rec.observe(m)
-    rec.checkpoints = dict(summary.get("checkpoints", {}))
+    rec.checkpoints = _checkpoints_on_disk(rec.run, summary)
     timings = summary.get("timings", {})
     rec.train_s, rec.eval_s = float(timings.get("train_s", 0.0)), float(timings.get("eval_s", 0.0))
     return iteration, {"tensors": state, "steps": int(meta.get("optimizer_steps", 0))}
+
+
+def _checkpoints_on_disk(run: RunDir, summary: dict) -> dict[str, str]:
+    """The SHA-256 of each checkpoint file as it is now. A kill between a checkpoint's rename and
+    the summary's rewrite leaves summary.json with the previous digest; the manifest (written
+    before the rename) holds the new one, so the file must match one of the two."""
+    found: dict[str, str] = {}
+    recorded = run.checkpoint_digests()
+    for name in CHECKPOINT_NAMES:
+        path = run.checkpoint_path(name)
+        if not path.is_file():
+            continue
+        digest = sha256_file(path)
+        if digest not in {*recorded.get(name, []), summary.get("checkpoints", {}).get(name)}:
+            raise StoreError(f"checkpoint {path} is corrupted (its SHA-256 matches no recorded checksum)")
+        found[name] = digest
+    return found
