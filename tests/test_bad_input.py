@@ -40,6 +40,7 @@ CASES = [
     (["train", "--set", "model.dropout=1.5"], "model.dropout must be in [0, 1)"),
     (["train", "--set", "task.held_out=[[5, 12]]"], "outside the operand range"),
     (["train", "--set", "task.held_out_random=46"], "larger than the number of unordered pairs"),
+    (["train", "--set", "task.held_out=" + str([[a, b] for a in range(10) for b in range(a, 10)])], "every operand pair is held out"),
     (["train", "--set", "task.line_order=random"], "task.line_order: unknown mode 'random'"),
     (["train", "--set", "train.sampling=shuffle"], "train.sampling: unknown mode 'shuffle'"),
     (["train", "--set", "eval.selection=heldout"], "eval.selection: unknown mode 'heldout'"),

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from .test_bad_input import CASES as BAD_INPUT
+
 TINY = ["--iters", "40", "--eval-interval", "20", "--set", "train.warmup_iters=5", "--set", "eval.num_samples=2"]
 
 
@@ -78,38 +80,11 @@ def test_info_prints_parameter_count(tmp_path):
     assert result.returncode == 0 and "6,216" in result.stdout and "vocabulary 51" in result.stdout
 
 
-@pytest.mark.parametrize(
-    "args,message",
-    [
-        (["train", "--task", "poetry"], "unknown task 'poetry'"),
-        (["train", "--model", "gpt2"], "unknown model 'gpt2'"),
-        (["train", "--resume", "x", "--iters", "5"], "--resume continues a run with its own config.toml"),
-        (["train", "--set", "train.learning_rate=-1"], "train.learning_rate must be > 0"),
-        (["train", "--set", "train.nonsense=1"], "unknown config key 'train.nonsense'"),
-        (["train", "--iters", "0"], "--iters must be >= 1, got 0"),
-        (["train", "--iters", "100", "--schedule", "linear"], "invalid choice: 'linear'"),
-        (["train", "--iters", "1e3"], "argument --iters: invalid int value: '1e3'"),
-        (["frobnicate"], "invalid choice: 'frobnicate'"),
-        (["train", "--seeds", "a,b"], "--seeds expects comma-separated integers"),
-        (["train", "--set", "model.n_embd=15", "--set", "model.n_head=2"], "model.n_embd (15) must be divisible by model.n_head (2)"),
-        (["train", "--set", "model.block_size=4"], "model.block_size (4) is shorter than the arithmetic prompt"),
-        (["train", "--set", "task.held_out=[[5, 12]]"], "task.held_out: pair (5, 12) is outside the operand range 0..9"),
-        (["train", "--set", "train.max_iters=-5"], "train.max_iters must be >= 1"),
-        (["train", "--regularization", "heavy"], "unknown condition 'heavy'"),
-        (["train", "--device", "tpu"], "--device: unknown device 'tpu'"),
-        (["reproduce", "--experiments", "table9"], "unknown experiment 'table9'"),
-        (["train", "--batch-shards", "5"], "--batch-shards must divide train.batch_size = 882, got 5"),
-        (["train", "--batch-shards", "0"], "--batch-shards must divide train.batch_size = 882, got 0"),
-        (["train", "--resume", "x", "--compile"], "--resume continues a run with the --compile/--batch-shards it was trained with"),
-        (["train", "--set", "train.sampling=shuffle"], "train.sampling: unknown mode 'shuffle'"),
-        (["train", "--set", "task.line_order=random"], "task.line_order: unknown mode 'random'"),
-        (["train", "--set", "eval.selection=heldout"], "eval.selection: unknown mode 'heldout'"),
-        (["train", "--set", "task.held_out_random=46"], "task.held_out_random (46) is larger than the number of unordered pairs"),
-        (["train", "--set", "task.held_out=[[0,0],[0,1],[0,2],[0,3],[0,4],[0,5],[0,6],[0,7],[0,8],[0,9],[1,1],[1,2],[1,3],[1,4],[1,5],[1,6],[1,7],[1,8],[1,9],[2,2],[2,3],[2,4],[2,5],[2,6],[2,7],[2,8],[2,9],[3,3],[3,4],[3,5],[3,6],[3,7],[3,8],[3,9],[4,4],[4,5],[4,6],[4,7],[4,8],[4,9],[5,5],[5,6],[5,7],[5,8],[5,9],[6,6],[6,7],[6,8],[6,9],[7,7],[7,8],[7,9],[8,8],[8,9],[9,9]]"], "every operand pair is held out"),
-        (["train", "--task", "capitals", "--set", "train.loss_on=answers"], "loss_on=answers: the capitals task"),
-        (["train", "--task", "capitals", "--set", "train.sampling=lines"], "sampling=lines: a corpus line has"),
-    ],
-)
+# A sample of tests/test_bad_input.py's table (which runs in-process), through real processes.
+SUBPROCESS_CASES = [(a, m) for a, m in BAD_INPUT[::4] if a and a[0] == "train" and not any("{" in x for x in a)]
+
+
+@pytest.mark.parametrize("args,message", SUBPROCESS_CASES)
 def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, args, message):
     result = toobig(*args, "--out", "runs", cwd=tmp_path)
     assert result.returncode == 2
