@@ -89,7 +89,9 @@ class Run:
         """(iterations, values) of one logged metric, e.g. "add_acc", "loss"; "heldout_acc" is
         heldout_correct / heldout_total (the held-out pairs' accuracy)."""
         if key == "heldout_acc":
-            values = [r["heldout_correct"] / r["heldout_total"] if r.get("heldout_total") else 0.0 for r in self.metrics]
+            from .metrics import heldout_accuracy
+
+            values = [heldout_accuracy(r) or 0.0 for r in self.metrics]
         else:
             if self.metrics and key not in self.metrics[0]:
                 raise KeyError(f"{key!r} is not logged (logged: heldout_acc, {', '.join(self.metrics[0])})")
@@ -136,10 +138,13 @@ def train(
     overwrite: bool = False,
     progress: bool = True,
     max_members: int | None = None,
+    tensorboard: bool = False,
+    batch_shards: int = 1,
 ) -> list[Run]:
     """Train every seed of each configuration (seeds of one configuration share a population);
     return the runs. resume=True continues interrupted runs and skips complete ones; otherwise
-    an existing run is refused unless overwrite=True."""
+    an existing run is refused unless overwrite=True. batch_shards > 1 splits each batch over
+    that many threads (CPU); tensorboard=True also logs TensorBoard events."""
     from .training import train as train_population
 
     configs = [configs] if isinstance(configs, RunConfig) else list(configs)
@@ -147,7 +152,7 @@ def train(
     for cfg in configs:
         dirs += train_population(
             cfg, list(seeds), out, device=device, progress=progress, resume=resume, compile=compile,
-            max_members=max_members, overwrite=overwrite,
+            max_members=max_members, overwrite=overwrite, tensorboard=tensorboard, batch_shards=batch_shards,
         )
     return [load_run(d.path) for d in dirs]
 

@@ -11,6 +11,7 @@ from typing import Sequence
 
 from . import __version__, api
 from .config import ConfigError, RunConfig, parse_assignment, read_toml
+from .metrics import heldout_accuracy
 from .presets import MODEL_NAMES, SCHEDULES, resolve
 from .config import TASK_NAMES, REGULARIZATIONS
 from .store import StoreError
@@ -59,30 +60,9 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     return config
 
 
-def population_siblings(run: "RunDir", config: RunConfig) -> list:
-    """The unfinished seeds that trained in one population with `run` (same configuration folder,
-    same configuration but the seed): resumed together they keep the population's float rounding."""
-    from .store import RunDir
-
-    summary = run.read_summary()
-    # Killed before its first evaluation, a run has no summary to say whether it had company:
-    # siblings equally without one started with it (all start afresh, together).
-    if summary is not None and int(summary.get("environment", {}).get("population_size", 1)) <= 1:
-        return []
-    siblings = []
-    for path in sorted(run.path.parent.glob("seed*")):
-        other = RunDir(path)
-        if path == run.path or not other.config_path.is_file() or other.is_complete():
-            continue
-        if summary is None and other.read_summary() is not None:
-            continue
-        if other.read_config().without_seed() == config.without_seed():
-            siblings.append(other)
-    return siblings
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from .training import EngineOptions, require_tensorboard, resolve_device, train, train_runs
+    from .training import EngineOptions, require_tensorboard, resolve_device, train_runs
+    from .training.resume import population_siblings
     from .store import RunDir
 
     if args.resume:
@@ -108,15 +88,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = build_config(args)
     seeds = _seeds(args, config.seed)
     shards = 1 if args.batch_shards is None else args.batch_shards
-    if args.tensorboard or shards != 1:  # engine options the Python API leaves to toobig.training
-        dirs = train(
-            config, seeds, args.out, device=args.device, progress=not args.quiet, compile=bool(args.compile),
-            max_members=args.max_members, tensorboard=args.tensorboard, batch_shards=shards, overwrite=args.overwrite,
-        )
-        runs = [api.load_run(d.path) for d in dirs]
-    else:
-        runs = api.train(config, seeds, args.out, device=args.device, compile=bool(args.compile),
-                         overwrite=args.overwrite, progress=not args.quiet, max_members=args.max_members)
+    runs = api.train(config, seeds, args.out, device=args.device, compile=bool(args.compile), overwrite=args.overwrite,
+                     progress=not args.quiet, max_members=args.max_members, tensorboard=args.tensorboard, batch_shards=shards)
     for run in runs:
         best = run.best
         print(
@@ -208,8 +181,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    if not args.runs_dir.is_dir():
-        raise UsageError(f"no such runs directory: {args.runs_dir}")
     report = api.report(args.runs_dir, args.out)
     print(f"{report}\n{report.parent / 'results.csv'}")
     return 0
@@ -226,7 +197,7 @@ def runs_table(runs: Sequence[api.Run]) -> str:
     for folder, members in groups.items():
         bests = [r.best for r in members if r.best]
         combined = [b.get("combined", 0.0) for b in bests]
-        heldout = [b["heldout_correct"] / b["heldout_total"] for b in bests if b.get("heldout_total")]
+        heldout = [h for h in map(heldout_accuracy, bests) if h is not None]
         rows.append((
             folder.name,
             ",".join(str(r.seed) for r in sorted(members, key=lambda r: r.seed)),
@@ -247,8 +218,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    if not args.runs_dir.is_dir():
-        raise UsageError(f"no such runs directory: {args.runs_dir}")
     runs = api.load_runs(args.runs_dir)
     print(runs_table(runs) if runs else f"no runs below {args.runs_dir}")
     return 0

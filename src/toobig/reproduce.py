@@ -13,7 +13,7 @@ from .presets import make_config, with_max_iters
 from .studies import STUDIES
 from .extrapolation import extrapolate
 from .metrics import in_distribution_perfect
-from .store import EXTRAPOLATION_FILE, RunDir, StoreError, run_dir_name
+from .store import EXTRAPOLATION_FILE, RunDir, StoreError, require_folder, run_dir_name
 
 # The capacity search stops at the first width whose seeds mostly learn the task.
 CAPACITY_MAX_N = 14
@@ -60,9 +60,7 @@ def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> 
 
     A failed run or out-of-range test does not stop the others or the report; it is listed in
     the result (and its directory holds error.json where training failed)."""
-    out = Path(options.out)
-    if out.exists() and not out.is_dir():
-        raise StoreError(f"--out {out} is a file; the runs and the report go into a folder")
+    require_folder(Path(options.out), holds="the runs and the report go")
     include_mlt = options.include_mlt or resolve_device(options.device).type == "cuda"
     if not include_mlt and any(e in options.experiments for e in (*TABLES, "grokking")):
         what = "MLT rows and the grokking run (an MLT)" if "grokking" in options.experiments else "MLT rows"

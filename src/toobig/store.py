@@ -146,6 +146,12 @@ def _temp_file_beside(path: Path, prefix: str) -> tuple[int, str]:
     return fd, tmp
 
 
+def require_folder(out: Path, holds: str = "runs go") -> None:
+    """Refuse an output path that exists as a file, before anything is written below it."""
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"--out {out} is a file; {holds} into a folder")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _temp_file_beside(path, f".{path.name}.")

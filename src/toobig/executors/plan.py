@@ -13,7 +13,7 @@ import torch
 
 from ..config import ConfigError, RunConfig
 from ..engine.chunking import CPU_MEMBERS_PER_PROCESS, split
-from ..store import ERROR_FILE, TRACEBACK_FILE, RunDir, StoreError, run_dir_name
+from ..store import ERROR_FILE, TRACEBACK_FILE, RunDir, StoreError, require_folder, run_dir_name
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,7 @@ def plan_jobs(
         raise ConfigError(f"--max-members must be >= 1, got {max_members}")
     # Absolute: a Ray worker's working directory is not the driver's.
     out_root = Path(os.path.abspath(out_root))
-    if out_root.exists() and not out_root.is_dir():
-        raise StoreError(f"--out {out_root} is a file; runs go into a folder")
+    require_folder(out_root)
     size = max_members
     if size is None and (device == "cpu" or (device == "auto" and not torch.cuda.is_available())):
         size = CPU_MEMBERS_PER_PROCESS

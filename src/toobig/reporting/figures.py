@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .paper import paper_curve
-from ..metrics import arithmetic_perfect
+from ..metrics import arithmetic_perfect, heldout_accuracy
 from .runs import Cell, SeedRun
 from .tables import model_label
 
@@ -56,8 +56,7 @@ GROKKING_FILE = "fig7_grokking.png"
 
 def _value(record: Mapping[str, Any], key: str) -> float | None:
     if key == "heldout_acc":
-        total = record.get("heldout_total", 0)
-        return record["heldout_correct"] / total if total else None
+        return heldout_accuracy(record)
     part = key.removesuffix("_acc")
     if part in ("add", "sub", "facts") and not record.get(f"{part}_total"):
         return None  # the task has no such part

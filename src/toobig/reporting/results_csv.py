@@ -111,8 +111,14 @@ def _blank(value: Any) -> Any:
     return "" if value is None else value
 
 
-def results_rows(cells: Sequence[Cell], root: Path) -> list[dict[str, Any]]:
-    return [_row(cell, run, Path(root)) for cell in cells for run in cell.runs]
+def results_rows(cells: Sequence[Cell], root: Path, settings: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """One row per run; with `settings` (config keys), each row also holds its run's values of them."""
+    rows = []
+    for cell in cells:
+        flat = flatten(cell.config)
+        values = {key: _setting(flat.get(key)) for key in settings}
+        rows += [{**_row(cell, run, Path(root)), **values} for run in cell.runs]
+    return rows
 
 
 def setting_columns(cells: Sequence[Cell]) -> list[str]:
@@ -133,10 +139,7 @@ def write_results_csv(cells: Sequence[Cell], root: Path, path: Path) -> Path:
     """The fixed COLUMNS, then one column per setting that any run changes from its preset
     (every row holds its own value there)."""
     settings = setting_columns(cells)
-    rows = results_rows(cells, root)
-    for row, (cell, _) in zip(rows, [(c, r) for c in cells for r in c.runs]):
-        flat = flatten(cell.config)
-        row.update({key: _setting(flat.get(key)) for key in settings})
+    rows = results_rows(cells, root, settings)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=[*COLUMNS, *settings], lineterminator="\n")
     writer.writeheader()

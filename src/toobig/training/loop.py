@@ -20,7 +20,7 @@ from ..engine.population import Population, check_batch_shards
 from ..engine.sampling import BatchSampler, check_streams
 from ..engine.schedule import eval_points
 from ..evaluation import Evaluator
-from ..store import RunDir, StoreError, run_dir_name
+from ..store import RunDir, StoreError, require_folder, run_dir_name
 from .corpus import Prepared, population_evaluator
 from .monitor import log_scalars, postfix, progress_bar, require_tensorboard, tensorboard_writers
 from .options import EngineOptions
@@ -55,8 +55,7 @@ def train(
     if tensorboard:
         require_tensorboard()  # before any directory is touched
     out_root = Path(out_root)
-    if out_root.exists() and not out_root.is_dir():
-        raise StoreError(f"--out {out_root} is a file; runs go into a folder")
+    require_folder(out_root)
     first = Prepared.from_config(replace(config, seed=seeds[0] if seeds else config.seed))
     check_streams(config, [first.stream()])  # before any directory is touched
     vocab_size = first.tokenizer.vocab_size

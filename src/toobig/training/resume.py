@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Sequence
 
+from ..config import RunConfig
 from ..store import CHECKPOINT_NAMES, RunDir, RunExists, StoreError, sha256_file
 from .options import EngineOptions
 from .records import MemberRecord
@@ -73,3 +74,23 @@ def _checkpoints_on_disk(run: RunDir, summary: dict) -> dict[str, str]:
             raise StoreError(f"checkpoint {path} is corrupted (its SHA-256 matches no recorded checksum)")
         found[name] = digest
     return found
+
+
+def population_siblings(run: RunDir, config: RunConfig) -> list[RunDir]:
+    """The unfinished seeds that trained in one population with `run` (same configuration folder,
+    same configuration but the seed): resumed together they keep the population's float rounding."""
+    summary = run.read_summary()
+    # Killed before its first evaluation, a run has no summary to say whether it had company:
+    # siblings equally without one started with it (all start afresh, together).
+    if summary is not None and int(summary.get("environment", {}).get("population_size", 1)) <= 1:
+        return []
+    siblings = []
+    for path in sorted(run.path.parent.glob("seed*")):
+        other = RunDir(path)
+        if path == run.path or not other.config_path.is_file() or other.is_complete():
+            continue
+        if summary is None and other.read_summary() is not None:
+            continue
+        if other.read_config().without_seed() == config.without_seed():
+            siblings.append(other)
+    return siblings
