@@ -109,12 +109,14 @@ class Run:
 
 def load_run(path: str | Path) -> Run:
     """A run directory (the seed<N> folder holding config.toml and summary.json)."""
+    from .integrity import check_run
     from .store import RunDir, StoreError
 
     run_dir = RunDir(Path(path))
     if not run_dir.config_path.is_file():
         raise StoreError(f"{path}: not a run directory (no {run_dir.config_path.name}); a seed<N> folder is")
-    return Run(run_dir.path, run_dir.read_config(), run_dir.read_summary() or {}, run_dir.read_metrics())
+    checked = check_run(run_dir)
+    return Run(run_dir.path, checked.config, checked.summary or {}, checked.metrics)
 
 
 def load_runs(root: str | Path) -> list[Run]:

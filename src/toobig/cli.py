@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -364,8 +365,31 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (a handler keeps the stream it was made with)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def _show_warnings() -> None:
+    """toobig's library warnings (e.g. a run left out of a report) as lines on stderr."""
+    logger = logging.getLogger("toobig")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("toobig: warning: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    _show_warnings()
     try:
         return args.func(args)
     except (ConfigError, StoreError, UsageError) as exc:

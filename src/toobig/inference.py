@@ -14,6 +14,7 @@ from .engine import rng
 from .engine.device import resolve_device
 from .training import Prepared
 from .evaluation import Evaluator
+from .integrity import check_run
 from .store import RunDir, StoreError
 from .tasks import Prompt
 
@@ -39,9 +40,8 @@ class TrainedRun:
 def load_trained(run_dir: str | Path, checkpoint: str = "best", device: str = "cpu") -> TrainedRun:
     if checkpoint not in ("best", "last"):
         raise StoreError(f"--checkpoint: unknown checkpoint {checkpoint!r} (allowed: best, last)")
-    run = RunDir(Path(run_dir))
-    config = run.read_config()
-    summary = run.read_summary() or {}
+    checked = check_run(RunDir(Path(run_dir)))
+    run, config, summary = checked.run, checked.config, checked.summary or {}
     expected = summary.get("checkpoints", {}).get(checkpoint)
     tensors = run.load_checkpoint(checkpoint, expected)
     iteration = int(run.checkpoint_metadata(checkpoint).get("iteration", 0))

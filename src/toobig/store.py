@@ -34,6 +34,8 @@ MANIFEST_FILE = "SHA256SUMS.json"
 ERROR_FILE, TRACEBACK_FILE = "error.json", "traceback.txt"
 EXTRAPOLATION_FILE = "extrapolation.json"
 LOCK_FILE = ".lock"
+# How to recover from a damaged file of a run directory, said with every refusal.
+RECOVER = "restore it from a copy (e.g. `git checkout`), or delete the run directory and train the run again"
 
 # Fault injection for the reliability suite (tests/test_faults.py, benchmarks/faults.py): with
 # TOOBIG_KILL_AT_WRITE=N in the environment, the process kills itself with SIGKILL at its N-th
@@ -172,6 +174,20 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def metrics_text(records: Iterable[dict[str, Any]]) -> str:
+    """metrics.jsonl's text: one JSON line per evaluation record."""
+    return "".join(json.dumps(r) + "\n" for r in records)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise StoreError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); {RECOVER}") from None
+    except json.JSONDecodeError as exc:
+        raise StoreError(f"{path}: not valid JSON ({exc}); {RECOVER}") from None
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -220,19 +236,23 @@ class RunDir:
         if not self.config_path.is_file():
             raise StoreError(f"{self.path} is not a run directory (no {CONFIG_FILE})")
         try:
-            return validate(apply_overrides(RunConfig(), read_toml(self.config_path)))
+            data = read_toml(self.config_path)
+        except ConfigError as exc:  # the message names the file
+            raise StoreError(f"{exc}; {RECOVER}") from None
+        try:
+            return validate(apply_overrides(RunConfig(), data))
         except ConfigError as exc:
             raise StoreError(f"{self.config_path}: {exc}") from None
 
     # -- metrics --------------------------------------------------------------------------------
     def write_metrics(self, records: Iterable[dict[str, Any]]) -> None:
-        atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in records))
+        atomic_write_text(self.metrics_path, metrics_text(records))
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         # One write of one whole line; a crash can lose the line but never leaves half of it
         # that a reader would accept (read_metrics ignores a final line without its newline).
         with self.metrics_path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
+            fh.write(metrics_text([record]))
             fh.flush()
             os.fsync(fh.fileno())
         _write_points.reached()
@@ -240,10 +260,25 @@ class RunDir:
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_path.is_file():
             return []
-        text = self.metrics_path.read_text(encoding="utf-8")
-        lines = text.split("\n")
-        complete = lines[:-1]  # whatever follows the last newline is an interrupted write
-        return [json.loads(line) for line in complete if line.strip()]
+        try:
+            text = self.metrics_path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise StoreError(f"{self.metrics_path}: not UTF-8 text ({exc.reason} at byte {exc.start}); {RECOVER}") from None
+        return self.parse_metrics(text)
+
+    def parse_metrics(self, text: str) -> list[dict[str, Any]]:
+        """The evaluation records of metrics.jsonl's text; whatever follows the last newline is
+        an interrupted write and ignored. A line that is not a record is refused by number."""
+        records = []
+        for number, line in enumerate(text.split("\n")[:-1], start=1):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                record = None
+            if not (isinstance(record, dict) and type(record.get("iter")) is int):
+                raise StoreError(f"{self.metrics_path}: line {number} is not an evaluation record: {line[:60]!r}; {RECOVER}")
+            records.append(record)
+        return records
 
     # -- summary --------------------------------------------------------------------------------
     def write_summary(self, summary: dict[str, Any]) -> None:
@@ -252,10 +287,10 @@ class RunDir:
     def read_summary(self) -> dict[str, Any] | None:
         if not self.summary_path.is_file():
             return None
-        try:
-            return json.loads(self.summary_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise StoreError(f"{self.summary_path}: not valid JSON ({exc})") from None
+        summary = _read_json(self.summary_path)
+        if not isinstance(summary, dict):
+            raise StoreError(f"{self.summary_path}: holds a JSON {type(summary).__name__}, not an object; {RECOVER}")
+        return summary
 
     def write_failure(self, info: dict[str, Any], traceback_text: str) -> None:
         """Write error.json (what failed, where, when) and traceback.txt (the caller holds the lock)."""
@@ -266,7 +301,7 @@ class RunDir:
         """The error.json of a failed attempt, or None."""
         try:
             return json.loads((self.path / ERROR_FILE).read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+        except (FileNotFoundError, ValueError):  # a damaged record of a failure is no record
             return None
 
     def has_failure(self) -> bool:
@@ -317,10 +352,16 @@ class RunDir:
         """SHA-256 digests a checkpoint may have: the newest first, then the one it replaced."""
         if not self.manifest_path.is_file():
             return {}
-        try:
-            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise StoreError(f"{self.manifest_path}: not valid JSON ({exc})") from None
+        digests = _read_json(self.manifest_path)
+        if not (
+            isinstance(digests, dict)
+            and all(isinstance(v, list) and all(isinstance(d, str) for d in v) for v in digests.values())
+        ):
+            raise StoreError(
+                f"{self.manifest_path}: not a map of checkpoint names to SHA-256 lists; delete it to load "
+                "the checkpoints against summary.json's checksums"
+            )
+        return digests
 
     def save_checkpoint(self, name: str, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
         """Write checkpoints/<name>.safetensors atomically; return its SHA-256.
@@ -354,7 +395,7 @@ class RunDir:
         """Load a checkpoint, refusing one whose SHA-256 is not a recorded one."""
         path = self.checkpoint_path(name)
         if not path.is_file():
-            raise StoreError(f"checkpoint {path} does not exist")
+            raise StoreError(f"checkpoint {path} does not exist; {RECOVER}")
         accepted = set(self.checkpoint_digests().get(name, []))
         if expected_sha256 is not None:
             accepted.add(expected_sha256)

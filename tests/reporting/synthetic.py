@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from toobig.config import RunConfig
 from toobig.model import count_parameters
-from toobig.presets import make_config
+from toobig.presets import grokking_config, make_config
 from toobig.store import RunDir, run_dir_name
 
 # Totals of toobig's default evaluation: all 100 pairs x 10 samples per operation, 50 facts x 10.
@@ -43,6 +43,12 @@ def config_for(task: str, model: str = "n14", regularization: str = "paper", see
     return config
 
 
+def short_grokking_config(max_iters: int, log_points: int, seed: int = 1) -> RunConfig:
+    """Appendix B's run cut short, with log_points evaluations (e.g. 1000 and 4: 0, 1, 10, 100, 1000)."""
+    config = grokking_config(seed=seed, max_iters=max_iters)
+    return replace(config, eval=replace(config.eval, log_points=log_points))
+
+
 def write_run(
     root: Path,
     config: RunConfig,
@@ -51,7 +57,8 @@ def write_run(
     parameters: int | None = None,
     subdir: str = "",
 ) -> RunDir:
-    """A run directory as the trainer leaves it: config.toml, metrics.jsonl, summary.json."""
+    """A run directory as the trainer leaves it: config.toml, metrics.jsonl, summary.json.
+    The metrics must sit at the first of the config's evaluation points, as a real run's do."""
     run = RunDir(Path(root) / subdir / run_dir_name(config))
     run.path.mkdir(parents=True, exist_ok=True)
     run.write_config(config)

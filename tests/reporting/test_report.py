@@ -10,13 +10,12 @@ from dataclasses import replace
 import matplotlib
 import pytest
 
-from toobig.presets import grokking_config
 from toobig.reporting import write_report
 from toobig.reporting.findings import AGREES, DISAGREES, compare_value
 from toobig.reporting.paper import PaperValue
 from toobig.reporting.stats import estimate
 
-from .synthetic import arithmetic_seed, config_for, record, write_extrapolation, write_run
+from .synthetic import arithmetic_seed, config_for, record, short_grokking_config, write_extrapolation, write_run
 
 T_975_DF2 = 4.302652729911275  # Student t, 97.5% quantile, 2 degrees of freedom
 KNOWN_T4 = 2.776445105  # and 4 degrees of freedom
@@ -222,8 +221,9 @@ def test_grokking_out_of_range_and_capacity_sections(tmp_path):
             config = replace(config, model_name=f"n{width}", model=replace(config.model, n_embd=width))
             acc = 0.98 if seed <= learners else 0.6
             write_run(root, config, [record("arithmetic", 0), record("arithmetic", 250, acc, acc)])
-    grok = [record("arithmetic", i, 0.98, 0.98, loss=loss) for i, loss in ((0, 3.0), (10, 0.9), (1000, 0.52), (10_000, 0.55))]
-    write_run(root, grokking_config(seed=1, max_iters=10_000), grok, parameters=10_628_352)
+    points = ((0, 3.0), (1, 2.0), (10, 0.9), (100, 0.7), (1000, 0.52), (10_000, 0.55))
+    grok = [record("arithmetic", i, 0.98, 0.98, loss=loss) for i, loss in points]
+    write_run(root, short_grokking_config(max_iters=10_000, log_points=5), grok, parameters=10_628_352)
     paths = write_report(root, tmp_path / "out")
     text = paths[0].read_text()
 
@@ -266,7 +266,7 @@ def test_unreadable_runs_are_listed_not_dropped(tmp_path):
 def test_a_grokking_run_does_not_rename_table_2s_mlt_row(tmp_path):
     root = tmp_path / "runs"
     arithmetic_seed(root, 1, 0.98, 0.98, 0, model="mlt")
-    write_run(root, grokking_config(seed=1, max_iters=1000), [record("arithmetic", 0), record("arithmetic", 10, 0.98, 0.98)])
+    write_run(root, short_grokking_config(max_iters=1000, log_points=4), [record("arithmetic", 0), record("arithmetic", 1, 0.98, 0.98)])
     text = write_report(root, tmp_path / "out")[0].read_text()
     mlt = table_rows(text, 2)["mlt"]
     assert mlt[2] == "1" and mlt[3] == "98.0% (n=1)"
@@ -276,7 +276,7 @@ def test_a_single_seed_that_differs_is_undecided_not_a_disagreement(tmp_path):
     root = tmp_path / "runs"
     write_run(root, config_for("capitals", "n14", "paper", 1), [record("capitals", 0), record("capitals", 250, facts=0.10)])
     for seed, facts in ((1, 0.10), (2, 0.11)):
-        write_run(root, config_for("capitals", "n14", "controlled", seed), [record("capitals", 250, facts=facts)])
+        write_run(root, config_for("capitals", "n14", "controlled", seed), [record("capitals", 0), record("capitals", 250, facts=facts)])
     text = write_report(root, tmp_path / "out")[0].read_text()
     assert "- n14 facts 10.0% (n=1) vs the paper's 8.2%: undecided (one seed), ours higher" in text
     # Two seeds at 10% and 11%: mean 10.5% +- 12.706 * 0.00707 / sqrt(2) = [4.1, 16.9]; one more seed

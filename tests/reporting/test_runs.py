@@ -54,7 +54,7 @@ def test_run_fields_come_from_summary_metrics_and_extrapolation_json(tmp_path):
     assert run.out_of_range.sub_acc == 195 / 3000 and run.out_of_range.max_operand == 19
 
 
-def test_a_config_that_no_longer_validates_is_still_read(tmp_path):
+def test_a_run_whose_corpus_file_is_gone_is_still_read(tmp_path):
     corpus = tmp_path / "arithmetic.txt"
     corpus.write_text("<1+1=2>  \n")
     config = config_for("arithmetic", seed=1)

@@ -7,19 +7,22 @@ training objects, so a report can be made on another machine or while training g
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..config import ConfigError, protocol_changes, read_toml, to_dict
+from ..config import ConfigError, protocol_changes, to_dict
+from ..integrity import check_run
 from ..metrics import arithmetic_perfect, best_record, extrapolated, in_distribution_perfect
 from ..presets import MODEL_NAMES, make_config
 from ..store import CONFIG_FILE, ERROR_FILE, EXTRAPOLATION_FILE, SUMMARY_FILE, RunDir, StoreError
 from .paper import table_number
 
 _N_MODEL = re.compile(r"n(\d+)")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -166,22 +169,8 @@ class RunCollection:
 
 
 def discover_run_dirs(runs_dir: Path) -> list[Path]:
-    """Every directory below runs_dir (any depth, runs_dir itself included) with summary.json and config.toml."""
-    runs_dir = Path(runs_dir)
-    found = {p.parent for p in runs_dir.rglob(SUMMARY_FILE) if (p.parent / CONFIG_FILE).is_file()}
-    return sorted(found)
-
-
-def _read_config(run: RunDir) -> dict[str, Any]:
-    try:
-        return to_dict(run.read_config())
-    except StoreError:
-        # A config that no longer validates here (e.g. a corpus_file path from another machine)
-        # is still readable as plain TOML; the report only needs a few of its values.
-        try:
-            return dict(read_toml(run.config_path))
-        except ConfigError as exc:
-            raise StoreError(str(exc)) from None
+    """Every run directory below runs_dir (any depth, runs_dir itself included): a folder with config.toml."""
+    return sorted(p.parent for p in Path(runs_dir).rglob(CONFIG_FILE) if p.is_file())
 
 
 def _read_out_of_range(path: Path, trained_max: int) -> OutOfRange:
@@ -200,15 +189,14 @@ def _read_out_of_range(path: Path, trained_max: int) -> OutOfRange:
 
 def load_run(path: Path) -> tuple[SeedRun, list[str]]:
     """Read one run directory; returns the run and warnings about optional files. Raises StoreError."""
-    run = RunDir(Path(path))
-    summary = run.read_summary()
+    checked = check_run(RunDir(Path(path)))
+    run, summary, metrics = checked.run, checked.summary, tuple(checked.metrics)
     if summary is None:
-        raise StoreError(f"{run.path}: no {SUMMARY_FILE}")
-    config = _read_config(run)
-    try:
-        metrics = tuple(run.read_metrics())
-    except ValueError as exc:
-        raise StoreError(f"{run.metrics_path}: not valid JSON lines ({exc})") from None
+        raise StoreError(
+            f"{run.path}: no {SUMMARY_FILE} yet (stopped before its first evaluation, or still before it; "
+            f"`toobig train --resume {run.path}` continues it)"
+        )
+    config = to_dict(checked.config)
     warnings: list[str] = []
     out_of_range = None
     extrapolation = run.path / EXTRAPOLATION_FILE
@@ -268,6 +256,7 @@ def load_runs(runs_dir: Path) -> RunCollection:
             run, notes = load_run(path)
         except (StoreError, KeyError, TypeError, ValueError) as exc:
             skipped.append((path, str(exc)))
+            log.warning("not included: %s", exc)
             continue
         runs.append(run)
         warnings.extend(notes)

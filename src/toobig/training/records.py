@@ -21,10 +21,12 @@ class MemberRecord:
     last: dict | None = None
     first_extrapolation: int | None = None
     checkpoints: dict[str, str] = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)  # every record in metrics.jsonl, in order
     train_s: float = 0.0
     eval_s: float = 0.0
 
     def observe(self, metrics: dict) -> bool:
+        self.history.append(metrics)
         self.last = metrics
         if self.first_extrapolation is None and extrapolated(metrics):
             self.first_extrapolation = metrics["iter"]

@@ -6,7 +6,8 @@ from dataclasses import replace
 from typing import Sequence
 
 from ..config import RunConfig
-from ..store import CHECKPOINT_NAMES, RunDir, RunExists, StoreError, sha256_file
+from ..integrity import RECOVER, RunDamaged, check_run, checkpoints_on_disk
+from ..store import RunDir, RunExists, StoreError
 from .options import EngineOptions
 from .records import MemberRecord
 
@@ -37,7 +38,8 @@ def numerics_of(run: RunDir, options: EngineOptions) -> EngineOptions:
 
 
 def restore(rec: MemberRecord) -> tuple[int, dict]:
-    summary = rec.run.read_summary() or {}
+    checked = check_run(rec.run)
+    summary = checked.summary or {}
     recorded = summary.get("corpus_sha256")
     if recorded is not None and recorded != rec.prepared.text_sha256:
         raise StoreError(
@@ -49,31 +51,18 @@ def restore(rec: MemberRecord) -> tuple[int, dict]:
     meta = rec.run.checkpoint_metadata("last")
     iteration = int(meta["iteration"])
     # Metrics logged after the checkpoint are recomputed identically on the way.
-    history = [m for m in rec.run.read_metrics() if m["iter"] <= iteration]
+    history = [m for m in checked.metrics if m["iter"] <= iteration]
+    if not history or history[-1]["iter"] != iteration:
+        raise RunDamaged(
+            f"{rec.run.metrics_path}: lacks the evaluation at iteration {iteration} of checkpoints/last.safetensors; {RECOVER}"
+        )
     rec.run.write_metrics(history)
     for m in history:
         rec.observe(m)
-    rec.checkpoints = _checkpoints_on_disk(rec.run, summary)
+    rec.checkpoints = checkpoints_on_disk(rec.run, summary)
     timings = summary.get("timings", {})
     rec.train_s, rec.eval_s = float(timings.get("train_s", 0.0)), float(timings.get("eval_s", 0.0))
     return iteration, {"tensors": state, "steps": int(meta.get("optimizer_steps", 0))}
-
-
-def _checkpoints_on_disk(run: RunDir, summary: dict) -> dict[str, str]:
-    """The SHA-256 of each checkpoint file as it is now. A kill between a checkpoint's rename and
-    the summary's rewrite leaves summary.json with the previous digest; the manifest (written
-    before the rename) holds the new one, so the file must match one of the two."""
-    found: dict[str, str] = {}
-    recorded = run.checkpoint_digests()
-    for name in CHECKPOINT_NAMES:
-        path = run.checkpoint_path(name)
-        if not path.is_file():
-            continue
-        digest = sha256_file(path)
-        if digest not in {*recorded.get(name, []), summary.get("checkpoints", {}).get(name)}:
-            raise StoreError(f"checkpoint {path} is corrupted (its SHA-256 matches no recorded checksum)")
-        found[name] = digest
-    return found
 
 
 def population_siblings(run: RunDir, config: RunConfig) -> list[RunDir]:

@@ -12,7 +12,9 @@ import torch
 
 from .. import __version__
 from ..config import protocol_changes, to_dict
+from ..integrity import metrics_digest
 from ..metrics import heldout_summary
+from ..store import metrics_text
 from .records import MemberRecord
 
 # Fields of a metrics record that are measured in wall-clock time (excluded from determinism checks).
@@ -55,7 +57,8 @@ class PopulationFacts:
 def data_summary(rec: MemberRecord, status: str) -> dict:
     """The run's own data (held-out pairs, protocol) and, once complete, its loss floors."""
     out: dict = {"held_out": [list(p) for p in rec.prepared.held_out], "protocol": protocol_changes(to_dict(rec.config))}
-    out["heldout"] = heldout_summary(rec.run.read_metrics(), rec.config.eval.selection)
+    out["heldout"] = heldout_summary(rec.history, rec.config.eval.selection)
+    out["metrics"] = metrics_digest(metrics_text(rec.history))
     if status == "complete":
         floors = rec.prepared.floors(rec.config.model.block_size)
         out["loss_floors"] = floors.as_dict()

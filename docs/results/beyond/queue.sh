@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The background queue that trains the beyond-the-paper studies on this 2-core machine.
+#
+# It asks for one more seed at a time across all variants of a study, so that partial
+# results cover every variant. `reproduce` skips complete runs and resumes interrupted
+# ones, so the queue can be killed and started again at any time.
+#
+#   queue.sh LANE CORE
+#
+# LANE "order" runs the order ablation, then the weight-decay study; LANE "other" runs
+# the capacity curve (first, as the study plan asks) with the held-out generality study
+# one seed behind it. The two lanes never share an
+# incomplete run, so they can run at once, each on its own core.
+# TOOBIG is the command to run (default: toobig); the queue stops before its next stage
+# once the file STOP_FILE exists (default: ~/.toobig-queue-stop-LANE).
+set -u
+lane=${1:?usage: queue.sh order|other CORE}
+core=${2:?usage: queue.sh order|other CORE}
+out=$(cd "$(dirname "$0")" && pwd)
+toobig=${TOOBIG:-toobig}
+stop_file=${STOP_FILE:-$HOME/.toobig-queue-stop-$lane}
+
+stage() {  # stage EXPERIMENT NUM_SEEDS
+    if [ -e "$stop_file" ]; then
+        echo "$(date -u +%FT%TZ) stop file $stop_file found: stopping"
+        exit 0
+    fi
+    echo "$(date -u +%FT%TZ) $1 --num-seeds $2"
+    taskset -c "$core" $toobig reproduce --experiments "$1" --num-seeds "$2" \
+        --out "$out" --device cpu --compile --workers 1
+}
+
+case $lane in
+    order)
+        for k in 1 2 3 4 5; do stage order-ablation $k; done
+        for k in 1 2 3 4 5; do stage weight-decay $k; done ;;
+    other)
+        for k in 1 2 3 4 5; do stage capacity-curve $k; stage heldout-generality $k; done
+        for k in 6 7 8 9 10; do stage capacity-curve $k; done ;;
+    *)
+        echo "queue.sh: unknown lane '$lane' (order or other)" >&2
+        exit 2 ;;
+esac
+echo "$(date -u +%FT%TZ) lane $lane done"
