@@ -7,11 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 import toobig
 from toobig import cli
 
 RUN = "{run}"  # replaced by a real, complete run directory
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="refuses --device cuda only where CUDA is missing")
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +72,10 @@ CASES = [
     (["train", "--config", "missing.toml"], "missing.toml"),
     (["train", "--config", "{bad_toml}"], "bad.toml"),
     (["train", "--corpus", "missing.txt"], "missing.txt"),
+    (["train", "--corpus", "{empty_corpus}"], "the training corpus of task 'arithmetic' is empty"),
+    (["train", "--corpus", "{binary_corpus}"], "cannot read"),
+    (["train", "--corpus", "{foreign_corpus}"], "lacks the characters '+-0123456789<=' that the arithmetic evaluation prompts use"),
+    (["train", "--corpus", "{partial_corpus}"], "lacks the characters '-0456789'"),
     (["train", "--resume", "x", "--iters", "5"], "--resume continues a run with its own config.toml"),
     (["train", "--resume", "x", "--compile"], "--resume continues a run with the --compile/--batch-shards"),
     (["train", "--resume", "no-such-run"], "no-such-run"),
@@ -94,6 +100,8 @@ CASES = [
     (["sample", "no-such-run", "--prompt", "<5+7="], "no-such-run"),
     (["extrapolate", RUN, "--max-operand", "0"], "--max-operand must be >= 1"),
     (["extrapolate", "no-such-run"], "no-such-run"),
+    (["extrapolate", RUN, "--max-operand", "9"], "adds no operand beyond the run's training range 0..9"),
+    (["extrapolate", RUN, "--max-operand", "9999"], "does not fit the model's context of 9"),
     # reproduce, sweep, report, runs, info
     (["reproduce", "--experiments", "table9"], "unknown experiment 'table9'"),
     (["reproduce", "--num-seeds", "0"], "--num-seeds must be >= 1"),
@@ -102,6 +110,8 @@ CASES = [
     (["sweep", "missing.toml"], "missing.toml"),
     (["sweep", "{bad_toml}"], "bad.toml"),
     (["sweep", "{sweep_unknown_model}"], "sweep.models: unknown name 'gpt2'"),
+    pytest.param(["sweep", "{sweep_ok}", "--device", "cuda"], "CUDA is not available", marks=NO_CUDA),
+    pytest.param(["reproduce", "--experiments", "table2", "--device", "cuda"], "CUDA is not available", marks=NO_CUDA),
     (["report", "no-such-dir"], "no such runs directory: no-such-dir"),
     (["runs", "no-such-dir"], "no such runs directory: no-such-dir"),
     (["info", "--model", "n0"], "unknown model 'n0'"),
@@ -111,14 +121,23 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("argv,message", CASES, ids=[" ".join(a)[:60] or "(none)" for a, _ in CASES])
+def _case_id(case) -> str:
+    argv = case.values[0] if hasattr(case, "values") else case[0]
+    return " ".join(argv)[:60] or "(none)"
+
+
+@pytest.mark.parametrize("argv,message", CASES, ids=[_case_id(c) for c in CASES])
 def test_bad_input_is_one_line_exit_2_and_nothing_on_disk(argv, message, run_dir, tmp_path, monkeypatch, capsys):
     (tmp_path / "bad.toml").write_text("x = \n")
     (tmp_path / "sweep.toml").write_text('[sweep]\ntasks = ["arithmetic"]\nmodels = ["gpt2"]\n')
     (tmp_path / "empty").mkdir()
     (tmp_path / "a_file").write_text("not a folder\n")
     (tmp_path / "ok.toml").write_text('[sweep]\ntasks = ["arithmetic"]\nmodels = ["n14"]\n[set]\n"train.max_iters" = 10\n')
-    paths = {"{run}": str(run_dir), "{bad_toml}": str(tmp_path / "bad.toml"), "{empty_dir}": str(tmp_path / "empty"),
+    corpora = {"empty": b"", "binary": bytes(range(256)), "foreign": "h\u00e9llo w\u00f6rld\n".encode(),
+               "partial": b"<1+1=2>\n<12+1=13>\n"}
+    for name, data in corpora.items():
+        (tmp_path / f"{name}.txt").write_bytes(data)
+    paths = {**{f"{{{name}_corpus}}": str(tmp_path / f"{name}.txt") for name in corpora},"{run}": str(run_dir), "{bad_toml}": str(tmp_path / "bad.toml"), "{empty_dir}": str(tmp_path / "empty"),
              "{sweep_unknown_model}": str(tmp_path / "sweep.toml"), "{a_file}": str(tmp_path / "a_file"),
              "{sweep_ok}": str(tmp_path / "ok.toml")}
     argv = [paths.get(a, a) for a in argv]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .config import ConfigError
 from .inference import evaluate_trained, load_trained
 from .store import EXTRAPOLATION_FILE, RunDir, atomic_write_text
 from .tasks import arithmetic_prompts
-
 
 
 def extrapolate(run_dir: str | Path, max_operand: int = 19, checkpoint: str = "best", device: str = "cpu") -> dict:
@@ -16,6 +16,17 @@ def extrapolate(run_dir: str | Path, max_operand: int = 19, checkpoint: str = "b
     the training range; write the result to RUN_DIR/extrapolation.json."""
     trained = load_trained(run_dir, checkpoint, device)
     trained_max = trained.config.task.operand_max
+    if max_operand <= trained_max:
+        raise ConfigError(
+            f"--max-operand {max_operand} adds no operand beyond the run's training range 0..{trained_max}; "
+            f"pass one above {trained_max}"
+        )
+    longest = f"<{max_operand}+{max_operand}="
+    if len(longest) > trained.config.model.block_size:
+        raise ConfigError(
+            f"--max-operand {max_operand}: the prompt {longest!r} ({len(longest)} characters) does not fit the "
+            f"model's context of {trained.config.model.block_size}"
+        )
     prompts = arithmetic_prompts(max_operand, trained.config.task.held_out, skip_below=trained_max)
     metrics = evaluate_trained(trained, prompts)
     result = {

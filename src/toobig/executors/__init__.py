@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..config import ConfigError
+from ..engine.device import resolve_device
 from ..store import ERROR_FILE, TRACEBACK_FILE, RunDirBusy
 from .cores import shape, uses_cuda
 from .failures import clear_failure, read_failure, record_failure
@@ -53,6 +54,11 @@ def execute(
             raise ConfigError(f"{name} must be >= 1, got {value}")
     if address is not None and executor != "ray":
         raise ConfigError("--address is only used with --executor ray")
+    if address is None:
+        # The jobs run on this machine: a device it lacks fails once here, not in every worker
+        # (a Ray cluster's nodes may have devices this machine has not).
+        for device in sorted({job.device for job in plan.jobs}):
+            resolve_device(device)
     tally = _Tally(plan, executor, progress)
     if plan.jobs:
         if executor == "local":

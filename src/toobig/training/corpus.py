@@ -35,6 +35,13 @@ class Prepared:
         if not text:
             raise ConfigError(f"the training corpus of task {task.name!r} is empty")
         tokenizer = CharTokenizer.from_text(text)
+        unseen = sorted({c for p in build_task(task).prompts(config.eval) for c in p.text} - set(tokenizer.chars))
+        if unseen:
+            source = f"task.corpus_file {task.corpus_file!r}" if task.corpus_file else f"the {task.name} corpus"
+            raise ConfigError(
+                f"{source} lacks the characters {''.join(unseen)!r} that the {task.name} evaluation prompts use; "
+                "a model can only read characters of its training corpus"
+            )
         return cls(task, text, tokenizer, tokenizer.tensor(text))
 
     @property
