@@ -64,6 +64,9 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, numerics):
     assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
     assert _records(run) == _records(ref_run)
     assert _summary(run) == _summary(ref_run)
+    # The wall clock goes on from the checkpoint's time instead of restarting at zero.
+    clock = [json.loads(line)["elapsed_s"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert clock == sorted(clock) and clock[-1] > 0
     for name in ("best", "last"):
         ours, theirs = (load_file(str(r / "checkpoints" / f"{name}.safetensors")) for r in (run, ref_run))
         assert ours.keys() == theirs.keys()

@@ -230,7 +230,9 @@ def _evaluate(
     # The rate of the step that follows this evaluation, as the optimizer holds it.
     lr = pop.set_learning_rate(point)
     for k, (rec, m) in enumerate(zip(records, metrics)):
-        record = {"iter": point, **m, "lr": lr, "elapsed_s": round(time.perf_counter() - t_begin, 3)}
+        # Wall-clock time since the run started, a resumed run's earlier processes included.
+        since_start = rec.elapsed_before + time.perf_counter() - t_begin
+        record = {"iter": point, **m, "lr": lr, "elapsed_s": round(since_start, 3)}
         rec.eval_s += elapsed
         rec.run.append_metrics(record)
         improved = rec.observe(record)

@@ -24,6 +24,7 @@ class MemberRecord:
     history: list[dict] = field(default_factory=list)  # every record in metrics.jsonl, in order
     train_s: float = 0.0
     eval_s: float = 0.0
+    elapsed_before: float = 0.0  # a resumed run's elapsed_s at the checkpoint it resumed from
 
     def observe(self, metrics: dict) -> bool:
         self.history.append(metrics)

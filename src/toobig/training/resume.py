@@ -60,6 +60,7 @@ def restore(rec: MemberRecord) -> tuple[int, dict]:
     for m in history:
         rec.observe(m)
     rec.checkpoints = checkpoints_on_disk(rec.run, summary)
+    rec.elapsed_before = float(history[-1].get("elapsed_s", 0.0))
     timings = summary.get("timings", {})
     rec.train_s, rec.eval_s = float(timings.get("train_s", 0.0)), float(timings.get("eval_s", 0.0))
     return iteration, {"tensors": state, "steps": int(meta.get("optimizer_steps", 0))}
