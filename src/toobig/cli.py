@@ -14,6 +14,7 @@ from . import __version__, api
 from .config import ConfigError, RunConfig, parse_assignment, read_toml
 from .metrics import heldout_accuracy
 from .presets import MODEL_NAMES, SCHEDULES, resolve
+from .tasks import held_out_label
 from .config import TASK_NAMES, REGULARIZATIONS
 from .store import StoreError
 
@@ -50,6 +51,8 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     if args.corpus is not None:
         # Absolute, so the run can be evaluated or resumed from anywhere (and by a Ray worker).
         flags.setdefault("task", {})["corpus_file"] = str(args.corpus.resolve())
+    if args.pairs is not None:
+        flags.setdefault("task", {})["pairs_file"] = str(args.pairs.resolve())
     if args.paper_eval_counts:
         flags.setdefault("eval", {})["paper_counts"] = True
     sets = [parse_assignment(a) for a in args.set or []]
@@ -67,7 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .store import RunDir
 
     if args.resume:
-        given = [f for f in ("task", "model", "regularization", "config", "set", "iters", "eval_interval", "corpus", "seeds", "num_seeds") if getattr(args, f)]
+        given = [f for f in ("task", "model", "regularization", "config", "set", "iters", "eval_interval", "corpus", "pairs", "seeds", "num_seeds") if getattr(args, f)]
         if given or args.paper_eval_counts or args.overwrite:
             raise UsageError("--resume continues a run with its own config.toml; drop the other configuration flags")
         if args.compile is not None or args.batch_shards is not None:
@@ -92,11 +95,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     runs = api.train(config, seeds, args.out, device=args.device, compile=bool(args.compile), overwrite=args.overwrite,
                      progress=not args.quiet, max_members=args.max_members, tensorboard=args.tensorboard, batch_shards=shards)
     for run in runs:
-        best = run.best
-        print(
-            f"{run.path}  best combined {best.get('combined', 0):.4f} at iter {best.get('iter')}"
-            f"  (5,7) {best.get('heldout_correct', 0)}/{best.get('heldout_total', 0)}"
-        )
+        best, held_out = run.best, held_out_label(run.config.task)
+        heldout_text = f"  {held_out} {best.get('heldout_correct', 0)}/{best.get('heldout_total', 0)}" if held_out else ""
+        print(f"{run.path}  best combined {best.get('combined', 0):.4f} at iter {best.get('iter')}{heldout_text}")
     return 0
 
 
@@ -254,6 +255,8 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
                    help="with --iters: 'scaled' moves warmup and decay in proportion, 'paper' keeps them (default: %(default)s)")
     p.add_argument("--eval-interval", type=int, help="eval.interval")
     p.add_argument("--corpus", type=Path, help="train on this corpus file as-is (e.g. the paper's arithmetic.txt)")
+    p.add_argument("--pairs", type=Path, metavar="FILE",
+                   help="with --task pairs: prompt<TAB>answer[<TAB>held_out] lines, a task of your own (README)")
     p.add_argument("--paper-eval-counts", action="store_true", help="count 910 samples per operation like the reference logs")
 
 

@@ -12,7 +12,9 @@ from typing import Any, Mapping
 
 import tomli_w
 
-TASK_NAMES = ("arithmetic", "capitals", "combined")
+TASK_NAMES = ("arithmetic", "capitals", "combined", "pairs")
+# The tasks with operand pairs (and so held_out pairs and arithmetic prompts).
+ARITHMETIC_TASKS = ("arithmetic", "combined")
 REGULARIZATIONS = ("paper", "controlled")
 PRECISIONS = ("auto", "float32", "bfloat16")
 # Protocol knobs beyond the paper (the first value of each is the paper's).
@@ -44,6 +46,8 @@ class TaskConfig:
     # drawn with held_out_seed (-1: the run's own seed, a different set for every seed).
     held_out_random: int = 0
     held_out_seed: int = -1
+    # The pairs task's file of prompt<TAB>answer[<TAB>held_out] lines (toobig/tasks/pairs.py).
+    pairs_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,7 @@ ADDED_FIELDS: dict[tuple[str, str], Any] = {
     ("task", "line_order"): "fixed",
     ("task", "held_out_random"): 0,
     ("task", "held_out_seed"): -1,
+    ("task", "pairs_file"): "",
     ("train", "sampling"): "windows",
     ("train", "loss_on"): "all",
     ("eval", "selection"): "combined",
@@ -317,14 +322,16 @@ def validate(config: RunConfig) -> RunConfig:
             f"task.held_out_random ({t.held_out_random}) is larger than the number of unordered pairs of "
             f"distinct operands 0..{t.operand_max} ({distinct_pairs})"
         )
-    if t.held_out_random and t.name == "capitals":
-        raise ConfigError("task.held_out_random: the capitals task has no operand pairs to hold out")
+    if t.held_out_random and t.name in ("capitals", "pairs"):
+        raise ConfigError(f"task.held_out_random: the {t.name} task has no operand pairs to hold out")
+    if t.pairs_file and t.name != "pairs":
+        raise ConfigError(f"task.pairs_file: only the pairs task reads one (task.name is {t.name!r})")
     if t.line_order == "seed" and t.corpus_file:
         raise ConfigError("task.line_order=seed: a corpus file keeps its own line order; drop task.corpus_file")
     if t.held_out_random and t.corpus_file:
         raise ConfigError("task.held_out_random: a corpus file fixes its own held-out lines; drop task.corpus_file")
     held = {frozenset(p) for p in t.held_out} if not t.held_out_random else set()
-    if t.name != "capitals" and len(held) == (t.operand_max + 1) * (t.operand_max + 2) // 2:
+    if t.name in ARITHMETIC_TASKS and len(held) == (t.operand_max + 1) * (t.operand_max + 2) // 2:
         raise ConfigError("task.held_out: every operand pair is held out, so no addition or subtraction line is left to train on")
     if tr.loss_on == "answers" and t.name != "arithmetic":
         raise ConfigError(f"train.loss_on=answers: the {t.name} task has lines without an answer after '='")
@@ -332,7 +339,7 @@ def validate(config: RunConfig) -> RunConfig:
         if getattr(m, name) < 1:
             raise ConfigError(f"model.{name} must be >= 1, got {getattr(m, name)}")
     prompt = f"<{t.operand_max}+{t.operand_max}="
-    if t.name in ("arithmetic", "combined") and m.block_size < len(prompt):
+    if t.name in ARITHMETIC_TASKS and m.block_size < len(prompt):
         # Capital-city prompts may exceed the block (the paper's do: nanoGPT crops them), but an
         # arithmetic prompt that does not fit loses its operands.
         raise ConfigError(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig, apply_overrides, to_dict, validate, TASK_NAMES
+from .config import (
+    ARITHMETIC_TASKS, TASK_NAMES, ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig, apply_overrides, to_dict, validate,
+)
 
 MODEL_NAMES = ("n14", "n28", "n56", "mlt")
 
@@ -19,7 +22,8 @@ _ARCHITECTURES = {
 }
 
 # (block_size, batch_size): 882 x 9 for arithmetic, 576 x 24 for capitals and combined (Section 3.1).
-_DATA_SHAPES = {"arithmetic": (9, 882), "capitals": (24, 576), "combined": (24, 576)}
+# (block size, batch size): the paper's per task; a pairs task starts from the capitals shape.
+_DATA_SHAPES = {"arithmetic": (9, 882), "capitals": (24, 576), "combined": (24, 576), "pairs": (24, 576)}
 
 # Table 1: the "paper" condition. Mini models: lr 1e-2 -> 1e-4, no dropout, no weight decay.
 # MLT: lr 1e-5 -> 1e-6, dropout 0.2, weight decay 0.1.
@@ -116,6 +120,8 @@ def variant_tag(config: RunConfig) -> str:
     keeps every configuration apart."""
     parts = []
     t, tr = config.task, config.train
+    if t.name == "pairs" and t.pairs_file:
+        parts.append(re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(t.pairs_file).stem).strip("._") or "pairs")
     if t.line_order != "fixed":
         parts.append(f"order-{t.line_order}")
     if tr.sampling != "windows":
@@ -126,7 +132,7 @@ def variant_tag(config: RunConfig) -> str:
         parts.append("select-id" if config.eval.selection == "in_distribution" else f"select-{config.eval.selection}")
     if t.held_out_random:
         parts.append(f"heldout-random{t.held_out_random}" + (f"-s{t.held_out_seed}" if t.held_out_seed >= 0 else ""))
-    elif t.held_out != TaskConfig().held_out and t.name != "capitals":
+    elif t.held_out != TaskConfig().held_out and t.name in ARITHMETIC_TASKS:
         pairs = "+".join(f"{a}x{b}" for a, b in t.held_out) if len(t.held_out) <= 3 else f"{len(t.held_out)}pairs"
         parts.append(f"heldout-{pairs or 'none'}")
     try:

@@ -12,6 +12,7 @@ from .capacity import capacity_section
 from .findings import findings_section
 from .grokking import grokking_section
 from .markdown import DASH, md_table, unfinished_text
+from .other import other_section
 from .out_of_range import out_of_range_section
 from .paper import citation, paper_notes
 from .runs import Cell, RunCollection
@@ -85,6 +86,7 @@ def render_report(collection: RunCollection, figures: Sequence[Path], out_dir: P
         out_of_range_section(cells),
         capacity_section(cells),
         beyond_section(cells, figures, out_dir),
+        other_section(cells),
         _figures([f for f in figures if not f.name.startswith("beyond_")], out_dir),
         _environment(collection),
         _skipped(collection),

@@ -82,6 +82,8 @@ def _row(cell: Cell, run: SeedRun, root: Path) -> dict[str, Any]:
     task = run.config.get("task", {})
     if run.task == "capitals":
         row["held_out"] = ""
+    elif run.task == "pairs":
+        row["held_out"] = f"held-out pairs of {Path(str(task.get('pairs_file', ''))).name} (prompts in summary.json)"
     elif task.get("held_out_random"):
         seed = task.get("held_out_seed", -1)
         row["held_out"] = f"random {task['held_out_random']} ({'seed ' + str(seed) if seed >= 0 else 'the run seed'}; pairs in summary.json)"

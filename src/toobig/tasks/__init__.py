@@ -12,8 +12,9 @@ from .arithmetic import ArithmeticTask, arithmetic_prompts, score_arithmetic
 from .base import KINDS, Prompt, Task, shuffled_corpus, split_lines
 from .capitals import CapitalsTask, score_fact
 from .combined import CombinedTask
+from .pairs import PairsTask, read_pairs
 
-_TASKS = {"arithmetic": ArithmeticTask, "capitals": CapitalsTask, "combined": CombinedTask}
+_TASKS = {"arithmetic": ArithmeticTask, "capitals": CapitalsTask, "combined": CombinedTask, "pairs": PairsTask}
 
 
 def build_task(config: TaskConfig) -> Task:
@@ -49,6 +50,18 @@ def resolve_task(config: TaskConfig, seed: int) -> TaskConfig:
     if (held_out, data_seed) == (config.held_out, config.data_seed):
         return config
     return replace(config, held_out=held_out, data_seed=data_seed)
+
+
+def held_out_label(config: TaskConfig) -> str:
+    """The held-out set in words, for output lines and tables: "(5,7)", "(3,8),(2,9)", "5 random
+    pairs", "held-out pairs of mul.tsv", or "" for a task without one (capitals)."""
+    if config.name == "capitals":
+        return ""
+    if config.name == "pairs":
+        return f"held-out pairs of {Path(config.pairs_file).name}"
+    if config.held_out_random:
+        return f"{config.held_out_random} random pairs"
+    return ",".join(f"({a},{b})" for a, b in config.held_out)
 
 
 def answer_mask(text: str) -> list[bool]:
@@ -99,5 +112,5 @@ def is_correct(prompt: Prompt, completion: str) -> bool:
 __all__ = [
     "KINDS", "Prompt", "Task", "build_task", "corpus_text", "is_correct", "arithmetic_prompts",
     "resolve_task", "random_held_out", "answer_mask", "line_spans",
-    "ArithmeticTask", "CapitalsTask", "CombinedTask",
+    "ArithmeticTask", "CapitalsTask", "CombinedTask", "PairsTask", "read_pairs", "held_out_label",
 ]

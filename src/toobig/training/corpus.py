@@ -11,10 +11,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..config import ConfigError, EvalConfig, RunConfig, TaskConfig
+from ..config import ARITHMETIC_TASKS, ConfigError, EvalConfig, RunConfig, TaskConfig
 from ..evaluation import Evaluator
 from ..floors import Floors, loss_floors
-from ..tasks import Prompt, answer_mask, build_task, corpus_text, line_spans, resolve_task
+from ..tasks import Prompt, answer_mask, build_task, corpus_text, line_spans, read_pairs, resolve_task
 from ..tokenizer import CharTokenizer
 from ..engine.sampling import MemberStream
 
@@ -51,7 +51,21 @@ class Prepared:
     @property
     def held_out(self) -> tuple[tuple[int, int], ...]:
         """The operand pairs this run never saw ((5,7) under the paper's protocol)."""
-        return () if self.task.name == "capitals" else self.task.held_out
+        return self.task.held_out if self.task.name in ARITHMETIC_TASKS else ()
+
+    @property
+    def held_out_record(self) -> list:
+        """What summary.json states as held out: operand pairs, or a pairs task's prompts."""
+        if self.task.name == "pairs":
+            return [p.prompt for p in read_pairs(self.task) if p.held_out]
+        return [list(p) for p in self.held_out]
+
+    @property
+    def prompts_sha256(self) -> str:
+        """A digest of the evaluation prompts and answers (a pairs file edited after training shows)."""
+        prompts = build_task(self.task).prompts(EvalConfig())
+        blob = "\n".join(f"{p.text}\t{p.answer}\t{p.held_out}" for p in prompts)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def prompts(self, eval_config: EvalConfig) -> list[Prompt]:
         return build_task(self.task).prompts(eval_config)

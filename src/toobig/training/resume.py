@@ -46,6 +46,12 @@ def restore(rec: MemberRecord) -> tuple[int, dict]:
             f"{rec.run.path}: the training corpus changed since this run started "
             f"(task.corpus_file {rec.config.task.corpus_file!r}); restore it or start a new run"
         )
+    recorded = summary.get("prompts_sha256")
+    if recorded is not None and recorded != rec.prepared.prompts_sha256:
+        raise StoreError(
+            f"{rec.run.path}: the task's prompts changed since this run started "
+            f"(task.pairs_file {rec.config.task.pairs_file!r}); restore the file or start a new run"
+        )
     expected = summary.get("checkpoints", {}).get("last")
     state = rec.run.load_checkpoint("last", expected)
     meta = rec.run.checkpoint_metadata("last")

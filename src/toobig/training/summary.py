@@ -56,7 +56,9 @@ class PopulationFacts:
 
 def data_summary(rec: MemberRecord, status: str) -> dict:
     """The run's own data (held-out pairs, protocol) and, once complete, its loss floors."""
-    out: dict = {"held_out": [list(p) for p in rec.prepared.held_out], "protocol": protocol_changes(to_dict(rec.config))}
+    out: dict = {"held_out": rec.prepared.held_out_record, "protocol": protocol_changes(to_dict(rec.config))}
+    if rec.config.task.name == "pairs":
+        out["prompts_sha256"] = rec.prepared.prompts_sha256
     out["heldout"] = heldout_summary(rec.history, rec.config.eval.selection)
     out["metrics"] = metrics_digest(metrics_text(rec.history))
     if status == "complete":
