@@ -40,12 +40,21 @@ def pristine(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("pristine")
     assert _run(root, "train", *ARGS, "--seeds", "1", "--out", "complete") == 0
     # Write points per evaluation: metrics line, best (2), last (2) and the manifest writes...;
-    # 30 lands after the evaluation at iteration 20 has been checkpointed.
-    assert _run(root, "train", *ARGS, "--seeds", "1", "--out", "interrupted", kill_at=30) == -9
+    # 31 lands after the evaluation at iteration 20 has been checkpointed and its summary renamed.
+    assert _run(root, "train", *ARGS, "--seeds", "1", "--out", "interrupted", kill_at=31) == -9
     runs = {name: next((root / name).glob("*/seed1")) for name in ("complete", "interrupted")}
     summary = json.loads((runs["interrupted"] / "summary.json").read_text())
     assert summary["status"] == "running" and 0 < summary["iteration"] < 40
+    assert not list(runs["interrupted"].rglob("*.tmp")), "the kill should fall between two whole writes"
     return runs
+
+
+def test_a_run_directory_keeps_its_vocabulary(pristine):
+    from toobig.training import Prepared
+    from toobig.store import RunDir
+
+    run = RunDir(pristine["complete"])
+    assert run.read_vocab() == Prepared.from_config(run.read_config()).tokenizer.chars == "\n +-0123456789<=>"
 
 
 @pytest.fixture
@@ -170,6 +179,11 @@ CASES = [
     Case("summary: []", "summary.json", _write("summary.json", b"[]\n"), r"holds a JSON list, not an object"),
     Case("summary: not JSON", "summary.json", _write("summary.json", b'{"status": '), r"not valid JSON"),
     Case("summary: not UTF-8", "summary.json", _append("summary.json", b"\xff"), r"not UTF-8"),
+    # vocab.json
+    Case("vocab: not JSON", "vocab.json", _write("vocab.json", b'{"chars": '), r"not valid JSON"),
+    Case("vocab: not characters", "vocab.json", _write("vocab.json", b'{"chars": ["ab"]}'), r"not a list of characters"),
+    Case("vocab: characters swapped", "vocab.json", _edit_text("vocab.json", '"1", "2"', '"2", "1"'),
+         r"the run trained with the characters", ("eval", "resume")),
     # checkpoints
     Case("manifest: []", "checkpoints/SHA256SUMS.json", _write("checkpoints/SHA256SUMS.json", b"[]\n"),
          r"not a map of checkpoint names"),
@@ -203,7 +217,7 @@ def _assert_refused(code: int, err: list[str], case: Case) -> None:
 
 
 def _assert_recovery_named(message: str) -> None:
-    assert any(hint in message for hint in (RECOVER, "delete it", "start a new run", "train --resume")), message
+    assert any(hint in message for hint in (RECOVER, "delete it", "start a new run", "restore the corpus")), message
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

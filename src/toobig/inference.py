@@ -14,7 +14,7 @@ from .engine import rng
 from .engine.device import resolve_device
 from .training import Prepared
 from .evaluation import Evaluator
-from .integrity import check_run
+from .integrity import check_run, check_vocabulary
 from .store import RunDir, StoreError
 from .tasks import Prompt
 
@@ -47,6 +47,7 @@ def load_trained(run_dir: str | Path, checkpoint: str = "best", device: str = "c
     iteration = int(run.checkpoint_metadata(checkpoint).get("iteration", 0))
     dev = resolve_device(device)
     prepared = Prepared.from_config(config)
+    check_vocabulary(run, prepared.tokenizer.chars)
     shapes = gpt.param_shapes(config.model, prepared.tokenizer.vocab_size)
     missing = [n for n in shapes if n not in tensors]
     if missing:

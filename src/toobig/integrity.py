@@ -87,7 +87,19 @@ def check_run(run: RunDir | str | Path) -> CheckedRun:
     if summary is not None:
         _check_scores(run, config, summary, metrics)
     checkpoints_on_disk(run, summary)
+    run.read_vocab()  # its form; whether it is the corpus's is checked where the corpus is read
     return CheckedRun(run, config, summary, metrics)
+
+
+def check_vocabulary(run: RunDir, chars: str) -> None:
+    """The corpus read today gives the vocabulary the run trained with (vocab.json, where kept):
+    else the checkpoint's token ids would mean other characters."""
+    kept = run.read_vocab()
+    if kept is not None and kept != chars:
+        raise RunDamaged(
+            f"{run.vocab_path}: the run trained with the characters {kept!r}, but its corpus now gives {chars!r}; "
+            "restore the corpus file the run trained on"
+        )
 
 
 def _checked_summary(run: RunDir) -> dict[str, Any] | None:

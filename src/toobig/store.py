@@ -28,6 +28,8 @@ from .config import RunConfig, ConfigError, apply_overrides, read_toml, to_toml,
 from .presets import variant_tag
 
 CONFIG_FILE, METRICS_FILE, SUMMARY_FILE = "config.toml", "metrics.jsonl", "summary.json"
+# The character vocabulary, token id = position in the list: what a checkpoint's rows mean.
+VOCAB_FILE = "vocab.json"
 CHECKPOINT_NAMES = ("best", "last")
 MANIFEST_FILE = "SHA256SUMS.json"
 # Left by a failed sweep attempt (RunDir.write_failure); removed once the run completes.
@@ -244,6 +246,24 @@ class RunDir:
         except ConfigError as exc:
             raise StoreError(f"{self.config_path}: {exc}") from None
 
+    # -- vocabulary -----------------------------------------------------------------------------
+    @property
+    def vocab_path(self) -> Path:
+        return self.path / VOCAB_FILE
+
+    def write_vocab(self, chars: str) -> None:
+        atomic_write_text(self.vocab_path, json.dumps({"chars": list(chars)}, ensure_ascii=False) + "\n")
+
+    def read_vocab(self) -> str | None:
+        """The run's characters in token-id order, or None for a run trained before toobig kept them."""
+        if not self.vocab_path.is_file():
+            return None
+        data = _read_json(self.vocab_path)
+        chars = data.get("chars") if isinstance(data, dict) else None
+        if not (isinstance(chars, list) and all(isinstance(c, str) and len(c) == 1 for c in chars)):
+            raise StoreError(f"{self.vocab_path}: not a list of characters under 'chars'; {RECOVER}")
+        return "".join(chars)
+
     # -- metrics --------------------------------------------------------------------------------
     def write_metrics(self, records: Iterable[dict[str, Any]]) -> None:
         atomic_write_text(self.metrics_path, metrics_text(records))
@@ -322,7 +342,7 @@ class RunDir:
 
     def clear_outputs(self) -> None:
         """Remove every result of an earlier attempt (the caller holds the lock)."""
-        for path in (self.summary_path, self.metrics_path, self.path / EXTRAPOLATION_FILE, self.manifest_path):
+        for path in (self.summary_path, self.metrics_path, self.path / EXTRAPOLATION_FILE, self.manifest_path, self.vocab_path):
             path.unlink(missing_ok=True)
         for name in CHECKPOINT_NAMES:
             self.checkpoint_path(name).unlink(missing_ok=True)

@@ -141,6 +141,7 @@ def _train_locked(
             # A fresh start: nothing of an earlier attempt may survive to be mistaken for this one.
             run.clear_outputs()
             run.write_config(rec.config)
+            run.write_vocab(rec.prepared.tokenizer.chars)
             run.write_metrics([])
         # Batched members need one vocabulary and streams of one length.
         data_shape = (rec.prepared.tokenizer.chars, len(rec.prepared.text), len(rec.prepared.text.splitlines()))

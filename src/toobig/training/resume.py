@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Sequence
 
 from ..config import RunConfig
-from ..integrity import RECOVER, RunDamaged, check_run, checkpoints_on_disk
+from ..integrity import RECOVER, RunDamaged, check_run, check_vocabulary, checkpoints_on_disk
 from ..store import RunDir, RunExists, StoreError
 from .options import EngineOptions
 from .records import MemberRecord
@@ -52,6 +52,7 @@ def restore(rec: MemberRecord) -> tuple[int, dict]:
             f"{rec.run.path}: the task's prompts changed since this run started "
             f"(task.pairs_file {rec.config.task.pairs_file!r}); restore the file or start a new run"
         )
+    check_vocabulary(rec.run, rec.prepared.tokenizer.chars)
     expected = summary.get("checkpoints", {}).get("last")
     state = rec.run.load_checkpoint("last", expected)
     meta = rec.run.checkpoint_metadata("last")
