@@ -75,3 +75,17 @@ def test_files_respect_the_umask_not_mkstemps_0600(tmp_path):
         os.umask(old)
     for path in ("summary.json", "checkpoints/best.safetensors", "checkpoints/SHA256SUMS.json"):
         assert (tmp_path / path).stat().st_mode & 0o777 == 0o640, path
+
+
+def test_run_directory_names_show_what_departs_from_the_preset():
+    from dataclasses import replace
+
+    from toobig.presets import make_config
+    from toobig.store import run_dir_name
+
+    base = make_config("arithmetic", "n14", seed=2)
+    assert run_dir_name(base) == f"arithmetic-n14-paper-{base.digest()}/seed2"
+    swept = replace(base, train=replace(base.train, learning_rate=3e-3, batch_size=256), model=replace(base.model, dropout=0.1))
+    assert run_dir_name(swept).startswith("arithmetic-n14-paper-lr0.003-dropout0.1-bs256-")
+    order = replace(base, task=replace(base.task, line_order="seed", held_out=((3, 8),)))
+    assert run_dir_name(order).startswith("arithmetic-n14-paper-order-seed-heldout-3x8-")

@@ -139,10 +139,21 @@ def variant_tag(config: RunConfig) -> str:
         preset = make_config(t.name, config.model_name, config.regularization)
     except ConfigError:
         preset = None
-    if preset is not None and tr.weight_decay != preset.train.weight_decay:
-        parts.append(f"wd{tr.weight_decay:g}")
-    if preset is not None and tr.max_iters != preset.train.max_iters:
-        parts.append(f"{tr.max_iters}it")
+    if preset is not None:
+        # The values a sweep most often varies, readable in the name (e.g. lr0.003-bs256).
+        for short, value, preset_value in (
+            ("lr", tr.learning_rate, preset.train.learning_rate),
+            ("minlr", tr.min_lr, preset.train.min_lr),
+            ("wd", tr.weight_decay, preset.train.weight_decay),
+            ("dropout", config.model.dropout, preset.model.dropout),
+            ("bs", tr.batch_size, preset.train.batch_size),
+            ("block", config.model.block_size, preset.model.block_size),
+            ("data", t.data_seed, preset.task.data_seed),
+        ):
+            if value != preset_value:
+                parts.append(f"{short}{value:g}")
+        if tr.max_iters != preset.train.max_iters:
+            parts.append(f"{tr.max_iters}it")
     return "-".join(parts)
 
 
