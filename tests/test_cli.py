@@ -189,3 +189,20 @@ def test_sweep_ends_with_a_table_of_its_runs(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     table = result.stdout[result.stdout.index("configuration"):].strip().splitlines()
     assert len(table) == 3 and all(row.split()[1:3] == ["0", "1/1"] for row in table[1:])
+
+
+def test_every_argument_has_help_and_every_default_is_shown():
+    import argparse
+
+    from toobig.cli import parser
+
+    (subcommands,) = [a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, sub in subcommands.choices.items():
+        text = " ".join(sub.format_help().split())
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"toobig {name} {action.dest}: no help"
+            if action.option_strings and action.default not in (None, False):
+                assert "default" in sub._get_formatter()._get_help_string(action), f"toobig {name} {action.dest}"
+        assert "(default: runs)" in text or name not in ("train", "sweep")

@@ -189,3 +189,19 @@ def test_plan_paths_are_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (job,) = plan_jobs([_tiny()], "runs", device="cpu").jobs
     assert job.out_root == str(tmp_path / "runs") and job.runs[0].is_absolute()
+
+
+def test_progress_says_what_will_run_then_each_job_with_the_time_left(tmp_path, monkeypatch, capsys):
+    plan = plan_jobs([_tiny(seed=s) for s in range(3)], tmp_path, device="cpu", max_members=1)
+    clock = iter([100.0, 160.0, 220.0, 280.0])  # the sweep starts at 100 s; each job takes 60 s
+    monkeypatch.setattr(executors.time, "monotonic", lambda: next(clock))
+    tally = executors._Tally(plan, "local", progress=True)
+    for job in plan.jobs:
+        for path in job.runs:  # the job trained its run
+            RunDir(path).write_summary({"status": "complete"})
+        tally.add(JobResult(job, elapsed_s=60.0))
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == "3 jobs (3 runs) to train, 0 complete runs skipped"
+    assert lines[1].startswith("[1/3] arithmetic-n14-paper") and lines[1].split("; ")[1].startswith("about 2 min left (")
+    assert lines[2].split("; ")[1].startswith("about 1 min left (")
+    assert lines[3].startswith("[3/3]") and "left" not in lines[3]

@@ -260,8 +260,29 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--paper-eval-counts", action="store_true", help="count 910 samples per operation like the reference logs")
 
 
+RUN_DIR_HELP = "a run directory: the seed<N> folder holding config.toml"
+RUNS_DIR_HELP = "a folder of run directories (searched at any depth)"
+DEVICE_HELP = "auto, cpu or cuda"
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if action.option_strings and default not in (None, False, argparse.SUPPRESS) and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, with a usage error as one line (exit 2) instead of the whole usage text."""
+    """argparse, with a usage error as one line (exit 2) instead of the whole usage text, and
+    every option's default in its help."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -298,28 +319,28 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("extrapolate", help="Section 5.1: score a run on operands beyond its training range")
-    p.add_argument("run_dir")
-    p.add_argument("--max-operand", type=int, default=19)
+    p.add_argument("run_dir", help=RUN_DIR_HELP)
+    p.add_argument("--max-operand", type=int, default=19, help="score every pair with an operand above the training range, up to this")
     p.add_argument("--checkpoint", default="best", help="best or last")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.set_defaults(func=cmd_extrapolate)
 
     p = sub.add_parser("eval", help="re-evaluate a run's checkpoint")
-    p.add_argument("run_dir")
-    p.add_argument("--checkpoint", default="best", help="best or last (default: %(default)s)")
-    p.add_argument("--device", default="cpu", help="default: %(default)s")
+    p.add_argument("run_dir", help=RUN_DIR_HELP)
+    p.add_argument("--checkpoint", default="best", help="best or last")
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.add_argument("--json", action="store_true", help="the scores as JSON (the keys of metrics.jsonl)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("sample", help="sample completions of a prompt from a run's checkpoint")
-    p.add_argument("run_dir")
-    p.add_argument("--prompt", required=True)
+    p.add_argument("run_dir", help=RUN_DIR_HELP)
+    p.add_argument("--prompt", required=True, help="the text to continue, e.g. '<5+7='")
     p.add_argument("--checkpoint", default="best", help="best or last")
-    p.add_argument("--num-samples", type=int, default=10)
-    p.add_argument("--max-new-tokens", type=int, default=20)
-    p.add_argument("--temperature", type=float)
-    p.add_argument("--greedy", action="store_true")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--num-samples", type=int, default=10, help="completions to draw")
+    p.add_argument("--max-new-tokens", type=int, default=20, help="characters generated per completion")
+    p.add_argument("--temperature", type=float, help="softmax temperature (default: the run's eval.temperature)")
+    p.add_argument("--greedy", action="store_true", help="take the most likely character at each step")
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("reproduce", help="run the paper's experiments that are missing, then write the report")
@@ -333,33 +354,33 @@ def parser() -> argparse.ArgumentParser:
         help="seeds 0..K-1 per configuration (default: 3 for the paper's experiments, 10 for capacity-curve, 5 for the other studies)",
     )
     p.add_argument("--out", type=Path, default=Path("results"), help="runs go to OUT/runs, the report to OUT/report")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--max-iters", type=int, help="shorten every run (the schedule shrinks in proportion)")
     p.add_argument("--include-mlt", action="store_true", help="also train the MLT rows and the grokking run (10.6M parameters) on a CPU")
     _add_executor_flags(p)
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("sweep", help="train a grid of configurations described in a TOML file")
-    p.add_argument("file", type=Path)
-    p.add_argument("--out", type=Path, default=Path("runs"))
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("file", type=Path, help="the sweep's TOML file ([sweep] lists, [set] values; README)")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="the run directories go below this folder")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     _add_executor_flags(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("report", help="tables, figures and a CSV from run directories, beside the paper's numbers")
-    p.add_argument("runs_dir", type=Path)
-    p.add_argument("--out", type=Path, help="output directory (default RUNS_DIR/report)")
+    p.add_argument("runs_dir", type=Path, help=RUNS_DIR_HELP)
+    p.add_argument("--out", type=Path, help="output directory (default: RUNS_DIR/report)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("export", help="write a run's checkpoint for HF transformers (GPT-2) or nanoGPT")
-    p.add_argument("run_dir", type=Path)
-    p.add_argument("--format", choices=("hf", "nanogpt"), default="hf", help="default: %(default)s")
+    p.add_argument("run_dir", type=Path, help=RUN_DIR_HELP)
+    p.add_argument("--format", choices=("hf", "nanogpt"), default="hf", help="HF transformers GPT-2 or nanoGPT")
     p.add_argument("--out", type=Path, required=True, help="new folder for the exported files")
-    p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="default: %(default)s")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="best or last")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("runs", help="list the runs below a folder: configuration, seeds, status, best scores")
-    p.add_argument("runs_dir", type=Path)
+    p.add_argument("runs_dir", type=Path, help=RUNS_DIR_HELP)
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("info", help="print a configuration's architecture and parameter count")

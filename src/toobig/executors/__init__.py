@@ -10,6 +10,8 @@ raises does not stop the others: each of its unfinished run directories gets `er
 from __future__ import annotations
 
 import sys
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -77,6 +79,11 @@ class _Tally:
         self.completed: list[Path] = []
         self.failed: list[Failure] = []
         self.done = 0
+        self.started = time.monotonic()
+        if progress and plan.jobs:
+            runs = sum(len(job.runs) for job in plan.jobs)
+            print(f"{len(plan.jobs)} jobs ({runs} runs) to train, {len(plan.skipped)} complete runs skipped",
+                  file=sys.stderr, flush=True)
 
     def add(self, result: JobResult) -> None:
         for path in result.job.runs:
@@ -92,10 +99,21 @@ class _Tally:
         if self.progress:
             status = "done" if result.ok else f"FAILED ({result.error})"
             print(
-                f"[{self.done}/{len(self.plan.jobs)}] {result.job.name}: {status} in {result.elapsed_s:.1f} s",
+                f"[{self.done}/{len(self.plan.jobs)}] {result.job.name}: {status} in {result.elapsed_s:.1f} s"
+                f"{self.time_left()}",
                 file=sys.stderr,
                 flush=True,
             )
+
+    def time_left(self) -> str:
+        """'; about 12 min left (14:35 UTC)': the wall time per finished job so far (parallel
+        workers included) times the jobs still to run; jobs of unequal size make it rough."""
+        left = len(self.plan.jobs) - self.done
+        if not left:
+            return ""
+        seconds = (time.monotonic() - self.started) / self.done * left
+        at = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+        return f"; about {seconds / 60:.0f} min left ({at:%H:%M} UTC)"
 
     def outcome(self) -> SweepOutcome:
         return SweepOutcome(tuple(self.completed), self.plan.skipped, tuple(self.failed))
