@@ -58,7 +58,8 @@ def load_trained(run_dir: str | Path, checkpoint: str = "best", device: str = "c
 
 def evaluate_trained(trained: TrainedRun, prompts: Sequence[Prompt] | None = None) -> dict:
     """Metrics of the checkpoint; with the run's own prompts, precision and device they equal
-    the record logged at that iteration (same sampling stream, same arithmetic)."""
+    the record logged at that iteration (same sampling stream, same arithmetic; the loss of runs
+    trained before 2026-11-30, logged with F.cross_entropy, may differ in its last bits)."""
     prompts = list(prompts) if prompts is not None else trained.prepared.prompts(trained.config.eval)
     evaluator = trained.evaluator(prompts)
     (metrics,) = evaluator(trained.params, trained.keys, trained.iteration, trained.config.train.precision)
