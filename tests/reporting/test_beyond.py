@@ -30,6 +30,17 @@ def test_verdict_words():
     assert "does not hold at 5+ seeds" in comparison("h", "a", (0, 5), "b", (0, 5), "a")
     assert "undecided at this many seeds (a difference" in comparison("h", "a", (2, 5), "b", (0, 5), "a")
     assert "too few for the test" in comparison("h", "a", (1, 1), "b", (0, 1), "a")
+    # 2 vs 5 seeds could only reach 5% with all-or-none: no difference yet is not "does not hold".
+    assert "undecided at this many seeds (no difference in the expected direction so far" in comparison(
+        "h", "a", (0, 2), "b", (0, 5), "a")
+
+
+def test_an_order_fraction_below_zero_keeps_its_interval():
+    from toobig.reporting.markdown import format_estimate
+    from toobig.reporting.stats import estimate
+
+    assert format_estimate(estimate([-0.04, -0.02]), 0, clip=False).startswith("-3% [-")
+    assert format_estimate(estimate([0.2, 0.4])).startswith("30.0% [0.0, ")  # an accuracy: clipped at 0
 
 
 def _metrics(extrapolate_at_best: bool, stably: bool, steps: int = 12):

@@ -130,6 +130,11 @@ def _proportion(k: int, n: int) -> str:
     return f"{k}/{n} [{100 * low:.0f}, {100 * high:.0f}]"
 
 
+# "Does not hold" is said only with this many seeds per group or more: with fewer, only an
+# all-or-none difference could reach significance, so the absence of one says little.
+NEGATIVE_MIN_SEEDS = 5
+
+
 def comparison(hypothesis: str, a_name: str, a: tuple[int, int], b_name: str, b: tuple[int, int], expect_higher: str) -> str:
     """One line: the hypothesis, its verdict in plain words and the test's numbers.
 
@@ -145,8 +150,13 @@ def comparison(hypothesis: str, a_name: str, a: tuple[int, int], b_name: str, b:
         verdict = "holds"
     elif p < ALPHA:
         verdict = "does not hold (the opposite is significant)"
-    elif diff <= 0:
+    elif diff <= 0 and min(na, nb) >= NEGATIVE_MIN_SEEDS:
         verdict = f"does not hold at {min(na, nb)}+ seeds per group (no difference in the expected direction)"
+    elif diff <= 0:
+        verdict = (
+            f"undecided at this many seeds (no difference in the expected direction so far; "
+            f"'does not hold' needs {NEGATIVE_MIN_SEEDS}+ seeds per group)"
+        )
     else:
         verdict = "undecided at this many seeds (a difference in the expected direction, not significant)"
     return (
@@ -166,7 +176,7 @@ def _row(vc: VariantCell, first: str) -> list[Any]:
         *(_proportion(vc.count(s), vc.n) for s in STRENGTHS),
         format_estimate(vc.mean("heldout_last")),
         format_estimate(vc.mean("in_distribution_at_best")),
-        format_estimate(vc.mean("order_fraction"), 0),
+        format_estimate(vc.mean("order_fraction"), 0, clip=False),  # below 0: worse than order-agnostic
     ]
 
 

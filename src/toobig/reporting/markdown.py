@@ -14,14 +14,15 @@ def pct(value: float, decimals: int = 1) -> str:
     return f"{100.0 * value:.{decimals}f}%"
 
 
-def format_estimate(est: Estimate | None, decimals: int = 1) -> str:
-    """'97.9% [97.6, 98.2]' over several seeds, '97.9% (n=1)' for one; the interval is clipped
-    to [0, 100] for display since an accuracy cannot leave that range (Estimate keeps the raw one)."""
+def format_estimate(est: Estimate | None, decimals: int = 1, clip: bool = True) -> str:
+    """'97.9% [97.6, 98.2]' over several seeds, '97.9% (n=1)' for one; with clip, the interval is
+    clipped to [0, 100] for display since an accuracy cannot leave that range (Estimate keeps the
+    raw one); a fraction that can (e.g. of the line order learned) is shown unclipped."""
     if est is None:
         return DASH
     if est.n == 1:
         return f"{pct(est.mean, decimals)} (n=1)"
-    low, high = max(0.0, est.low), min(1.0, est.high)
+    low, high = (max(0.0, est.low), min(1.0, est.high)) if clip else (est.low, est.high)
     return f"{pct(est.mean, decimals)} [{100 * low:.{decimals}f}, {100 * high:.{decimals}f}]"
 
 
