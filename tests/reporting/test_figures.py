@@ -69,3 +69,29 @@ def test_a_short_run_gets_an_axis_of_its_own_length(tmp_path):
     (ax,) = [a for a in fig.axes if a.get_visible()]
     assert ax.get_xlim() == (0, 1000)
     assert max(lines_by_label(ax)["addition (paper)"].get_xdata()) <= 1000
+
+
+def test_a_sweep_gets_one_comparison_figure_with_a_colour_per_value(tmp_path):
+    from dataclasses import replace
+
+    from toobig.reporting import write_report
+    from toobig.reporting.other import sweep_figure, sweep_groups
+
+    for lr in (3e-3, 1e-2 / 3):
+        for seed in (1, 2):
+            base = config_for("arithmetic", seed=seed, max_iters=750)
+            config = replace(base, train=replace(base.train, learning_rate=lr))
+            write_run(tmp_path / "runs", config, [record("arithmetic", i, 0.5, 0.5, heldout=seed * 10) for i in (0, 250, 500, 750)])
+    cells = load_runs(tmp_path / "runs").cells()
+    (label, group), = sweep_groups(cells).items()
+    fig = sweep_figure(label, group)
+    combined, heldout = fig.axes
+    means = {line.get_label(): line for line in heldout.get_lines() if "mean of 2" in line.get_label()}
+    assert sorted(means) == ["train.learning_rate=0.003 (mean of 2)", "train.learning_rate=0.0033333333333333335 (mean of 2)"]
+    assert len({line.get_color() for line in means.values()}) == 2  # one colour per swept value
+    assert list(means.values())[0].get_ydata().tolist() == [0.375] * 4  # held-out 10/40 and 20/40: mean 37.5%
+    assert len(heldout.get_lines()) == 6 and combined.get_xlim() == (0, 750)
+    paths = write_report(tmp_path / "runs", tmp_path / "out")
+    assert tmp_path / "out" / "figures" / "sweep_arithmetic-n14-paper.png" in paths
+    other = paths[0].read_text().split("## Other runs")[1].split("\n## ")[0]  # listed, not lost
+    assert other.count("| arithmetic-n14-paper | train.learning_rate=") == 2

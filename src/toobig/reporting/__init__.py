@@ -8,6 +8,7 @@ from ..store import atomic_write_text
 from .document import render_report
 from .beyond import beyond_figures
 from .figures import write_figures
+from .other import sweep_figures
 from .results_csv import write_results_csv
 from .runs import load_runs
 
@@ -21,7 +22,11 @@ def write_report(runs_dir: Path, out_dir: Path) -> list[Path]:
     collection = load_runs(runs_dir)
     cells = collection.cells()
     # Figures first, so report.md links only the ones actually written.
-    figures = write_figures(cells, out_dir / FIGURES_DIR) + beyond_figures(cells, out_dir / FIGURES_DIR)
+    figures = (
+        write_figures(cells, out_dir / FIGURES_DIR)
+        + beyond_figures(cells, out_dir / FIGURES_DIR)
+        + sweep_figures(cells, out_dir / FIGURES_DIR)
+    )
     report = out_dir / REPORT_FILE
     atomic_write_text(report, render_report(collection, figures, out_dir))
     results = write_results_csv(cells, runs_dir, out_dir / RESULTS_FILE)

@@ -63,7 +63,7 @@ def _value(record: Mapping[str, Any], key: str) -> float | None:
     return record.get(key)
 
 
-def _seed_series(run: SeedRun, key: str) -> tuple[list[int], list[float]]:
+def seed_series(run: SeedRun, key: str) -> tuple[list[int], list[float]]:
     points = [(int(m["iter"]), _value(m, key)) for m in run.metrics]
     points = [(i, v) for i, v in points if v is not None]
     return [i for i, _ in points], [float(v) for _, v in points]
@@ -73,7 +73,7 @@ def mean_series(runs: Sequence[SeedRun], key: str) -> tuple[list[int], list[floa
     """Mean over the seeds evaluated at each iteration (running seeds simply stop contributing)."""
     by_iter: dict[int, list[float]] = defaultdict(list)
     for run in runs:
-        for i, v in zip(*_seed_series(run, key)):
+        for i, v in zip(*seed_series(run, key)):
             by_iter[i].append(v)
     iters = sorted(by_iter)
     return iters, [sum(by_iter[i]) / len(by_iter[i]) for i in iters]
@@ -88,7 +88,7 @@ def _draw_cell(ax: Any, cell: Cell, series: Sequence[tuple[str, str, str]], pape
     positive = (lambda xs, ys: ([x for x in xs if x > 0], [y for x, y in zip(xs, ys) if x > 0])) if log_x else (lambda xs, ys: (xs, ys))
     for key, name, colour in series:
         for run in cell.runs:
-            xs, ys = positive(*_seed_series(run, key))
+            xs, ys = positive(*seed_series(run, key))
             ax.plot(xs, ys, color=colour, linewidth=0.6, alpha=0.35)
         xs, ys = positive(*mean_series(cell.runs, key))
         if xs:

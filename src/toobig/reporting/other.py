@@ -4,9 +4,11 @@ settings): one row per configuration, so every run that trained shows in the rep
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Sequence
 
 from ..config import ConfigError, from_dict
+from ..studies import STUDIES
 from ..metrics import best_record, extrapolated, heldout_accuracy, in_distribution_score
 from ..tasks import held_out_label
 from .markdown import DASH, md_table, pct
@@ -49,8 +51,68 @@ def _row(cell: Cell, differs: tuple[str, ...]) -> list[object]:
     ]
 
 
+def in_a_study(cell: Cell) -> bool:
+    return any(study.variant_of(cell.digest, cell.max_iters) is not None for study in STUDIES.values())
+
+
+def other_cells(cells: Sequence[Cell]) -> list[Cell]:
+    """Cells of no paper experiment and no study: e.g. a task of your own, a learning-rate sweep."""
+    return [c for c in cells if c.experiment == "other" or (c.experiment == "beyond" and not in_a_study(c))]
+
+
+def sweep_groups(cells: Sequence[Cell]) -> dict[str, list[Cell]]:
+    """Other cells that share a label but differ in some setting (a sweep): label -> cells."""
+    by_label: dict[str, list[Cell]] = defaultdict(list)
+    for cell in other_cells(cells):
+        by_label[cell.label].append(cell)
+    return {label: group for label, group in by_label.items() if len(group) > 1}
+
+
+def sweep_figure(label: str, group: Sequence[Cell]) -> Any:
+    """One axis per score, one colour per configuration: thin lines per seed, thick the mean."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from .figures import mean_series, seed_series
+
+    differences = config_differences(group)
+    scores = [("combined", "combined score")]
+    if any(r.best and r.best.get("heldout_total") for c in group for r in c.runs):
+        scores.append(("heldout_acc", "held-out accuracy"))
+    fig = Figure(figsize=(6.5 * len(scores) + 2.5, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(scores), squeeze=False).ravel()
+    for ax, (key, name) in zip(axes, scores):
+        for i, cell in enumerate(group):
+            colour = f"C{i % 10}"
+            for run in cell.runs:
+                ax.plot(*seed_series(run, key), color=colour, linewidth=0.6, alpha=0.35)
+            xs, ys = mean_series(cell.runs, key)
+            setting = ", ".join(differences[cell.digest]) or cell.digest
+            ax.plot(xs, ys, color=colour, linewidth=1.8, label=f"{setting} (mean of {len(cell.runs)})")
+        ax.set_xlim(0, max(c.max_iters for c in group))
+        ax.set_ylim(-0.03, 1.05)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    fig.suptitle(f"{label}: {len(group)} configurations")
+    return fig
+
+
+def sweep_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
+    """A comparison figure per sweep among the other runs; return the paths written."""
+    written = []
+    for label, group in sweep_groups(cells).items():
+        path = Path(out_dir) / f"sweep_{label}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sweep_figure(label, group).savefig(path, dpi=110)
+        written.append(path)
+    return written
+
+
 def other_section(cells: Sequence[Cell]) -> str | None:
-    others = [c for c in cells if c.experiment == "other"]
+    others = other_cells(cells)
     if not others:
         return None
     by_label: dict[str, list[Cell]] = defaultdict(list)
