@@ -31,6 +31,7 @@ CONFIG_FILE, METRICS_FILE, SUMMARY_FILE = "config.toml", "metrics.jsonl", "summa
 # The character vocabulary, token id = position in the list: what a checkpoint's rows mean.
 VOCAB_FILE = "vocab.json"
 CHECKPOINT_NAMES = ("best", "last")
+STAGED_SUFFIX = ".staged.safetensors"
 MANIFEST_FILE = "SHA256SUMS.json"
 # Left by a failed sweep attempt (RunDir.write_failure); removed once the run completes.
 ERROR_FILE, TRACEBACK_FILE = "error.json", "traceback.txt"
@@ -346,6 +347,7 @@ class RunDir:
             path.unlink(missing_ok=True)
         for name in CHECKPOINT_NAMES:
             self.checkpoint_path(name).unlink(missing_ok=True)
+            self.staged_path(name).unlink(missing_ok=True)
         self.clear_failure()
 
     def earlier_results(self) -> str | None:
@@ -383,14 +385,26 @@ class RunDir:
             )
         return digests
 
-    def save_checkpoint(self, name: str, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
-        """Write checkpoints/<name>.safetensors atomically; return its SHA-256.
+    def staged_path(self, name: str) -> Path:
+        """Where a checkpoint waits until every member of its population has written its own."""
+        return self.path / "checkpoints" / f"{name}{STAGED_SUFFIX}"
+
+    def commit_staged(self, name: str) -> None:
+        """Put the staged checkpoint in place (its digest is already in the manifest)."""
+        os.replace(self.staged_path(name), self.checkpoint_path(name))
+        _write_points.reached()
+
+    def save_checkpoint(
+        self, name: str, tensors: dict[str, torch.Tensor], metadata: dict[str, str], staged: bool = False
+    ) -> str:
+        """Write checkpoints/<name>.safetensors atomically (staged: to staged_path, for
+        commit_staged); return its SHA-256.
 
         The new digest is recorded in the manifest *before* the file is renamed into place,
         and the previous digest is kept, so whenever a kill strikes, the file on disk matches
         one recorded digest; any other content is corruption.
         """
-        path = self.checkpoint_path(name)
+        path = self.staged_path(name) if staged else self.checkpoint_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = _temp_file_beside(path, f".{name}.")
         os.close(fd)
@@ -402,7 +416,13 @@ class RunDir:
             digest = sha256_file(Path(tmp))
             _write_points.reached()
             digests = self.checkpoint_digests()
-            digests[name] = [digest, *digests.get(name, [])[:1]]
+            # The newest digest, then the file in place's: a staged file that is never committed
+            # must not push out the digest of the checkpoint still in use.
+            kept = [d for d in digests.get(name, []) if d != digest]
+            in_place = self.checkpoint_path(name)
+            if staged and in_place.is_file():
+                kept = [sha256_file(in_place)]
+            digests[name] = [digest, *kept[:1]]
             atomic_write_text(self.manifest_path, json.dumps(digests, indent=2, sort_keys=True) + "\n")
             os.replace(tmp, path)
             _write_points.reached()

@@ -25,7 +25,7 @@ from .corpus import Prepared, population_evaluator
 from .monitor import log_scalars, postfix, progress_bar, require_tensorboard, tensorboard_writers
 from .options import EngineOptions
 from .records import MemberRecord
-from .resume import numerics_of, refuse_earlier_results, restore
+from .resume import numerics_of, refuse_earlier_results, restore, settle_staged_checkpoints
 from .summary import PopulationFacts, environment, summary
 
 
@@ -124,6 +124,8 @@ def _train_locked(
         refuse_earlier_results(runs)
     groups: dict[tuple, list[MemberRecord]] = {}
     states: dict[int, dict] = {}
+    if resume:
+        settle_staged_checkpoints([r for r in runs if not r.is_complete()])
     for member, run in zip(configs, runs):
         if resume and run.is_complete():
             continue
@@ -244,8 +246,13 @@ def _evaluate(
             if improved:
                 rec.checkpoints["best"] = rec.run.save_checkpoint("best", weights, meta)
             if save_last:
-                rec.checkpoints["last"] = rec.run.save_checkpoint("last", state, meta)
-        if save_last:
+                # Staged, then committed for all members once every one is written: a kill in
+                # between never leaves members of one population at different iterations.
+                rec.checkpoints["last"] = rec.run.save_checkpoint("last", state, meta, staged=True)
+    if save_last:
+        for rec in records:
+            rec.run.commit_staged("last")
+        for rec in records:
             rec.run.write_summary(summary(rec, facts, "running", point))
     if bar is not None:
         bar.set_postfix_str(postfix(None, records), refresh=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Sequence
 
 from ..config import RunConfig
@@ -71,6 +72,35 @@ def restore(rec: MemberRecord) -> tuple[int, dict]:
     timings = summary.get("timings", {})
     rec.train_s, rec.eval_s = float(timings.get("train_s", 0.0)), float(timings.get("eval_s", 0.0))
     return iteration, {"tensors": state, "steps": int(meta.get("optimizer_steps", 0))}
+
+
+def settle_staged_checkpoints(runs: Sequence[RunDir]) -> None:
+    """Finish or undo a population's interrupted checkpoint commit.
+
+    Every member's last checkpoint is first staged, then all are committed (renamed into place).
+    If every member of the population has its staged file or has already committed it, the kill
+    fell among the renames: complete them. Otherwise it fell among the staged writes, before any
+    rename: drop the staged files, and every member resumes from its previous checkpoint."""
+    staged = [r for r in runs if r.staged_path("last").is_file()]
+    if not staged:
+        return
+    point = _iteration(staged[0].staged_path("last"))
+    committed = all(
+        r.staged_path("last").is_file() or (r.checkpoint_path("last").is_file() and _iteration(r.checkpoint_path("last")) == point)
+        for r in runs
+    )
+    for run in staged:
+        if committed:
+            run.commit_staged("last")
+        else:
+            run.staged_path("last").unlink()
+
+
+def _iteration(checkpoint: Path) -> int:
+    from safetensors import safe_open
+
+    with safe_open(str(checkpoint), framework="pt") as fh:
+        return int((fh.metadata() or {}).get("iteration", -1))
 
 
 def population_siblings(run: RunDir, config: RunConfig) -> list[RunDir]:
