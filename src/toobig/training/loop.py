@@ -176,6 +176,11 @@ def _train_population(
         environment={**environment(device), "compiled": pop.compiled, "population_size": pop.size,
                      "batch_shards": pop.batch_shards},
     )
+    if start == config.train.max_iters:
+        # Killed after its last checkpoint, before its final summary: nothing trains in this
+        # process, so the run keeps the environment (population, numerics) it trained in.
+        for rec in records:
+            rec.trained_in = (rec.run.read_summary() or {}).get("environment")
     schedule = eval_points(config.train.max_iters, config.eval)
     points = [p for p in schedule if p >= start]
     bar = progress_bar(config, len(seeds), start, options.progress)

@@ -25,6 +25,7 @@ class MemberRecord:
     train_s: float = 0.0
     eval_s: float = 0.0
     elapsed_before: float = 0.0  # a resumed run's elapsed_s at the checkpoint it resumed from
+    trained_in: dict | None = None  # the environment it trained in, when this process trains nothing
 
     def observe(self, metrics: dict) -> bool:
         self.history.append(metrics)

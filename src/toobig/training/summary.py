@@ -89,7 +89,7 @@ def summary(rec: MemberRecord, facts: PopulationFacts, status: str, iteration: i
         "extrapolated": rec.first_extrapolation is not None,
         "first_extrapolation_iter": rec.first_extrapolation,
         "timings": {"train_s": round(rec.train_s, 3), "eval_s": round(rec.eval_s, 3), "total_s": round(rec.train_s + rec.eval_s, 3)},
-        "environment": facts.environment,
+        "environment": rec.trained_in or facts.environment,
         "checkpoints": dict(rec.checkpoints),
         **data_summary(rec, status),
     }
