@@ -276,3 +276,16 @@ def test_every_committed_run_directory_passes_the_checks():
     assert len(found) >= 100
     for path in found:
         check_run(path)
+
+
+def test_every_committed_run_is_complete():
+    """Results are committed when complete; a running run's files change under git."""
+    root = Path(__file__).resolve().parents[1]
+    listed = subprocess.run(["git", "ls-files", "docs/results/*/summary.json", "docs/results/**/summary.json"],
+                            cwd=root, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    tracked = sorted(set(listed.stdout.split()))
+    assert len(tracked) >= 100
+    running = [p for p in tracked if json.loads((root / p).read_text())["status"] != "complete"]
+    assert not running, f"committed while still training: {running}"
