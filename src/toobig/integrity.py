@@ -61,10 +61,6 @@ class CheckedRun:
     summary: dict[str, Any] | None  # None: killed before its first evaluation
     metrics: list[dict[str, Any]]
 
-    @property
-    def complete(self) -> bool:
-        return bool(self.summary and self.summary["status"] == "complete")
-
 
 def damaged(path: Path, problem: str) -> RunDamaged:
     return RunDamaged(f"{path}: {problem}; {RECOVER}")
@@ -106,9 +102,7 @@ def _checked_summary(run: RunDir) -> dict[str, Any] | None:
     summary = run.read_summary()
     if summary is None:
         return None
-    path = run.summary_path
-    if not isinstance(summary, dict):
-        raise damaged(path, f"holds a JSON {type(summary).__name__}, not an object")
+    path = run.summary_path  # read_summary refuses anything but a JSON object
     for name, types in _SUMMARY_FIELDS.items():
         if name not in summary:
             raise damaged(path, f"lacks the field {name!r}")
@@ -148,14 +142,11 @@ def _check_identity(run: RunDir, config: RunConfig, summary: dict[str, Any] | No
 
 def _checked_metrics(run: RunDir, config: RunConfig, summary: dict[str, Any] | None) -> list[dict[str, Any]]:
     path = run.metrics_path
-    if not path.is_file():
+    text = run.read_metrics_text()
+    if text is None:
         if summary is not None:
             raise damaged(path, "is missing")
         return []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise damaged(path, f"is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     complete = bool(summary and summary["status"] == "complete")
     if complete and text and not text.endswith("\n"):
         raise damaged(path, "ends in a partial line although the run is complete")

@@ -279,13 +279,17 @@ class RunDir:
         _write_points.reached()
 
     def read_metrics(self) -> list[dict[str, Any]]:
+        text = self.read_metrics_text()
+        return [] if text is None else self.parse_metrics(text)
+
+    def read_metrics_text(self) -> str | None:
+        """metrics.jsonl as text, or None when there is none yet."""
         if not self.metrics_path.is_file():
-            return []
+            return None
         try:
-            text = self.metrics_path.read_text(encoding="utf-8")
+            return self.metrics_path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise StoreError(f"{self.metrics_path}: not UTF-8 text ({exc.reason} at byte {exc.start}); {RECOVER}") from None
-        return self.parse_metrics(text)
 
     def parse_metrics(self, text: str) -> list[dict[str, Any]]:
         """The evaluation records of metrics.jsonl's text; whatever follows the last newline is
