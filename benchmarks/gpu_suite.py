@@ -49,6 +49,7 @@ from toobig.engine import rng  # noqa: E402
 from toobig.training import Prepared  # noqa: E402
 from toobig.engine.population import Population  # noqa: E402
 from toobig.engine.sampling import BatchSampler  # noqa: E402
+from toobig.options import RunOptions  # noqa: E402
 from toobig.training import resolve_device, train  # noqa: E402
 from toobig.experiments import EXPERIMENTS  # noqa: E402
 from toobig.presets import make_config, with_max_iters  # noqa: E402
@@ -208,7 +209,7 @@ def smoke(plan: Plan, out: Path) -> dict:
     # A short run (2 x smoke_iters iterations), float32 so the CPU and the device score alike.
     short = with_max_iters(config, 2 * plan.smoke_iters)
     short = replace(short, eval=replace(short.eval, interval=plan.smoke_iters), train=replace(short.train, precision="float32"))
-    (run,) = train(short, [0], out / "smoke", device=plan.device, progress=False, resume=True)
+    (run,) = train(short, [0], out / "smoke", RunOptions(device=plan.device, progress=False, resume=True))
     scores = {d: evaluate_trained(load_trained(run.path, "best", d)) for d in ("cpu", plan.device)}
     keys = ("add_correct", "sub_correct", "heldout_correct")
     same_scores = all(scores["cpu"][k] == scores[plan.device][k] for k in keys)
@@ -274,7 +275,7 @@ def main_train(args: argparse.Namespace) -> int:
     for spec in json.loads(args.spec):
         config = plan.config(spec["task"], spec["model"], spec["regularization"])
         compile = plan.compile and not args.no_compile
-        for run in train(config, seeds, args.out, device=plan.device, progress=False, resume=True, compile=compile):
+        for run in train(config, seeds, args.out, RunOptions(device=plan.device, progress=False, resume=True, compile=compile)):
             runs.append(str(run.path))
     print(json.dumps(runs))
     return 0

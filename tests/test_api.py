@@ -47,6 +47,18 @@ def test_train_returns_runs_with_config_summary_and_curves(runs):
         runs[0].curve("accuracy")
 
 
+def test_train_takes_run_options_or_their_fields_as_keywords(runs, tmp_path):
+    with pytest.raises(TypeError, match="unknown option.*batch_size"):
+        toobig.train(_short(), out=tmp_path, device="cpu", batch_size=4)
+    with pytest.raises(ConfigError, match="--batch-shards must be an integer >= 1"):
+        toobig.train(_short(), out=tmp_path, device="cpu", batch_shards=0)
+    assert list(tmp_path.iterdir()) == []
+    # keywords override the options object; a complete run is skipped on resume
+    options = toobig.RunOptions(device="cpu", progress=False, overwrite=True)
+    (again,) = toobig.train(_short(), seeds=[1], out=runs[0].path.parents[1], options=options, overwrite=False, resume=True)
+    assert again.path == runs[0].path and again.summary == runs[0].summary
+
+
 def test_load_run_takes_str_or_path_and_load_runs_finds_every_seed(runs):
     again = toobig.load_run(str(runs[0].path))
     assert again == runs[0] and RunDir(str(runs[0].path)).path == runs[0].path

@@ -179,16 +179,20 @@ def test_version(tmp_path):
     assert result.returncode == 0 and result.stdout.strip() == f"toobig {__version__}"
 
 
-def test_sweep_ends_with_a_table_of_its_runs(tmp_path):
+def test_sweep_ends_with_a_table_of_its_runs_and_passes_run_options_on(tmp_path):
     (tmp_path / "grid.toml").write_text(
         '[sweep]\ntasks = ["arithmetic"]\nmodels = ["n14"]\nseeds = [0]\n'
         '[grid]\n"train.learning_rate" = [1e-2, 3e-3]\n'
         '[set]\n"train.max_iters" = 20\n"eval.interval" = 10\n"eval.num_samples" = 1\n'
     )
-    result = toobig("sweep", "grid.toml", "--out", "runs", "--device", "cpu", "--workers", "1", cwd=tmp_path)
+    result = toobig(
+        "sweep", "grid.toml", "--out", "runs", "--device", "cpu", "--workers", "1", "--batch-shards", "2", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     table = result.stdout[result.stdout.index("configuration"):].strip().splitlines()
     assert len(table) == 3 and all(row.split()[1:3] == ["0", "1/1"] for row in table[1:])
+    summaries = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/seed0/summary.json")]
+    assert [s["environment"]["batch_shards"] for s in summaries] == [2, 2]
 
 
 def test_every_argument_has_help_and_every_default_is_shown():

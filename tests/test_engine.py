@@ -11,6 +11,7 @@ import torch
 from toobig.config import TrainConfig
 from toobig.engine import rng
 from toobig.engine.schedule import eval_points, learning_rate
+from toobig.options import RunOptions
 from toobig.training import TIMING_FIELDS, train
 from toobig.store import LOCK_FILE, RunExists
 from toobig.config import EvalConfig
@@ -28,8 +29,8 @@ def _weights(run, name="last"):
 
 def test_member_alone_equals_member_in_population(tmp_path):
     config = tiny(iters=40, interval=20)
-    (alone,) = train(config, [7], tmp_path / "solo", device="cpu", progress=False)
-    population = train(config, [3, 7, 11, 12], tmp_path / "pop", device="cpu", progress=False)
+    (alone,) = train(config, [7], tmp_path / "solo", RunOptions(device="cpu", progress=False))
+    population = train(config, [3, 7, 11, 12], tmp_path / "pop", RunOptions(device="cpu", progress=False))
     inside = population[1]
     assert inside.path.name == "seed7"
     a, b = _records(alone), _records(inside)
@@ -46,15 +47,15 @@ def test_member_alone_equals_member_in_population(tmp_path):
 
 def test_same_seed_same_metrics(tmp_path):
     config = tiny(iters=40, interval=20)
-    (first,) = train(config, [5], tmp_path / "a", device="cpu", progress=False)
-    (second,) = train(config, [5], tmp_path / "b", device="cpu", progress=False)
+    (first,) = train(config, [5], tmp_path / "a", RunOptions(device="cpu", progress=False))
+    (second,) = train(config, [5], tmp_path / "b", RunOptions(device="cpu", progress=False))
     assert _records(first) == _records(second)
     assert first.metrics_path.read_text() != ""  # guards against comparing two empty logs
 
 
 def test_short_training_drives_loss_down(tmp_path):
     config = tiny(iters=300, interval=100)
-    (run,) = train(config, [1], tmp_path, device="cpu", progress=False)
+    (run,) = train(config, [1], tmp_path, RunOptions(device="cpu", progress=False))
     losses = [r["loss"] for r in run.read_metrics()]
     assert losses[0] > 2.5  # about ln(17) at initialization
     assert losses[-1] < 1.2
@@ -65,14 +66,14 @@ def test_short_training_drives_loss_down(tmp_path):
 def test_dropout_members_are_independent_of_population(tmp_path):
     config = tiny(iters=20, interval=10)
     config = replace(config, model=replace(config.model, dropout=0.2))
-    (alone,) = train(config, [2], tmp_path / "solo", device="cpu", progress=False)
-    pop = train(config, [9, 2], tmp_path / "pop", device="cpu", progress=False)
+    (alone,) = train(config, [2], tmp_path / "solo", RunOptions(device="cpu", progress=False))
+    pop = train(config, [9, 2], tmp_path / "pop", RunOptions(device="cpu", progress=False))
     for ra, rb in zip(_records(alone), _records(pop[1])):
         assert ra["loss"] == pytest.approx(rb["loss"], rel=1e-4)
 
 
 def test_run_directory_contents(tmp_path):
-    (run,) = train(tiny(iters=40, interval=20), [4], tmp_path, device="cpu", progress=False)
+    (run,) = train(tiny(iters=40, interval=20), [4], tmp_path, RunOptions(device="cpu", progress=False))
     assert (run.path / "config.toml").is_file()
     assert run.checkpoint_path("best").is_file() and run.checkpoint_path("last").is_file()
     summary = json.loads(run.summary_path.read_text())
@@ -86,19 +87,19 @@ def test_run_directory_contents(tmp_path):
 
 def test_a_fresh_start_refuses_to_delete_earlier_results_unless_told(tmp_path):
     config = tiny(iters=20, interval=20)
-    (run,) = train(config, [4], tmp_path, device="cpu", progress=False)
+    (run,) = train(config, [4], tmp_path, RunOptions(device="cpu", progress=False))
     files = {p: p.read_bytes() for p in run.path.rglob("*") if p.is_file() and p.name != LOCK_FILE}
     with pytest.raises(RunExists, match=r"already holds a complete run; pass --overwrite"):
-        train(config, [3, 4], tmp_path, device="cpu", progress=False)
+        train(config, [3, 4], tmp_path, RunOptions(device="cpu", progress=False))
     assert {p: p.read_bytes() for p in files} == files  # nothing of the complete run was touched
     assert not (tmp_path / run.path.parent.name / "seed3" / "metrics.jsonl").exists()  # nor anything started
 
     summary = json.loads(run.summary_path.read_text())
     run.write_summary({**summary, "status": "running"})  # as if killed after a checkpoint
     with pytest.raises(RunExists, match=rf"interrupted run with a checkpoint; continue it with `toobig train --resume {run.path}`"):
-        train(config, [4], tmp_path, device="cpu", progress=False)
+        train(config, [4], tmp_path, RunOptions(device="cpu", progress=False))
 
-    (again,) = train(config, [4], tmp_path, device="cpu", progress=False, overwrite=True)
+    (again,) = train(config, [4], tmp_path, RunOptions(device="cpu", progress=False, overwrite=True))
     assert again.is_complete() and _records(again) == [
         {k: v for k, v in json.loads(line).items() if k not in TIMING_FIELDS}
         for line in files[run.metrics_path].decode().splitlines()
@@ -161,7 +162,7 @@ def test_tensorboard_logging_writes_each_members_scalars(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    runs = train(tiny(iters=40, interval=20), [1, 2], tmp_path, device="cpu", progress=False, tensorboard=True)
+    runs = train(tiny(iters=40, interval=20), [1, 2], tmp_path, RunOptions(device="cpu", progress=False, tensorboard=True))
     for run in runs:
         events = EventAccumulator(str(run.path / "tensorboard"))
         events.Reload()
@@ -172,7 +173,7 @@ def test_tensorboard_logging_writes_each_members_scalars(tmp_path):
 
 
 def test_tensorboard_off_by_default(tmp_path):
-    (run,) = train(tiny(iters=20, interval=20), [1], tmp_path, device="cpu", progress=False)
+    (run,) = train(tiny(iters=20, interval=20), [1], tmp_path, RunOptions(device="cpu", progress=False))
     assert not (run.path / "tensorboard").exists()
 
 
@@ -248,7 +249,7 @@ def test_batch_shards_must_divide_the_batch(tmp_path):
 
     config = tiny(iters=10, interval=5)
     with pytest.raises(ConfigError, match="--batch-shards must divide train.batch_size"):
-        train(config, [1], tmp_path, device="cpu", progress=False, batch_shards=config.train.batch_size + 1)
+        train(config, [1], tmp_path, RunOptions(device="cpu", progress=False, batch_shards=config.train.batch_size + 1))
     assert not any(tmp_path.iterdir())
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from toobig import executors
 from toobig.config import ConfigError, RunConfig, TaskConfig, validate
+from toobig.options import RunOptions
 from toobig.executors import ERROR_FILE, TRACEBACK_FILE, Job, JobResult, Plan, execute, plan_jobs, read_failure
 from toobig.presets import make_config
 from toobig.store import RunDir, run_dir_name
@@ -34,23 +35,23 @@ def _tiny(task="arithmetic", model="n14", regularization="paper", seed=0, iters=
 def test_plan_groups_seeds_into_populations_and_splits_them(tmp_path):
     a = [_tiny(seed=s) for s in range(5)]
     b = [_tiny(regularization="controlled", seed=s) for s in (3, 4)]
-    plan = plan_jobs([*a, *b, a[0]], tmp_path, device="cpu", max_members=2)
+    plan = plan_jobs([*a, *b, a[0]], tmp_path, RunOptions(device="cpu", max_members=2))
     assert [(j.config.label, j.seeds) for j in plan.jobs] == [
         ("arithmetic-n14-paper", (0, 1)),
         ("arithmetic-n14-paper", (2, 3)),
         ("arithmetic-n14-paper", (4,)),
         ("arithmetic-n14-controlled", (3, 4)),
     ]
-    assert all(j.max_members == 2 and j.device == "cpu" and j.out_root == str(tmp_path) for j in plan.jobs)
+    assert all(j.options == RunOptions(device="cpu", max_members=2) and j.out_root == str(tmp_path) for j in plan.jobs)
     assert plan.jobs[0].runs == (tmp_path / run_dir_name(a[0]), tmp_path / run_dir_name(a[1]))
     assert plan.skipped == ()
     # without max_members: one member per single-thread CPU process, so the cores run seeds in parallel
     six = [_tiny(seed=s) for s in range(6)]
-    assert [j.seeds for j in plan_jobs(six, tmp_path, device="cpu").jobs] == [(s,) for s in range(6)]
+    assert [j.seeds for j in plan_jobs(six, tmp_path, RunOptions(device="cpu")).jobs] == [(s,) for s in range(6)]
     # on a GPU one job keeps the population; the trainer fits it to the GPU's memory
-    assert [j.seeds for j in plan_jobs(six, tmp_path, device="cuda").jobs] == [(0, 1, 2, 3, 4, 5)]
-    with pytest.raises(ConfigError, match="--max-members must be >= 1"):
-        plan_jobs(six, tmp_path, max_members=0)
+    assert [j.seeds for j in plan_jobs(six, tmp_path, RunOptions(device="cuda")).jobs] == [(0, 1, 2, 3, 4, 5)]
+    with pytest.raises(ConfigError, match="--max-members must be an integer >= 1"):
+        plan_jobs(six, tmp_path, RunOptions(max_members=0))
 
 
 def test_plan_skips_complete_runs_only(tmp_path):
@@ -59,7 +60,7 @@ def test_plan_skips_complete_runs_only(tmp_path):
     RunDir(tmp_path / run_dir_name(configs[1])).write_summary({"status": "running"})
     (tmp_path / run_dir_name(configs[2])).mkdir(parents=True)
     (tmp_path / run_dir_name(configs[2]) / "summary.json").write_text("{trunc")  # unreadable: train again
-    plan = plan_jobs(configs, tmp_path, device="cpu")
+    plan = plan_jobs(configs, tmp_path, RunOptions(device="cpu"))
     assert plan.skipped == (tmp_path / run_dir_name(configs[0]),)
     assert [j.seeds for j in plan.jobs] == [(1,), (2,)]  # one member per CPU process
     assert plan_jobs([configs[0]], tmp_path).jobs == ()
@@ -74,8 +75,19 @@ def test_shape_gives_cores_to_processes_first(monkeypatch):
     assert executors.cores.shape(6, 3, None, cuda=False) == (3, 1)
 
 
+def test_batch_shards_get_a_core_each(tmp_path, monkeypatch):
+    shapes = []
+    monkeypatch.setattr(executors.cores, "cpus", lambda: 4)
+    monkeypatch.setattr(executors, "execute_local", lambda jobs, w, t, on_result: shapes.append((w, t)))
+    jobs = [Job(_tiny(seed=s), (s,), str(tmp_path), RunOptions(device="cpu", batch_shards=2)) for s in range(3)]
+    execute(jobs)
+    execute([replace(j, options=RunOptions(device="cpu")) for j in jobs])
+    execute(jobs, threads=1)  # asked for: kept
+    assert shapes == [(2, 2), (3, 1), (3, 1)]
+
+
 def test_bad_arguments_and_missing_ray(tmp_path, monkeypatch):
-    job = Job(_tiny(), (0,), str(tmp_path), "cpu")
+    job = Job(_tiny(), (0,), str(tmp_path), RunOptions(device="cpu"))
     with pytest.raises(ConfigError, match="unknown executor 'dask'"):
         execute([job], executor="dask")
     with pytest.raises(ConfigError, match="--address is only used with --executor ray"):
@@ -88,6 +100,23 @@ def test_bad_arguments_and_missing_ray(tmp_path, monkeypatch):
     assert execute(Plan((), (tmp_path,)), executor="ray").skipped == (tmp_path,)  # nothing to run: no Ray
 
 
+def test_run_options_reach_the_trainer_unchanged(tmp_path):
+    """A job's options train the run exactly as the direct call with the same options does."""
+    pytest.importorskip("tensorboard")
+    from toobig.training import train
+
+    options = RunOptions(device="cpu", batch_shards=2, tensorboard=True)
+    outcome = execute(plan_jobs([_tiny(seed=3)], tmp_path / "planned", options), workers=1)
+    assert outcome.ok and len(outcome.completed) == 1
+    (planned,) = outcome.completed
+    (direct,) = train(_tiny(seed=3), [3], tmp_path / "direct", replace(options, progress=False))
+    environment = json.loads((planned / "summary.json").read_text())["environment"]
+    assert environment["batch_shards"] == 2 and (planned / "tensorboard").is_dir()
+    assert (planned / "metrics.jsonl").read_text().count("\n") == 2
+    strip = lambda text: [{k: v for k, v in json.loads(line).items() if k != "elapsed_s"} for line in text.splitlines()]
+    assert strip((planned / "metrics.jsonl").read_text()) == strip(direct.metrics_path.read_text())
+
+
 # -- a worker that dies -------------------------------------------------------------------------
 def _dies_on_seed_7(job: Job, threads: int | None) -> JobResult:
     """Stands in for a job the OS kills (out of memory): the process vanishes without a Python error."""
@@ -97,7 +126,7 @@ def _dies_on_seed_7(job: Job, threads: int | None) -> JobResult:
 
 
 def test_a_dying_worker_fails_only_its_own_job(tmp_path):
-    jobs = [Job(_tiny(seed=s), (s,), str(tmp_path), "cpu") for s in (7, 1)]
+    jobs = [Job(_tiny(seed=s), (s,), str(tmp_path), RunOptions(device="cpu")) for s in (7, 1)]
     results: list[JobResult] = []
     executors.local.execute_local(jobs, workers=2, threads=1, on_result=results.append, worker=_dies_on_seed_7)
     by_seed = {r.job.seeds[0]: r for r in results}
@@ -138,7 +167,7 @@ def test_sweep_records_a_failure_and_a_rerun_completes_only_it(tmp_path, executo
     ]
     corpus.unlink()  # ...then gone: the worker's trainer raises
     out = tmp_path / "runs"
-    plan = plan_jobs(configs, out, device="cpu", max_members=4)  # real populations inside the workers
+    plan = plan_jobs(configs, out, RunOptions(device="cpu", max_members=4))  # real populations inside the workers
     assert [len(j.seeds) for j in plan.jobs] == [1, 3, 2]
 
     first = execute(plan, executor=executor, workers=2)
@@ -159,7 +188,7 @@ def test_sweep_records_a_failure_and_a_rerun_completes_only_it(tmp_path, executo
     before = {p: _snapshot(p) for p in good}
 
     corpus.write_text(corpus_text(TaskConfig()))  # fix the cause
-    again = plan_jobs(configs, out, device="cpu")
+    again = plan_jobs(configs, out, RunOptions(device="cpu"))
     assert [(j.config.digest(), j.seeds) for j in again.jobs] == [(broken.digest(), (0,))]
     if executor == "ray":
         import ray
@@ -180,19 +209,19 @@ def test_sweep_records_a_failure_and_a_rerun_completes_only_it(tmp_path, executo
     assert RunDir(bad).is_complete()
     assert not (bad / ERROR_FILE).exists() and not (bad / TRACEBACK_FILE).exists()
     assert {p: _snapshot(p) for p in good} == before  # complete runs were not touched
-    assert plan_jobs(configs, out, device="cpu").jobs == ()
+    assert plan_jobs(configs, out, RunOptions(device="cpu")).jobs == ()
     summary = json.loads((bad / "summary.json").read_text())
     assert summary["environment"]["threads"] == 1  # 2 workers x 1 torch thread on this sweep
 
 
 def test_plan_paths_are_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (job,) = plan_jobs([_tiny()], "runs", device="cpu").jobs
+    (job,) = plan_jobs([_tiny()], "runs", RunOptions(device="cpu")).jobs
     assert job.out_root == str(tmp_path / "runs") and job.runs[0].is_absolute()
 
 
 def test_progress_says_what_will_run_then_each_job_with_the_time_left(tmp_path, monkeypatch, capsys):
-    plan = plan_jobs([_tiny(seed=s) for s in range(3)], tmp_path, device="cpu", max_members=1)
+    plan = plan_jobs([_tiny(seed=s) for s in range(3)], tmp_path, RunOptions(device="cpu", max_members=1))
     clock = iter([100.0, 160.0, 220.0, 280.0])  # the sweep starts at 100 s; each job takes 60 s
     monkeypatch.setattr(executors.time, "monotonic", lambda: next(clock))
     tally = executors._Tally(plan, "local", progress=True)

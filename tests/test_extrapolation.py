@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+from toobig.options import RunOptions
 from toobig.training import train
 from toobig.evaluation import Evaluator
 from toobig.extrapolation import extrapolate
@@ -17,7 +18,7 @@ def test_oracle_extrapolates_perfectly(tmp_path, monkeypatch):
     config = tiny(iters=10, interval=10)
     # A block wide enough that "<12+15=27>" is never cropped: the oracle reads whole prompts.
     config = replace(config, model=replace(config.model, block_size=16))
-    (run,) = train(config, [0], tmp_path, device="cpu", progress=False)
+    (run,) = train(config, [0], tmp_path, RunOptions(device="cpu", progress=False))
     captured = {}
 
     original = Evaluator.__init__
@@ -36,6 +37,6 @@ def test_oracle_extrapolates_perfectly(tmp_path, monkeypatch):
 
 
 def test_untrained_model_does_not_extrapolate(tmp_path):
-    (run,) = train(tiny(iters=10, interval=10), [0], tmp_path, device="cpu", progress=False)
+    (run,) = train(tiny(iters=10, interval=10), [0], tmp_path, RunOptions(device="cpu", progress=False))
     result = extrapolate(run.path, max_operand=19)
     assert result["add_acc"] < 0.05 and result["sub_acc"] < 0.05

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from toobig.engine import memory
+from toobig.options import RunOptions
 from toobig.training import loop
 
 from .conftest import tiny
@@ -19,5 +20,5 @@ def test_keep_freed_memory_applies_on_glibc():
 def test_cpu_training_keeps_freed_memory(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(loop, "keep_freed_memory", lambda: calls.append(True) or True)
-    loop.train(tiny(iters=4, interval=2), [1], tmp_path, device="cpu", progress=False)
+    loop.train(tiny(iters=4, interval=2), [1], tmp_path, RunOptions(device="cpu", progress=False))
     assert calls

@@ -10,6 +10,7 @@ import torch
 
 from toobig.config import ConfigError, validate
 from toobig.engine import rng
+from toobig.options import RunOptions
 from toobig.training import Prepared
 from toobig.engine.sampling import BatchSampler
 from toobig.training import train
@@ -164,8 +165,8 @@ def test_random_held_out_sets_are_reproducible_distinct_and_disjoint_from_traini
 
 def test_members_with_different_held_out_sets_train_together_and_score_their_own(tmp_path):
     config = _with(tiny(iters=20, interval=10), "task", held_out_random=3)
-    runs = train(config, [1, 2], tmp_path, device="cpu", progress=False, max_members=2)
-    (alone,) = train(config, [2], tmp_path / "solo", device="cpu", progress=False)
+    runs = train(config, [1, 2], tmp_path, RunOptions(device="cpu", progress=False, max_members=2))
+    (alone,) = train(config, [2], tmp_path / "solo", RunOptions(device="cpu", progress=False))
     summaries = [r.read_summary() for r in runs]
     assert summaries[0]["held_out"] != summaries[1]["held_out"]
     assert summaries[0]["protocol"] == {"task.held_out_random": 3}
@@ -186,7 +187,7 @@ def test_in_distribution_selection_ignores_the_held_out_samples(tmp_path):
     assert best_record(records, "combined")["iter"] == 0
     assert best_record(records, "in_distribution")["iter"] == 1  # 18/36 beats 16/36
     config = _with(tiny(iters=20, interval=10), "eval", selection="in_distribution")
-    (run,) = train(config, [1], tmp_path, device="cpu", progress=False)
+    (run,) = train(config, [1], tmp_path, RunOptions(device="cpu", progress=False))
     assert run.read_summary()["best"]["iter"] == best_record(run.read_metrics(), "in_distribution")["iter"]
 
 
@@ -220,7 +221,7 @@ def test_order_fraction_only_where_training_minimizes_the_stream_loss(tmp_path):
     answers = _with(windows, "train", loss_on="answers")
     fractions = {}
     for name, config in (("windows", windows), ("lines", lines), ("answers", answers)):
-        (run,) = train(config, [1], tmp_path / name, device="cpu", progress=False)
+        (run,) = train(config, [1], tmp_path / name, RunOptions(device="cpu", progress=False))
         summary = run.read_summary()
         assert summary["loss_floors"] == {"order_agnostic": pytest.approx(0.76666, abs=1e-4), "exact_stream": pytest.approx(0.53081, abs=1e-4)}
         fractions[name] = summary["order_fraction"]

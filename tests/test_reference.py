@@ -13,6 +13,7 @@ from toobig import model as gpt
 from toobig.config import ModelConfig
 from toobig.engine import rng
 from toobig.engine.population import MemberDropout, Population, member_losses
+from toobig.options import RunOptions
 from toobig.training import train
 
 from .conftest import tiny
@@ -174,7 +175,7 @@ def test_logged_learning_rate_is_the_optimizers_and_follows_nanogpt_schedule(tmp
     config = tiny(iters=40, interval=5)
     config = replace(config, train=replace(config.train, warmup_iters=12, lr_decay_iters=30))
     tc = config.train
-    (run,) = train(config, [1], tmp_path, device="cpu", progress=False)
+    (run,) = train(config, [1], tmp_path, RunOptions(device="cpu", progress=False))
     for record in run.read_metrics():
         want = reference_lr(record["iter"], tc.learning_rate, tc.min_lr, tc.warmup_iters, tc.lr_decay_iters)
         assert record["lr"] == pytest.approx(want, rel=1e-12)

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+from toobig.options import RunOptions
 from toobig.reproduce import ReproduceOptions, reproduce
 
 
@@ -16,7 +17,7 @@ def _snapshot(root):
 
 def test_reproduce_runs_then_skips(tmp_path):
     messages: list[str] = []
-    options = ReproduceOptions(experiments=("table2",), seeds=(0,), out=tmp_path, device="cpu", max_iters=20)
+    options = ReproduceOptions(experiments=("table2",), seeds=(0,), out=tmp_path, run=RunOptions(device="cpu"), max_iters=20)
     result = reproduce(options, say=messages.append)
     assert result.failed == ()
     report_dir = result.report_dir
@@ -54,7 +55,7 @@ def test_reproduce_runs_then_skips(tmp_path):
 
 def test_grokking_on_a_cpu_is_skipped_like_the_mlt_rows(tmp_path):
     messages: list[str] = []
-    options = ReproduceOptions(experiments=("grokking",), seeds=(0,), out=tmp_path, device="cpu", max_iters=5)
+    options = ReproduceOptions(experiments=("grokking",), seeds=(0,), out=tmp_path, run=RunOptions(device="cpu"), max_iters=5)
     result = reproduce(options, say=messages.append)
     assert result.failed == () and not list((tmp_path / "runs").glob("*/seed0"))
     assert any("MLT rows and the grokking run (an MLT) skipped" in m for m in messages), messages

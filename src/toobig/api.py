@@ -2,7 +2,7 @@
 
     import toobig
     cfg = toobig.config("arithmetic", "n28", iters=3000, learning_rate=3e-3)
-    runs = toobig.train(cfg, seeds=[0, 1, 2], out="runs")
+    runs = toobig.train(cfg, seeds=[0, 1, 2], out="runs", device="cpu")
     for run in runs:
         iters, heldout = run.curve("heldout_acc")
         print(run.seed, heldout[-1])
@@ -11,11 +11,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from .config import ConfigError, RunConfig
+from .options import RunOptions
 from .presets import resolve
 
 # Only config and presets load with `import toobig` (no torch); the rest loads on first use.
@@ -133,29 +134,24 @@ def train(
     configs: RunConfig | Sequence[RunConfig],
     seeds: Sequence[int] = (0,),
     out: str | Path = "runs",
-    *,
-    device: str = "auto",
-    compile: bool = False,
-    resume: bool = False,
-    overwrite: bool = False,
-    progress: bool = True,
-    max_members: int | None = None,
-    tensorboard: bool = False,
-    batch_shards: int = 1,
+    options: RunOptions = RunOptions(),
+    **how: Any,
 ) -> list[Run]:
     """Train every seed of each configuration (seeds of one configuration share a population);
-    return the runs. resume=True continues interrupted runs and skips complete ones; otherwise
-    an existing run is refused unless overwrite=True. batch_shards > 1 splits each batch over
-    that many threads (CPU); tensorboard=True also logs TensorBoard events."""
+    return the runs. How they train is `options`, with any of its fields given as keywords
+    instead (device="cpu", compile=True, resume=True, overwrite=True, progress=False,
+    max_members=..., tensorboard=True, batch_shards=...; see toobig.RunOptions)."""
     from .training import train as train_population
 
+    try:
+        options = replace(options, **how)
+    except TypeError:
+        unknown = sorted(set(how) - {f.name for f in fields(RunOptions)})
+        raise TypeError(f"train() got unknown option(s) {', '.join(unknown)} (see toobig.RunOptions)") from None
     configs = [configs] if isinstance(configs, RunConfig) else list(configs)
     dirs = []
     for cfg in configs:
-        dirs += train_population(
-            cfg, list(seeds), out, device=device, progress=progress, resume=resume, compile=compile,
-            max_members=max_members, overwrite=overwrite, tensorboard=tensorboard, batch_shards=batch_shards,
-        )
+        dirs += train_population(cfg, list(seeds), out, options)
     return [load_run(d.path) for d in dirs]
 
 
@@ -200,4 +196,4 @@ def report(runs_dir: str | Path, out: str | Path | None = None) -> Path:
 
 _FIELDS = _field_names()
 
-__all__ = ["Run", "config", "evaluate", "load_run", "load_runs", "report", "sample", "train"]
+__all__ = ["Run", "RunOptions", "config", "evaluate", "load_run", "load_runs", "report", "sample", "train"]

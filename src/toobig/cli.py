@@ -13,6 +13,7 @@ from typing import Sequence
 from . import __version__, api
 from .config import ConfigError, RunConfig, parse_assignment, read_toml
 from .metrics import heldout_accuracy
+from .options import RunOptions
 from .presets import MODEL_NAMES, SCHEDULES, resolve
 from .tasks import held_out_label
 from .config import TASK_NAMES, REGULARIZATIONS
@@ -65,7 +66,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .training import EngineOptions, require_tensorboard, resolve_device, train_runs
+    from .training import require_tensorboard, train_runs
     from .training.resume import population_siblings
     from .store import RunDir
 
@@ -75,25 +76,24 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UsageError("--resume continues a run with its own config.toml; drop the other configuration flags")
         if args.compile is not None or args.batch_shards is not None:
             raise UsageError("--resume continues a run with the --compile/--batch-shards it was trained with; drop them")
+        if args.max_members is not None:
+            raise UsageError("--resume trains the run's whole population at once; drop --max-members")
         run = RunDir(Path(args.resume))
         config = run.read_config()
         runs = [run, *population_siblings(run, config)]
         if len(runs) > 1:
             print(f"resuming {run.path} with the rest of its population: {', '.join(r.path.name for r in runs[1:])}",
                   file=sys.stderr)
-        options = EngineOptions(progress=not args.quiet, resume=True, tensorboard=args.tensorboard)
+        options = _run_options(args, progress=not args.quiet, resume=True)
         if args.tensorboard:
             require_tensorboard()
-        train_runs([r.read_config() for r in runs], runs, resolve_device(args.device), options)
+        train_runs([r.read_config() for r in runs], runs, options)
         print(run.path)
         return 0
-    if args.max_members is not None and args.max_members < 1:
-        raise UsageError(f"--max-members must be >= 1, got {args.max_members}")
+    options = _run_options(args, progress=not args.quiet, overwrite=args.overwrite)
     config = build_config(args)
     seeds = _seeds(args, config.seed)
-    shards = 1 if args.batch_shards is None else args.batch_shards
-    runs = api.train(config, seeds, args.out, device=args.device, compile=bool(args.compile), overwrite=args.overwrite,
-                     progress=not args.quiet, max_members=args.max_members, tensorboard=args.tensorboard, batch_shards=shards)
+    runs = api.train(config, seeds, args.out, options)
     for run in runs:
         best, held_out = run.best, held_out_label(run.config.task)
         heldout_text = f"  {held_out} {best.get('heldout_correct', 0)}/{best.get('heldout_total', 0)}" if held_out else ""
@@ -153,14 +153,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         experiments=tuple(parse_experiments(args.experiments)),
         seeds=None if args.num_seeds is None else tuple(range(args.num_seeds)),
         out=args.out,
-        device=args.device,
         max_iters=args.max_iters,
         include_mlt=args.include_mlt,
         executor=args.executor,
         address=args.address,
         workers=args.workers,
-        max_members=args.max_members,
-        compile=args.compile,
+        run=_run_options(args),
     )
     return 1 if reproduce(options).failed else 0
 
@@ -169,8 +167,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from .executors import execute, plan_jobs
     from .sweep import load_sweep
 
+    options = _run_options(args)
     configs = load_sweep(args.file)
-    jobs = plan_jobs(configs, args.out, args.device, args.max_members, args.compile)
+    jobs = plan_jobs(configs, args.out, options)
     outcome = execute(jobs, args.executor, args.address, args.workers, progress=True)
     print(outcome.describe())
     from .store import run_dir_name
@@ -236,12 +235,39 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_options(args: argparse.Namespace, **extra) -> RunOptions:
+    """The flags of _add_run_flags as the options object every layer below takes."""
+    return RunOptions(
+        device=args.device,
+        compile=bool(args.compile),
+        batch_shards=1 if args.batch_shards is None else args.batch_shards,
+        max_members=args.max_members,
+        tensorboard=args.tensorboard,
+        **extra,
+    )
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    """How runs train (toobig.RunOptions); train, sweep and reproduce share them."""
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument(
+        "--compile", action=argparse.BooleanOptionalAction, default=None,
+        help="torch.compile the training step (default: no; a resumed run keeps what it was trained with)",
+    )
+    p.add_argument(
+        "--batch-shards", type=int, default=None, metavar="S",
+        help="split each batch into S shards trained on S threads (default 1; CPU: faster for one seed, "
+        "different rounding; a resumed run keeps what it was trained with)",
+    )
+    p.add_argument("--max-members", type=int, help="largest population trained at once (default: what fits the device)")
+    p.add_argument("--tensorboard", action="store_true", help="also log each run's metrics to RUN_DIR/tensorboard/")
+
+
 def _add_executor_flags(p: argparse.ArgumentParser) -> None:
+    _add_run_flags(p)
     p.add_argument("--executor", default="local", choices=("local", "ray"), help="where runs execute")
     p.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
     p.add_argument("--workers", type=int, help="parallel populations (default: sized to the cores)")
-    p.add_argument("--max-members", type=int, help="largest population trained at once")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False, help="torch.compile the training step")
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -297,23 +323,12 @@ def parser() -> argparse.ArgumentParser:
     _add_config_flags(p)
     p.add_argument("--seeds", help="comma-separated seeds, e.g. 1,2,3 (default: the config's seed, 1337)")
     p.add_argument("--num-seeds", type=int, help="train seeds 0..K-1 (in populations of up to --max-members)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    _add_run_flags(p)
     p.add_argument("--out", type=Path, default=Path("runs"), help="parent directory of the run directories")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     p.add_argument(
         "--overwrite", action="store_true",
         help="delete what earlier runs left in the run directories and train afresh (default: refuse)",
-    )
-    p.add_argument(
-        "--compile", action=argparse.BooleanOptionalAction, default=None,
-        help="torch.compile the training step (a resumed run keeps what it was trained with)",
-    )
-    p.add_argument("--max-members", type=int, help="largest population trained at once (default: what fits the device)")
-    p.add_argument("--tensorboard", action="store_true", help="also log each run's metrics to RUN_DIR/tensorboard/")
-    p.add_argument(
-        "--batch-shards", type=int, default=None, metavar="S",
-        help="split each batch into S shards trained on S threads (CPU: faster for one seed, different rounding; "
-        "a resumed run keeps what it was trained with)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
@@ -354,7 +369,6 @@ def parser() -> argparse.ArgumentParser:
         help="seeds 0..K-1 per configuration (default: 3 for the paper's experiments, 10 for capacity-curve, 5 for the other studies)",
     )
     p.add_argument("--out", type=Path, default=Path("results"), help="runs go to OUT/runs, the report to OUT/report")
-    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--max-iters", type=int, help="shorten every run (the schedule shrinks in proportion)")
     p.add_argument("--include-mlt", action="store_true", help="also train the MLT rows and the grokking run (10.6M parameters) on a CPU")
     _add_executor_flags(p)
@@ -363,7 +377,6 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="train a grid of configurations described in a TOML file")
     p.add_argument("file", type=Path, help="the sweep's TOML file ([sweep] lists, [set] values; README)")
     p.add_argument("--out", type=Path, default=Path("runs"), help="the run directories go below this folder")
-    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     _add_executor_flags(p)
     p.set_defaults(func=cmd_sweep)
 

@@ -13,6 +13,7 @@ from .presets import make_config, with_max_iters
 from .studies import STUDIES
 from .extrapolation import extrapolate
 from .metrics import in_distribution_perfect
+from .options import RunOptions
 from .store import EXTRAPOLATION_FILE, RunDir, StoreError, require_folder, run_dir_name
 
 # The capacity search stops at the first width whose seeds mostly learn the task.
@@ -25,14 +26,13 @@ class ReproduceOptions:
     # None: each experiment's own default (3 seeds for the paper's, what a study asks for).
     seeds: tuple[int, ...] | None = None
     out: Path = Path("results")
-    device: str = "auto"
     max_iters: int | None = None
     include_mlt: bool = False
     executor: str = "local"
     address: str | None = None
     workers: int | None = None
-    max_members: int | None = None
-    compile: bool = False
+    # How each run trains (device, compile, batch shards, population size, TensorBoard).
+    run: RunOptions = RunOptions()
 
     def seeds_for(self, experiment: str) -> list[int]:
         if self.seeds is not None:
@@ -61,7 +61,7 @@ def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> 
     A failed run or out-of-range test does not stop the others or the report; it is listed in
     the result (and its directory holds error.json where training failed)."""
     require_folder(Path(options.out), holds="the runs and the report go")
-    include_mlt = options.include_mlt or resolve_device(options.device).type == "cuda"
+    include_mlt = options.include_mlt or resolve_device(options.run.device).type == "cuda"
     if not include_mlt and any(e in options.experiments for e in (*TABLES, "grokking")):
         what = "MLT rows and the grokking run (an MLT)" if "grokking" in options.experiments else "MLT rows"
         say(f"{what} skipped: on a CPU they take hours each (pass --include-mlt to run them anyway)")
@@ -88,7 +88,7 @@ def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> 
 
 
 def _run(configs, options: ReproduceOptions, say: Callable[[str], None]) -> SweepOutcome:
-    jobs = plan_jobs(configs, options.runs_dir, options.device, options.max_members, options.compile)
+    jobs = plan_jobs(configs, options.runs_dir, options.run)
     outcome = execute(jobs, options.executor, options.address, options.workers, progress=True)
     say(outcome.describe())
     return outcome

@@ -44,8 +44,9 @@ def execute(
     are too small for intra-op threads to pay (docs/performance.md: on 2 cores a second thread
     takes one n14 model from 11.5 to 11.2 ms per iteration, while two single-thread processes
     side by side each ran at 11.1 ms). Cores left over when there are fewer jobs than cores go
-    to each job's threads; workers x threads never exceeds the cores (oversubscribed OpenMP
-    threads slowed a step tens of times in our measurements). On a GPU the default is one
+    to each job's threads, and a job with batch shards gets a thread per shard; workers x threads
+    never exceeds the cores (oversubscribed OpenMP threads slowed a step tens of times in our
+    measurements). On a GPU the default is one
     worker: a population already fills the device.
     """
     plan = jobs if isinstance(jobs, Plan) else Plan(tuple(jobs))
@@ -59,8 +60,12 @@ def execute(
     if address is None:
         # The jobs run on this machine: a device it lacks fails once here, not in every worker
         # (a Ray cluster's nodes may have devices this machine has not).
-        for device in sorted({job.device for job in plan.jobs}):
+        for device in sorted({job.options.device for job in plan.jobs}):
             resolve_device(device)
+    if threads is None and plan.jobs:
+        # A job with batch shards trains them on as many threads: give it a core per shard.
+        shards = max(job.options.batch_shards for job in plan.jobs)
+        threads = shards if shards > 1 else None
     tally = _Tally(plan, executor, progress)
     if plan.jobs:
         if executor == "local":

@@ -18,7 +18,7 @@ def cpus() -> int:
 
 
 def uses_cuda(jobs: Sequence[Job]) -> bool:
-    return any(j.device.startswith("cuda") or (j.device == "auto" and torch.cuda.is_available()) for j in jobs)
+    return any(j.options.device.startswith("cuda") or (j.options.device == "auto" and torch.cuda.is_available()) for j in jobs)
 
 
 def shape(n_jobs: int, workers: int | None, threads: int | None, cuda: bool) -> tuple[int, int]:

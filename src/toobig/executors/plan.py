@@ -11,8 +11,10 @@ from typing import Iterable
 
 import torch
 
-from ..config import ConfigError, RunConfig
+from ..config import RunConfig
 from ..engine.chunking import CPU_MEMBERS_PER_PROCESS, split
+from ..engine.population import check_batch_shards
+from ..options import RunOptions
 from ..store import ERROR_FILE, TRACEBACK_FILE, RunDir, StoreError, require_folder, run_dir_name
 
 
@@ -23,10 +25,8 @@ class Job:
     config: RunConfig
     seeds: tuple[int, ...]
     out_root: str
-    device: str = "auto"
-    compile: bool = False
-    # Passed on to the trainer, which otherwise splits by what fits the device.
-    max_members: int | None = None
+    # The worker trains with these, always resuming and without a progress bar.
+    options: RunOptions = RunOptions()
 
     @property
     def runs(self) -> tuple[Path, ...]:
@@ -95,25 +95,17 @@ class SweepOutcome:
         return "\n".join(lines)
 
 
-def plan_jobs(
-    configs: Iterable[RunConfig],
-    out_root: str | Path,
-    device: str = "auto",
-    max_members: int | None = None,
-    compile: bool = False,
-) -> Plan:
+def plan_jobs(configs: Iterable[RunConfig], out_root: str | Path, options: RunOptions = RunOptions()) -> Plan:
     """Group configs into populations (same `digest()`), skip complete runs, split big ones.
 
-    Without max_members, populations on the CPU are split into CPU_MEMBERS_PER_PROCESS members
+    Without options.max_members, populations on the CPU are split into CPU_MEMBERS_PER_PROCESS members
     per job, so that the pieces run in parallel single-thread processes; on a GPU one job keeps the
     whole population and the trainer fits it to the GPU's memory.
     """
-    if max_members is not None and max_members < 1:
-        raise ConfigError(f"--max-members must be >= 1, got {max_members}")
     # Absolute: a Ray worker's working directory is not the driver's.
     out_root = Path(os.path.abspath(out_root))
     require_folder(out_root)
-    size = max_members
+    device, size = options.device, options.max_members
     if size is None and (device == "cpu" or (device == "auto" and not torch.cuda.is_available())):
         size = CPU_MEMBERS_PER_PROCESS
     groups: dict[str, tuple[RunConfig, list[int]]] = {}
@@ -124,13 +116,15 @@ def plan_jobs(
         if path in seen:
             continue  # listed twice
         seen.add(path)
+        if config.digest() not in groups:  # a bad option fails here once, not in every worker
+            check_batch_shards(config, options.batch_shards)
         base, seeds = groups.setdefault(config.digest(), (config, []))
         if is_complete(path):
             skipped.append(path)
         else:
             seeds.append(config.seed)
     jobs = [
-        Job(base, tuple(chunk), str(out_root), device, compile, max_members)
+        Job(base, tuple(chunk), str(out_root), options)
         for base, seeds in groups.values()
         for chunk in split(seeds, size or max(1, len(seeds)))
         if chunk
@@ -157,10 +151,7 @@ def run_job(job: Job, threads: int | None = None) -> JobResult:
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
     try:
-        train(
-            job.config, list(job.seeds), job.out_root, device=job.device, progress=False,
-            resume=True, compile=job.compile, max_members=job.max_members,
-        )
+        train(job.config, list(job.seeds), job.out_root, replace(job.options, progress=False, resume=True))
     except Exception as exc:
         return JobResult(job, type(exc).__name__, str(exc), traceback.format_exc(), time.perf_counter() - t0)
     return JobResult(job, elapsed_s=time.perf_counter() - t0)

@@ -51,7 +51,7 @@ def execute_ray(jobs: Sequence[Job], address: str | None, workers: int | None, t
         }
         for job in jobs:
             # A CUDA job must reserve a GPU, or Ray hides the GPUs from its worker ("auto" -> CPU).
-            gpus = 1 if job.device.startswith("cuda") or (job.device == "auto" and has_gpu) else 0
+            gpus = 1 if job.options.device.startswith("cuda") or (job.options.device == "auto" and has_gpu) else 0
             refs[tasks[gpus].remote(job, threads)] = job
         pending = list(refs)
         while pending:

@@ -20,10 +20,10 @@ from ..engine.population import Population, check_batch_shards
 from ..engine.sampling import BatchSampler, check_streams
 from ..engine.schedule import eval_points
 from ..evaluation import Evaluator
+from ..options import RunOptions
 from ..store import RunDir, StoreError, require_folder, run_dir_name
 from .corpus import Prepared, population_evaluator
 from .monitor import log_scalars, postfix, progress_bar, require_tensorboard, tensorboard_writers
-from .options import EngineOptions
 from .records import MemberRecord
 from .resume import numerics_of, refuse_earlier_results, restore, settle_staged_checkpoints
 from .summary import PopulationFacts, environment, summary
@@ -33,53 +33,46 @@ def train(
     config: RunConfig,
     seeds: Sequence[int],
     out_root: str | Path,
-    device: str = "auto",
-    progress: bool = True,
-    resume: bool = False,
-    compile: bool = False,
-    max_members: int | None = None,
-    tensorboard: bool = False,
-    batch_shards: int = 1,
-    overwrite: bool = False,
+    options: RunOptions = RunOptions(),
 ) -> list[RunDir]:
-    """Train every seed of `config` as populations of at most `max_members` members (by default
-    what fits the GPU's memory, or what suits the CPU); return the run directories.
+    """Train every seed of `config` as populations of at most `options.max_members` members (by
+    default what fits the GPU's memory, or what suits the CPU); return the run directories.
 
-    With resume=True, members whose directory holds a last checkpoint continue from it and
+    With options.resume, members whose directory holds a last checkpoint continue from it and
     members already complete are skipped. Otherwise a directory holding results of an earlier
-    run is refused (RunExists) unless overwrite=True.
+    run is refused (RunExists) unless options.overwrite.
     """
     validate(config)
-    check_batch_shards(config, batch_shards)
-    dev = resolve_device(device)
-    if tensorboard:
+    check_batch_shards(config, options.batch_shards)
+    dev = resolve_device(options.device)
+    if options.tensorboard:
         require_tensorboard()  # before any directory is touched
     out_root = Path(out_root)
     require_folder(out_root)
     first = Prepared.from_config(replace(config, seed=seeds[0] if seeds else config.seed))
     check_streams(config, [first.stream()])  # before any directory is touched
     vocab_size = first.tokenizer.vocab_size
-    size = members_per_population(config, vocab_size, dev, max_members)
-    options = EngineOptions(progress, resume, compile, tensorboard, batch_shards, overwrite)
+    size = members_per_population(config, vocab_size, dev, options.max_members)
     runs: list[RunDir] = []
     for chunk in split(list(seeds), size):
         members = [replace(config, seed=s) for s in chunk]
-        runs += train_runs(members, [RunDir(out_root / run_dir_name(m)) for m in members], dev, options)
+        runs += train_runs(members, [RunDir(out_root / run_dir_name(m)) for m in members], options)
     return runs
 
 
 def train_runs(
     configs: Sequence[RunConfig],
     runs: Sequence[RunDir],
-    device: torch.device,
-    options: EngineOptions = EngineOptions(),
+    options: RunOptions = RunOptions(),
 ) -> list[RunDir]:
     """Train run directory runs[i] with configs[i] (which carries its seed); runs that differ
     only in their seed train as one population, and members at different resume points (or,
     rarely, with corpora of different lengths) as separate populations. Every directory is
-    locked for the duration."""
+    locked for the duration. options.max_members does not apply here: the runs given are one
+    population."""
     if len(configs) != len(runs) or len({c.digest() for c in configs}) > 1:
         raise ValueError("train_runs needs one configuration per run, differing in their seed only")
+    device = resolve_device(options.device)
     if device.type == "cpu":
         keep_freed_memory()
     with ExitStack() as locks:
@@ -117,7 +110,7 @@ def _train_locked(
     configs: Sequence[RunConfig],
     runs: Sequence[RunDir],
     device: torch.device,
-    options: EngineOptions,
+    options: RunOptions,
 ) -> None:
     resume = options.resume
     if not (resume or options.overwrite):
@@ -160,7 +153,7 @@ def _train_population(
     device: torch.device,
     start: int,
     states: list[dict | None],
-    options: EngineOptions,
+    options: RunOptions,
 ) -> None:
     seeds = [r.config.seed for r in records]
     prepared = [r.prepared for r in records]

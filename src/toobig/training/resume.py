@@ -8,8 +8,8 @@ from typing import Sequence
 
 from ..config import RunConfig
 from ..integrity import RECOVER, RunDamaged, check_run, check_vocabulary, checkpoints_on_disk
+from ..options import RunOptions
 from ..store import RunDir, RunExists, StoreError
-from .options import EngineOptions
 from .records import MemberRecord
 
 
@@ -25,7 +25,7 @@ def refuse_earlier_results(runs: Sequence[RunDir]) -> None:
         )
 
 
-def numerics_of(run: RunDir, options: EngineOptions) -> EngineOptions:
+def numerics_of(run: RunDir, options: RunOptions) -> RunOptions:
     """A resumed run continues with the numerics it started with (compiled or eager, batch
     shards), whatever the resuming command asks: its float rounding stays one path throughout.
     (A run killed before its first checkpoint has no state to keep and starts afresh with the
