@@ -47,13 +47,24 @@ def test_train_returns_runs_with_config_summary_and_curves(runs):
         runs[0].curve("accuracy")
 
 
-def test_train_takes_run_options_or_their_fields_as_keywords(runs, tmp_path):
+def test_train_takes_run_options_or_their_fields_as_keywords(runs, tmp_path, monkeypatch):
     with pytest.raises(TypeError, match="unknown option.*batch_size"):
         toobig.train(_short(), out=tmp_path, device="cpu", batch_size=4)
+    with pytest.raises(TypeError, match="options must be a toobig.RunOptions, got str 'cpu'"):
+        toobig.train(_short(), out=tmp_path, options="cpu")
     with pytest.raises(ConfigError, match="--batch-shards must be an integer >= 1"):
         toobig.train(_short(), out=tmp_path, device="cpu", batch_shards=0)
     assert list(tmp_path.iterdir()) == []
-    # keywords override the options object; a complete run is skipped on resume
+    # keywords go on top of the options object
+    from toobig import training as training_package
+
+    seen = []
+    monkeypatch.setattr(training_package, "train", lambda config, seeds, out, options: seen.append(options) or [])
+    toobig.train(_short(), out=tmp_path, options=toobig.RunOptions(max_members=3, tensorboard=True), device="cpu")
+    toobig.train(_short(), out=tmp_path, compile=True)
+    assert seen == [toobig.RunOptions(device="cpu", max_members=3, tensorboard=True), toobig.RunOptions(compile=True)]
+    monkeypatch.undo()
+    # a complete run is skipped on resume, whatever else the options say
     options = toobig.RunOptions(device="cpu", progress=False, overwrite=True)
     (again,) = toobig.train(_short(), seeds=[1], out=runs[0].path.parents[1], options=options, overwrite=False, resume=True)
     assert again.path == runs[0].path and again.summary == runs[0].summary

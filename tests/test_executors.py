@@ -75,15 +75,31 @@ def test_shape_gives_cores_to_processes_first(monkeypatch):
     assert executors.cores.shape(6, 3, None, cuda=False) == (3, 1)
 
 
-def test_batch_shards_get_a_core_each(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "cores, jobs, workers, shards, expected",
+    [
+        (4, 3, None, 1, (3, 1)),
+        (4, 3, None, 2, (2, 2)),  # a job with 2 shards counts as 2 cores
+        (16, 1, None, 2, (1, 16)),  # one job keeps every core
+        (16, 3, None, 2, (3, 5)),
+        (2, 3, None, 4, (1, 4)),  # more shards than cores: one job, a thread per shard
+        (4, 3, 4, 2, (4, 2)),  # --workers asked for: kept
+    ],
+)
+def test_batch_shards_count_as_cores(monkeypatch, cores, jobs, workers, shards, expected):
+    monkeypatch.setattr(executors.cores, "cpus", lambda: cores)
+    assert executors.cores.shape(jobs, workers, None, cuda=False, shards=shards) == expected
+
+
+def test_execute_sizes_workers_by_the_jobs_shards(tmp_path, monkeypatch):
     shapes = []
     monkeypatch.setattr(executors.cores, "cpus", lambda: 4)
     monkeypatch.setattr(executors, "execute_local", lambda jobs, w, t, on_result: shapes.append((w, t)))
     jobs = [Job(_tiny(seed=s), (s,), str(tmp_path), RunOptions(device="cpu", batch_shards=2)) for s in range(3)]
     execute(jobs)
     execute([replace(j, options=RunOptions(device="cpu")) for j in jobs])
-    execute(jobs, threads=1)  # asked for: kept
-    assert shapes == [(2, 2), (3, 1), (3, 1)]
+    execute(jobs, threads=1)  # threads asked for are kept; each job still runs 2 shard threads
+    assert shapes == [(2, 2), (3, 1), (2, 1)]
 
 
 def test_bad_arguments_and_missing_ray(tmp_path, monkeypatch):
@@ -102,19 +118,44 @@ def test_bad_arguments_and_missing_ray(tmp_path, monkeypatch):
 
 def test_run_options_reach_the_trainer_unchanged(tmp_path):
     """A job's options train the run exactly as the direct call with the same options does."""
-    pytest.importorskip("tensorboard")
+    import torch
+
     from toobig.training import train
 
-    options = RunOptions(device="cpu", batch_shards=2, tensorboard=True)
-    outcome = execute(plan_jobs([_tiny(seed=3)], tmp_path / "planned", options), workers=1)
+    options = RunOptions(device="cpu", batch_shards=2)
+    outcome = execute(plan_jobs([_tiny(seed=3)], tmp_path / "planned", options), workers=1, threads=2)
     assert outcome.ok and len(outcome.completed) == 1
     (planned,) = outcome.completed
-    (direct,) = train(_tiny(seed=3), [3], tmp_path / "direct", replace(options, progress=False))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # as in the worker: one intra-op thread per shard
+    try:
+        (direct,) = train(_tiny(seed=3), [3], tmp_path / "direct", replace(options, progress=False))
+    finally:
+        torch.set_num_threads(before)
     environment = json.loads((planned / "summary.json").read_text())["environment"]
-    assert environment["batch_shards"] == 2 and (planned / "tensorboard").is_dir()
+    assert (environment["batch_shards"], environment["threads"], environment["compiled"]) == (2, 2, False)
     assert (planned / "metrics.jsonl").read_text().count("\n") == 2
     strip = lambda text: [{k: v for k, v in json.loads(line).items() if k != "elapsed_s"} for line in text.splitlines()]
     assert strip((planned / "metrics.jsonl").read_text()) == strip(direct.metrics_path.read_text())
+
+
+def test_tensorboard_is_passed_on_and_required_before_anything_runs(tmp_path, monkeypatch):
+    jobs = plan_jobs([_tiny(seed=1)], tmp_path, RunOptions(device="cpu", tensorboard=True))
+    with monkeypatch.context() as patched:
+        patched.setitem(sys.modules, "tensorboard", None)  # as if it were not installed
+        with pytest.raises(ConfigError, match="--tensorboard needs the tensorboard package"):
+            execute(jobs, workers=1)
+    assert list(tmp_path.iterdir()) == []
+    pytest.importorskip("tensorboard")
+    (run,) = execute(jobs, workers=1).completed
+    assert (run / "tensorboard").is_dir()
+
+
+def test_a_planned_job_never_overwrites(tmp_path):
+    with pytest.raises(ConfigError, match="never overwrites"):
+        plan_jobs([_tiny()], tmp_path, RunOptions(overwrite=True))
+    with pytest.raises(TypeError, match="options must be a toobig.RunOptions, got str 'cpu'"):
+        plan_jobs([_tiny()], tmp_path, "cpu")
 
 
 # -- a worker that dies -------------------------------------------------------------------------

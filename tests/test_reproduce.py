@@ -7,6 +7,9 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+from toobig.config import ConfigError
 from toobig.options import RunOptions
 from toobig.reproduce import ReproduceOptions, reproduce
 
@@ -17,7 +20,7 @@ def _snapshot(root):
 
 def test_reproduce_runs_then_skips(tmp_path):
     messages: list[str] = []
-    options = ReproduceOptions(experiments=("table2",), seeds=(0,), out=tmp_path, run=RunOptions(device="cpu"), max_iters=20)
+    options = ReproduceOptions(experiments=("table2",), seeds=(0,), out=tmp_path, run_options=RunOptions(device="cpu"), max_iters=20)
     result = reproduce(options, say=messages.append)
     assert result.failed == ()
     report_dir = result.report_dir
@@ -55,7 +58,19 @@ def test_reproduce_runs_then_skips(tmp_path):
 
 def test_grokking_on_a_cpu_is_skipped_like_the_mlt_rows(tmp_path):
     messages: list[str] = []
-    options = ReproduceOptions(experiments=("grokking",), seeds=(0,), out=tmp_path, run=RunOptions(device="cpu"), max_iters=5)
+    options = ReproduceOptions(experiments=("grokking",), seeds=(0,), out=tmp_path, run_options=RunOptions(device="cpu"), max_iters=5)
     result = reproduce(options, say=messages.append)
     assert result.failed == () and not list((tmp_path / "runs").glob("*/seed0"))
     assert any("MLT rows and the grokking run (an MLT) skipped" in m for m in messages), messages
+
+
+def test_a_batch_shard_count_that_does_not_suit_a_later_capacity_width_fails_before_training(tmp_path):
+    # 4 divides the capitals batch (576) of table3 but not arithmetic's (882), which the
+    # capacity search trains only after table3.
+    options = ReproduceOptions(
+        experiments=("table3", "capacity"), seeds=(0,), out=tmp_path, run_options=RunOptions(device="cpu", batch_shards=4),
+        max_iters=5,
+    )
+    with pytest.raises(ConfigError, match=r"--batch-shards must divide train.batch_size = 882 \(arithmetic-n1-paper"):
+        reproduce(options, say=lambda _: None)
+    assert not (tmp_path / "runs").exists()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .config import ConfigError, RunConfig
-from .options import RunOptions
+from .options import RunOptions, require_options
 from .presets import resolve
 
 # Only config and presets load with `import toobig` (no torch); the rest loads on first use.
@@ -134,20 +134,20 @@ def train(
     configs: RunConfig | Sequence[RunConfig],
     seeds: Sequence[int] = (0,),
     out: str | Path = "runs",
-    options: RunOptions = RunOptions(),
+    *,
+    options: RunOptions | None = None,
     **how: Any,
 ) -> list[Run]:
     """Train every seed of each configuration (seeds of one configuration share a population);
-    return the runs. How they train is `options`, with any of its fields given as keywords
-    instead (device="cpu", compile=True, resume=True, overwrite=True, progress=False,
-    max_members=..., tensorboard=True, batch_shards=...; see toobig.RunOptions)."""
+    return the runs. How they train is `options` (a toobig.RunOptions), with any of its fields
+    given as keywords instead or on top: device="cpu", compile=True, resume=True,
+    overwrite=True, progress=False, max_members=2, tensorboard=True, batch_shards=2."""
     from .training import train as train_population
 
-    try:
-        options = replace(options, **how)
-    except TypeError:
-        unknown = sorted(set(how) - {f.name for f in fields(RunOptions)})
-        raise TypeError(f"train() got unknown option(s) {', '.join(unknown)} (see toobig.RunOptions)") from None
+    unknown = sorted(set(how) - {f.name for f in fields(RunOptions)})
+    if unknown:
+        raise TypeError(f"train() got unknown option(s) {', '.join(unknown)} (the fields of toobig.RunOptions)")
+    options = replace(require_options(options if options is not None else RunOptions()), **how)
     configs = [configs] if isinstance(configs, RunConfig) else list(configs)
     dirs = []
     for cfg in configs:

@@ -93,7 +93,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     options = _run_options(args, progress=not args.quiet, overwrite=args.overwrite)
     config = build_config(args)
     seeds = _seeds(args, config.seed)
-    runs = api.train(config, seeds, args.out, options)
+    runs = api.train(config, seeds, args.out, options=options)
     for run in runs:
         best, held_out = run.best, held_out_label(run.config.task)
         heldout_text = f"  {held_out} {best.get('heldout_correct', 0)}/{best.get('heldout_total', 0)}" if held_out else ""
@@ -158,7 +158,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         executor=args.executor,
         address=args.address,
         workers=args.workers,
-        run=_run_options(args),
+        run_options=_run_options(args),
     )
     return 1 if reproduce(options).failed else 0
 
@@ -259,7 +259,11 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         help="split each batch into S shards trained on S threads (default 1; CPU: faster for one seed, "
         "different rounding; a resumed run keeps what it was trained with)",
     )
-    p.add_argument("--max-members", type=int, help="largest population trained at once (default: what fits the device)")
+    p.add_argument(
+        "--max-members", type=int,
+        help="largest population trained at once (default: on a GPU what fits its memory; on a CPU 2 for train, "
+        "1 per process for sweep and reproduce)",
+    )
     p.add_argument("--tensorboard", action="store_true", help="also log each run's metrics to RUN_DIR/tensorboard/")
 
 
@@ -288,7 +292,7 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
 
 RUN_DIR_HELP = "a run directory: the seed<N> folder holding config.toml"
 RUNS_DIR_HELP = "a folder of run directories (searched at any depth)"
-DEVICE_HELP = "auto, cpu or cuda"
+DEVICE_HELP = "auto, cpu, cuda or cuda:N"
 
 
 class _HelpFormatter(argparse.HelpFormatter):

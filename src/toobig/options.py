@@ -35,9 +35,21 @@ class RunOptions:
     overwrite: bool = False
 
     def __post_init__(self) -> None:
-        # The device is checked where it is resolved (engine.device), on the machine that trains.
+        # The device's name is checked where it is resolved (engine.device), on the machine that trains.
+        if not isinstance(self.device, str):
+            raise ConfigError(f"--device must be a name (auto, cpu, cuda or cuda:N), got {self.device!r}")
+        for name in ("compile", "tensorboard", "progress", "resume", "overwrite"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"RunOptions.{name} must be True or False, got {getattr(self, name)!r}")
         for name, value, optional in (("batch_shards", self.batch_shards, False), ("max_members", self.max_members, True)):
             if value is None and optional:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}")
+
+
+def require_options(options: object) -> RunOptions:
+    """A RunOptions, or a TypeError in one line (e.g. for a device name passed where the options go)."""
+    if not isinstance(options, RunOptions):
+        raise TypeError(f"options must be a toobig.RunOptions, got {type(options).__name__} {options!r}")
+    return options

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from .engine.device import resolve_device
+from .engine.population import check_batch_shards
 from .executors import Failure, SweepOutcome, execute, plan_jobs
 from .experiments import TABLES, capacity_config, experiment_configs
 from .presets import make_config, with_max_iters
@@ -32,7 +33,7 @@ class ReproduceOptions:
     address: str | None = None
     workers: int | None = None
     # How each run trains (device, compile, batch shards, population size, TensorBoard).
-    run: RunOptions = RunOptions()
+    run_options: RunOptions = RunOptions()
 
     def seeds_for(self, experiment: str) -> list[int]:
         if self.seeds is not None:
@@ -61,7 +62,7 @@ def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> 
     A failed run or out-of-range test does not stop the others or the report; it is listed in
     the result (and its directory holds error.json where training failed)."""
     require_folder(Path(options.out), holds="the runs and the report go")
-    include_mlt = options.include_mlt or resolve_device(options.run.device).type == "cuda"
+    include_mlt = options.include_mlt or resolve_device(options.run_options.device).type == "cuda"
     if not include_mlt and any(e in options.experiments for e in (*TABLES, "grokking")):
         what = "MLT rows and the grokking run (an MLT)" if "grokking" in options.experiments else "MLT rows"
         say(f"{what} skipped: on a CPU they take hours each (pass --include-mlt to run them anyway)")
@@ -71,6 +72,11 @@ def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> 
     # Studies share configurations with each other and with Table 2 (e.g. n14 under the paper's
     # protocol): each run is planned once.
     configs = list({run_dir_name(c): c for c in configs}.values())
+    # The capacity search plans its widths one by one, after the rest has trained: a
+    # --batch-shards that does not suit one of them fails now, not hours in.
+    searched = range(1, CAPACITY_MAX_N + 1) if "capacity" in options.experiments else ()
+    for config in [*configs, *(c for n in searched for c in _capacity_configs(n, options))]:
+        check_batch_shards(config, options.run_options.batch_shards)
     failed = list(_run(configs, options, say).failed)
     if "capacity" in options.experiments:
         failed += _capacity_search(options, say)
@@ -88,7 +94,7 @@ def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> 
 
 
 def _run(configs, options: ReproduceOptions, say: Callable[[str], None]) -> SweepOutcome:
-    jobs = plan_jobs(configs, options.runs_dir, options.run)
+    jobs = plan_jobs(configs, options.runs_dir, options.run_options)
     outcome = execute(jobs, options.executor, options.address, options.workers, progress=True)
     say(outcome.describe())
     return outcome
@@ -97,7 +103,7 @@ def _run(configs, options: ReproduceOptions, say: Callable[[str], None]) -> Swee
 def _capacity_search(options: ReproduceOptions, say: Callable[[str], None]) -> list[Failure]:
     failed: list[Failure] = []
     for n in range(1, CAPACITY_MAX_N + 1):
-        configs = [with_max_iters(capacity_config(n, s), options.max_iters) for s in options.seeds_for("capacity")]
+        configs = _capacity_configs(n, options)
         failed += _run(configs, options, say).failed
         runs = [RunDir(options.runs_dir / run_dir_name(c)) for c in configs]
         # The report's definition: every in-distribution sample right at some evaluation.
@@ -108,6 +114,10 @@ def _capacity_search(options: ReproduceOptions, say: Callable[[str], None]) -> l
             return failed
     say(f"capacity search: no width up to n={CAPACITY_MAX_N} learns in most seeds")
     return failed
+
+
+def _capacity_configs(n: int, options: ReproduceOptions) -> list:
+    return [with_max_iters(capacity_config(n, s), options.max_iters) for s in options.seeds_for("capacity")]
 
 
 def _out_of_range(configs, options: ReproduceOptions, say: Callable[[str], None]) -> list[Failure]:

@@ -76,7 +76,9 @@ def step_losses(
 
 def check_batch_shards(config: RunConfig, shards: int) -> None:
     if shards < 1 or config.train.batch_size % shards:
-        raise ConfigError(f"--batch-shards must divide train.batch_size = {config.train.batch_size}, got {shards}")
+        raise ConfigError(
+            f"--batch-shards must divide train.batch_size = {config.train.batch_size} ({config.label}), got {shards}"
+        )
 
 
 class Population:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 from ..config import ConfigError
 from ..engine.device import resolve_device
 from ..store import ERROR_FILE, TRACEBACK_FILE, RunDirBusy
-from .cores import shape, uses_cuda
+from .cores import shape, shards_of, uses_cuda
 from .failures import clear_failure, read_failure, record_failure
 from .local import execute_local
 from .plan import Failure, Job, JobResult, Plan, SweepOutcome, is_complete, plan_jobs, run_job
@@ -44,9 +44,9 @@ def execute(
     are too small for intra-op threads to pay (docs/performance.md: on 2 cores a second thread
     takes one n14 model from 11.5 to 11.2 ms per iteration, while two single-thread processes
     side by side each ran at 11.1 ms). Cores left over when there are fewer jobs than cores go
-    to each job's threads, and a job with batch shards gets a thread per shard; workers x threads
-    never exceeds the cores (oversubscribed OpenMP threads slowed a step tens of times in our
-    measurements). On a GPU the default is one
+    to each job's threads. A job with S batch shards counts as S cores (a thread per shard). By
+    default workers x threads never exceeds the cores (oversubscribed OpenMP threads slowed a step
+    tens of times in our measurements), unless one job's shards alone outnumber them. On a GPU the default is one
     worker: a population already fills the device.
     """
     plan = jobs if isinstance(jobs, Plan) else Plan(tuple(jobs))
@@ -58,18 +58,18 @@ def execute(
     if address is not None and executor != "ray":
         raise ConfigError("--address is only used with --executor ray")
     if address is None:
-        # The jobs run on this machine: a device it lacks fails once here, not in every worker
-        # (a Ray cluster's nodes may have devices this machine has not).
+        # The jobs run on this machine: a device or package it lacks fails once here, not in
+        # every worker (a Ray cluster's nodes may have what this machine has not).
         for device in sorted({job.options.device for job in plan.jobs}):
             resolve_device(device)
-    if threads is None and plan.jobs:
-        # A job with batch shards trains them on as many threads: give it a core per shard.
-        shards = max(job.options.batch_shards for job in plan.jobs)
-        threads = shards if shards > 1 else None
+        if any(job.options.tensorboard for job in plan.jobs):
+            from ..training import require_tensorboard
+
+            require_tensorboard()
     tally = _Tally(plan, executor, progress)
     if plan.jobs:
         if executor == "local":
-            w, t = shape(len(plan.jobs), workers, threads, uses_cuda(plan.jobs))
+            w, t = shape(len(plan.jobs), workers, threads, uses_cuda(plan.jobs), shards_of(plan.jobs))
             execute_local(plan.jobs, w, t, tally.add)
         else:
             execute_ray(plan.jobs, address, workers, threads, tally.add)

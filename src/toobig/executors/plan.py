@@ -11,10 +11,10 @@ from typing import Iterable
 
 import torch
 
-from ..config import RunConfig
+from ..config import ConfigError, RunConfig
 from ..engine.chunking import CPU_MEMBERS_PER_PROCESS, split
 from ..engine.population import check_batch_shards
-from ..options import RunOptions
+from ..options import RunOptions, require_options
 from ..store import ERROR_FILE, TRACEBACK_FILE, RunDir, StoreError, require_folder, run_dir_name
 
 
@@ -25,7 +25,8 @@ class Job:
     config: RunConfig
     seeds: tuple[int, ...]
     out_root: str
-    # The worker trains with these, always resuming and without a progress bar.
+    # The worker trains with these, always resuming (complete runs are skipped, interrupted ones
+    # continue) and without a progress bar.
     options: RunOptions = RunOptions()
 
     @property
@@ -102,6 +103,9 @@ def plan_jobs(configs: Iterable[RunConfig], out_root: str | Path, options: RunOp
     per job, so that the pieces run in parallel single-thread processes; on a GPU one job keeps the
     whole population and the trainer fits it to the GPU's memory.
     """
+    require_options(options)
+    if options.overwrite:
+        raise ConfigError("a planned job resumes its runs and never overwrites them; delete the run directories to start afresh")
     # Absolute: a Ray worker's working directory is not the driver's.
     out_root = Path(os.path.abspath(out_root))
     require_folder(out_root)

@@ -6,7 +6,7 @@ import logging
 from typing import Any, Callable, Sequence
 
 from ..config import ConfigError
-from .cores import shape
+from .cores import shape, shards_of
 from .plan import Job, JobResult, lost, run_job
 
 RAY_MISSING = "the ray executor needs `pip install toobig[ray]`"
@@ -32,9 +32,9 @@ def execute_ray(jobs: Sequence[Job], address: str | None, workers: int | None, t
                 ray.init(address=address, logging_level=logging.WARNING)
             except ConnectionError as exc:
                 raise ConfigError(f"--address {address}: cannot reach the Ray cluster ({exc})") from None
-            threads = threads or 1  # node sizes are the cluster's business
+            threads = threads or shards_of(jobs)  # node sizes are the cluster's business
         else:
-            workers, threads = shape(len(jobs), workers, threads, cuda=False)
+            workers, threads = shape(len(jobs), workers, threads, cuda=False, shards=shards_of(jobs))
             ray.init(
                 num_cpus=workers * threads,
                 include_dashboard=False,
@@ -42,7 +42,7 @@ def execute_ray(jobs: Sequence[Job], address: str | None, workers: int | None, t
                 logging_level=logging.WARNING,
             )
         started = True
-    threads = threads or 1
+    threads = threads or shards_of(jobs)
     refs: dict[Any, Job] = {}
     try:
         has_gpu = ray.cluster_resources().get("GPU", 0) >= 1

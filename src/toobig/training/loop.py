@@ -20,7 +20,7 @@ from ..engine.population import Population, check_batch_shards
 from ..engine.sampling import BatchSampler, check_streams
 from ..engine.schedule import eval_points
 from ..evaluation import Evaluator
-from ..options import RunOptions
+from ..options import RunOptions, require_options
 from ..store import RunDir, StoreError, require_folder, run_dir_name
 from .corpus import Prepared, population_evaluator
 from .monitor import log_scalars, postfix, progress_bar, require_tensorboard, tensorboard_writers
@@ -43,6 +43,7 @@ def train(
     run is refused (RunExists) unless options.overwrite.
     """
     validate(config)
+    require_options(options)
     check_batch_shards(config, options.batch_shards)
     dev = resolve_device(options.device)
     if options.tensorboard:
@@ -72,6 +73,7 @@ def train_runs(
     population."""
     if len(configs) != len(runs) or len({c.digest() for c in configs}) > 1:
         raise ValueError("train_runs needs one configuration per run, differing in their seed only")
+    require_options(options)
     device = resolve_device(options.device)
     if device.type == "cpu":
         keep_freed_memory()
