@@ -195,6 +195,18 @@ def test_sweep_ends_with_a_table_of_its_runs_and_passes_run_options_on(tmp_path)
     assert [s["environment"]["batch_shards"] for s in summaries] == [2, 2]
 
 
+def test_dry_runs_list_the_runs_and_write_nothing(tmp_path):
+    (tmp_path / "grid.toml").write_text('[sweep]\ntasks = ["arithmetic"]\nmodels = ["n14", "n28"]\nnum_seeds = 2\n')
+    swept = toobig("sweep", "grid.toml", "--out", "runs", "--device", "cpu", "--dry-run", cwd=tmp_path)
+    assert swept.returncode == 0, swept.stderr
+    lines = swept.stdout.splitlines()
+    assert lines[0] == "4 jobs (4 runs) to train, 0 complete runs skipped" and all(line.endswith(": new") for line in lines[1:])
+    reproduced = toobig("reproduce", "--experiments", "table2,capacity", "--out", "out", "--device", "cpu", "--dry-run", cwd=tmp_path)
+    assert reproduced.returncode == 0, reproduced.stderr
+    assert "9 jobs (9 runs) to train" in reproduced.stdout and "capacity search: then widths n=1..14" in reproduced.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.toml"]
+
+
 def test_every_argument_has_help_and_every_default_is_shown():
     import argparse
 

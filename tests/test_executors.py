@@ -158,6 +158,29 @@ def test_a_planned_job_never_overwrites(tmp_path):
         plan_jobs([_tiny()], tmp_path, "cpu")
 
 
+def test_a_plan_says_what_each_run_would_do(tmp_path):
+    from toobig.store import run_lock
+    from toobig.training import train
+
+    configs = [_tiny(seed=s) for s in range(4)]
+    train(configs[0], [0, 1], tmp_path, RunOptions(device="cpu", progress=False))
+    interrupted = RunDir(tmp_path / run_dir_name(configs[1]))
+    summary = interrupted.read_summary()
+    interrupted.write_summary({**summary, "status": "running"})  # as if killed before the end
+    failed = tmp_path / run_dir_name(configs[2])
+    RunDir(failed).write_config(configs[2])
+    executors.record_failure(failed, JobResult(Job(configs[2], (2,), str(tmp_path)), "RuntimeError", "boom"), "local")
+    plan = plan_jobs(configs, tmp_path, RunOptions(device="cpu"))
+    with run_lock(interrupted.path):
+        lines = plan.describe().splitlines()
+    assert lines == [
+        "3 jobs (3 runs) to train, 1 complete runs skipped",
+        f"  {interrupted.path}: resumes at iteration 20 of 20; another toobig process is training it now",
+        f"  {failed}: starts again (no checkpoint yet); the last attempt failed: RuntimeError",
+        f"  {tmp_path / run_dir_name(configs[3])}: new",
+    ]
+
+
 # -- a worker that dies -------------------------------------------------------------------------
 def _dies_on_seed_7(job: Job, threads: int | None) -> JobResult:
     """Stands in for a job the OS kills (out of memory): the process vanishes without a Python error."""

@@ -159,6 +159,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         address=args.address,
         workers=args.workers,
         run_options=_run_options(args),
+        dry_run=args.dry_run,
     )
     return 1 if reproduce(options).failed else 0
 
@@ -170,6 +171,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     options = _run_options(args)
     configs = load_sweep(args.file)
     jobs = plan_jobs(configs, args.out, options)
+    if args.dry_run:
+        print(jobs.describe())
+        return 0
     outcome = execute(jobs, args.executor, args.address, args.workers, progress=True)
     print(outcome.describe())
     from .store import run_dir_name
@@ -272,6 +276,7 @@ def _add_executor_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--executor", default="local", choices=("local", "ray"), help="where runs execute")
     p.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
     p.add_argument("--workers", type=int, help="parallel populations (default: sized to the cores)")
+    p.add_argument("--dry-run", action="store_true", help="list the runs that would train (new, resumed, failed before) and stop")
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:

@@ -34,6 +34,8 @@ class ReproduceOptions:
     workers: int | None = None
     # How each run trains (device, compile, batch shards, population size, TensorBoard).
     run_options: RunOptions = RunOptions()
+    # Say what would train, train nothing, write no report.
+    dry_run: bool = False
 
     def seeds_for(self, experiment: str) -> list[int]:
         if self.seeds is not None:
@@ -77,6 +79,12 @@ def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> 
     searched = range(1, CAPACITY_MAX_N + 1) if "capacity" in options.experiments else ()
     for config in [*configs, *(c for n in searched for c in _capacity_configs(n, options))]:
         check_batch_shards(config, options.run_options.batch_shards)
+    if options.dry_run:
+        say(plan_jobs(configs, options.runs_dir, options.run_options).describe())
+        if searched:
+            say(f"capacity search: then widths n=1..{CAPACITY_MAX_N} in turn, {len(options.seeds_for('capacity'))} "
+                "seeds each, until one learns the task in most seeds")
+        return ReproduceResult(options.report_dir)
     failed = list(_run(configs, options, say).failed)
     if "capacity" in options.experiments:
         failed += _capacity_search(options, say)

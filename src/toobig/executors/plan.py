@@ -15,7 +15,7 @@ from ..config import ConfigError, RunConfig
 from ..engine.chunking import CPU_MEMBERS_PER_PROCESS, split
 from ..engine.population import check_batch_shards
 from ..options import RunOptions, require_options
-from ..store import ERROR_FILE, TRACEBACK_FILE, RunDir, StoreError, require_folder, run_dir_name
+from ..store import ERROR_FILE, TRACEBACK_FILE, RunDir, RunDirBusy, StoreError, require_folder, run_dir_name
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,14 @@ class Plan:
 
     jobs: tuple[Job, ...]
     skipped: tuple[Path, ...] = ()
+
+    def describe(self) -> str:
+        """What running the plan would do, a line per run: new, resumed (from which iteration)
+        or restarted, and the error of a failed earlier attempt."""
+        runs = [(job, path) for job in self.jobs for path in job.runs]
+        lines = [f"{len(self.jobs)} jobs ({len(runs)} runs) to train, {len(self.skipped)} complete runs skipped"]
+        lines += [f"  {path}: {run_state(path, job.config.train.max_iters)}" for job, path in runs]
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -134,6 +142,28 @@ def plan_jobs(configs: Iterable[RunConfig], out_root: str | Path, options: RunOp
         if chunk
     ]
     return Plan(tuple(jobs), tuple(skipped))
+
+
+def run_state(path: Path, max_iters: int) -> str:
+    """Where a run directory that is not complete stands: what training it would do."""
+    run = RunDir(path)
+    if not run.config_path.is_file():
+        return "new"
+    try:
+        last = run.checkpoint_metadata("last") if run.checkpoint_path("last").is_file() else {}
+        iteration = int(last.get("iteration", 0))
+    except Exception as exc:  # a damaged checkpoint: the trainer refuses it and says how to recover
+        return f"its last checkpoint is unreadable ({type(exc).__name__})"
+    state = f"resumes at iteration {iteration:,} of {max_iters:,}" if iteration else "starts again (no checkpoint yet)"
+    try:
+        with run.lock():
+            pass
+    except RunDirBusy:
+        state += "; another toobig process is training it now"
+    failure = run.read_failure()
+    if failure:
+        state += f"; the last attempt failed: {failure.get('error_type')}"
+    return state
 
 
 def is_complete(path: Path) -> bool:
