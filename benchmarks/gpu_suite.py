@@ -16,9 +16,12 @@ by its cap leaves resumable runs: running the suite again continues them and ski
 3. the MLT row of Table 2, one seed, full protocol;
 4. the other MLT rows (Tables 5, 3, 6, 4, 7) as time allows;
 5. Tables 2-7 for the mini models at 20 seeds each as populations, then the capacity curve's
-   widths at as many seeds as fit.
+   widths at as many seeds as fit;
+6. the studies beyond the paper (order ablation, weight decay, held-out generality) at 10 seeds
+   per variant, one population per variant, into OUT/beyond/runs with their own report
+   (`--only beyond` runs only these).
 
-Steps 1-2 run alone (clean timings). Steps 3-5 run at the same time, one process each, in that
+Steps 1-2 run alone (clean timings). Steps 3-6 run at the same time, one process each, in that
 order of priority (--parallel caps how many at once): one small model leaves most of a large GPU
 idle between kernel launches, and a GPU window is too short to run them one after the other.
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
@@ -44,7 +48,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_train import measure  # noqa: E402
 
-from toobig.config import apply_overrides  # noqa: E402
+from toobig.config import apply_overrides, from_dict, to_dict  # noqa: E402
 from toobig.engine import rng  # noqa: E402
 from toobig.training import Prepared  # noqa: E402
 from toobig.engine.population import Population  # noqa: E402
@@ -53,7 +57,7 @@ from toobig.options import RunOptions  # noqa: E402
 from toobig.training import resolve_device, train  # noqa: E402
 from toobig.experiments import EXPERIMENTS  # noqa: E402
 from toobig.presets import make_config, with_max_iters  # noqa: E402
-from toobig.studies import CAPACITY_WIDTHS  # noqa: E402
+from toobig.studies import CAPACITY_WIDTHS, PAPER_ITERS, STUDIES  # noqa: E402
 
 MLT_TABLE_ORDER = ("table2", "table5", "table3", "table6", "table4", "table7")
 
@@ -71,6 +75,7 @@ class Plan:
     train_overrides: dict
     population_seeds: int
     capacity_seeds: int
+    beyond_seeds: int
     compile: bool
     tables: tuple[str, ...] = MLT_TABLE_ORDER  # the dry run takes one arithmetic and one capitals table
 
@@ -79,14 +84,26 @@ class Plan:
         if dry_run:
             tiny = {"train": {"max_iters": 4, "batch_size": 8}, "eval": {"interval": 2, "num_samples": 1}}
             return cls("cpu", True, 3, 2, (("n14", (2,)), ("n56", (2,))),
-                       {"model": {"n_embd": 24}}, tiny, 2, 1, False, ("table2", "table3"))
-        return cls(device, False, 20, 200, (("n14", (64, 256, 1024)), ("n56", (64, 256))), {}, {}, 20, 20, True)
+                       {"model": {"n_embd": 24}}, tiny, 2, 1, 1, False, ("table2", "table3"))
+        return cls(device, False, 20, 200, (("n14", (64, 256, 1024)), ("n56", (64, 256))), {}, {}, 20, 20, 10, True)
 
     def config(self, task: str, model: str, regularization: str = "paper", seed: int = 0):
         overrides = dict(self.train_overrides)
         if model == "mlt":
             overrides = {**overrides, **self.mlt_overrides}
         return apply_overrides(make_config(task, model, regularization, seed), overrides)
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """A training step: configurations (final, with the plan's overrides) at seeds, into root."""
+
+    name: str
+    cap_s: float
+    configs: tuple
+    seeds: tuple[int, ...]
+    root: Path
+    compile: bool = True
 
 
 class Suite:
@@ -124,36 +141,34 @@ class Suite:
             status, details = "failed", {"error": f"{type(exc).__name__}: {exc}"}
         self.record(name, status, time.monotonic() - t0, **details)
 
-    def train_command(self, configs: list, seeds: list[int], compile: bool) -> list[str]:
-        """The subprocess that trains (or resumes) configs at seeds; its runs stay resumable."""
-        spec = [{"task": c.task.name, "model": c.model_name, "regularization": c.regularization} for c in configs]
-        cmd = [sys.executable, str(Path(__file__).resolve()), "_train", "--out", str(self.out / "runs"),
-               "--device", self.plan.device, "--seeds", ",".join(map(str, seeds)), "--spec", json.dumps(spec)]
-        if self.plan.dry_run:
-            cmd.append("--dry-run")
-        if not compile:
+    def train_command(self, job: TrainJob) -> list[str]:
+        """The subprocess that trains (or resumes) the job's runs; they stay resumable."""
+        cmd = [sys.executable, str(Path(__file__).resolve()), "_train", "--out", str(job.root),
+               "--device", self.plan.device, "--seeds", ",".join(map(str, job.seeds)),
+               "--configs", json.dumps([to_dict(c) for c in job.configs])]
+        if not job.compile:
             cmd.append("--no-compile")
         return cmd
 
-    def train_concurrently(self, jobs: list[tuple[str, float, list, list[int]]], parallel: int) -> None:
-        """Run (name, cap, configs, seeds) jobs as subprocesses, at most `parallel` at once, in
-        order of priority; each is killed at its own cap or at the budget's end and recorded.
-        A compiled job that fails runs again uncompiled (its runs resume): torch 2.11 on an H200
-        failed some MLT backward graphs that eager runs."""
-        waiting = [(*job, self.plan.compile) for job in jobs if self.chosen(job[0])]
+    def train_concurrently(self, jobs: list[TrainJob], parallel: int) -> None:
+        """Run jobs as subprocesses, at most `parallel` at once, in order of priority; each is
+        killed at its own cap or at the budget's end and recorded. A compiled job that fails runs
+        again uncompiled (its runs resume): torch 2.11 on an H200 failed some MLT backward graphs
+        that eager runs."""
+        waiting = [replace(job, compile=self.plan.compile) for job in jobs if self.chosen(job.name)]
         running: dict = {}
         logs = self.out / "logs"
         logs.mkdir(exist_ok=True)
         while waiting or running:
             while waiting and len(running) < parallel:
-                name, cap, configs, seeds, compile = waiting.pop(0)
-                allowed = min(cap, self.left())
+                job = waiting.pop(0)
+                allowed = min(job.cap_s, self.left())
                 if allowed < 5:
-                    self.record(name, "skipped", 0.0, reason=f"budget spent ({self.left():.0f} s left)")
+                    self.record(job.name, "skipped", 0.0, reason=f"budget spent ({self.left():.0f} s left)")
                     continue
-                with (logs / f"{name}.stdout").open("w") as out, (logs / f"{name}.stderr").open("w") as err:
-                    proc = subprocess.Popen(self.train_command(configs, seeds, compile), stdout=out, stderr=err, text=True)
-                running[name] = (proc, time.monotonic(), time.monotonic() + allowed, (name, cap, configs, seeds, compile))
+                with (logs / f"{job.name}.stdout").open("w") as out, (logs / f"{job.name}.stderr").open("w") as err:
+                    proc = subprocess.Popen(self.train_command(job), stdout=out, stderr=err, text=True)
+                running[job.name] = (proc, time.monotonic(), time.monotonic() + allowed, job)
             time.sleep(0.2)
             for name, (proc, t0, t_end, job) in list(running.items()):
                 if proc.poll() is None and time.monotonic() < t_end:
@@ -165,15 +180,14 @@ class Suite:
                 elif proc.returncode != 0:
                     tail = (logs / f"{name}.stderr").read_text().strip().splitlines()[-1:]
                     status, details = "failed", {"error": tail}
-                    if job[4]:
-                        waiting.insert(0, (f"{name}-eager", *job[1:4], False))
+                    if job.compile:
+                        waiting.insert(0, replace(job, name=f"{name}-eager", compile=False))
                         details["retry"] = f"{name}-eager"
                 else:
                     printed = (logs / f"{name}.stdout").read_text().strip().splitlines()
                     status, details = "ok", {"runs": json.loads(printed[-1])}
                 del running[name]
                 self.record(name, status, time.monotonic() - t0, **details)
-
 
 def smoke(plan: Plan, out: Path) -> dict:
     device = resolve_device(plan.device)
@@ -269,16 +283,29 @@ def speed(plan: Plan, out: Path, allowed_s: float) -> dict:
 
 def main_train(args: argparse.Namespace) -> int:
     """Internal: train (or resume) the given configurations; prints the run directories as JSON."""
-    plan = Plan.make(args.device, args.dry_run)
     seeds = [int(s) for s in args.seeds.split(",")]
+    options = RunOptions(device=args.device, progress=False, resume=True, compile=not args.no_compile)
     runs = []
-    for spec in json.loads(args.spec):
-        config = plan.config(spec["task"], spec["model"], spec["regularization"])
-        compile = plan.compile and not args.no_compile
-        for run in train(config, seeds, args.out, RunOptions(device=plan.device, progress=False, resume=True, compile=compile)):
-            runs.append(str(run.path))
+    for data in json.loads(args.configs):
+        runs += [str(run.path) for run in train(from_dict(data), seeds, args.out, options)]
     print(json.dumps(runs))
     return 0
+
+
+def beyond_jobs(plan: Plan, root: Path) -> list[TrainJob]:
+    """The studies beyond the paper, one job per variant with all the study's seeds as one
+    population, in their own folder (their own report and archive). Their paper-protocol
+    variants are Table 2's configurations, which the mini jobs train; capacity-curve's widths
+    are the capacity job's."""
+    jobs = []
+    for study in (STUDIES[name] for name in ("order-ablation", "weight-decay", "heldout-generality")):
+        variants = [v for v in study.variants if not v.is_table2][: 1 if plan.dry_run else None]
+        for variant in variants:
+            config = apply_overrides(variant.config(0), plan.train_overrides)
+            cap = 600 * variant.max_iters / PAPER_ITERS
+            slug = re.sub(r"[^a-z0-9]+", "-", f"{variant.model} {variant.label}".lower()).strip("-")
+            jobs.append(TrainJob(f"beyond-{study.name}-{slug}", cap, (config,), tuple(range(plan.beyond_seeds)), root))
+    return jobs
 
 
 def run_suite(out: Path, device: str, dry_run: bool, budget_s: float, parallel: int = 16,
@@ -296,24 +323,29 @@ def run_suite(out: Path, device: str, dry_run: bool, budget_s: float, parallel: 
         plan = replace(plan, compile=False)
         suite.plan = plan
         suite.record("compile-fallback", "ok", 0.0, note="compiled speed runs failed; training runs uncompiled")
-    jobs: list[tuple[str, float, list, list[int]]] = []
+    runs = out / "runs"
+    jobs: list[TrainJob] = []
     for name in plan.tables:
         e = EXPERIMENTS[name]
-        jobs.append((f"mlt-{name}", 600, [plan.config(e.task, "mlt", e.regularization)], [0]))
-    seeds = list(range(plan.population_seeds))
+        jobs.append(TrainJob(f"mlt-{name}", 600, (plan.config(e.task, "mlt", e.regularization),), (0,), runs))
+    seeds = tuple(range(plan.population_seeds))
     for name in plan.tables:
         e = EXPERIMENTS[name]
-        configs = [plan.config(e.task, m, e.regularization) for m in ("n14", "n28", "n56")]
-        jobs.append((f"mini-{name}-{len(seeds)}-seeds", 600, configs, seeds))
+        configs = tuple(plan.config(e.task, m, e.regularization) for m in ("n14", "n28", "n56"))
+        jobs.append(TrainJob(f"mini-{name}-{len(seeds)}-seeds", 600, configs, seeds, runs))
     widths = [w for w in CAPACITY_WIDTHS if w not in (14, 28, 56)][: 2 if plan.dry_run else None]
-    capacity = [plan.config("arithmetic", f"n{w}") for w in widths]
-    jobs.append((f"capacity-{plan.capacity_seeds}-seeds", 600, capacity, list(range(plan.capacity_seeds))))
+    capacity = tuple(plan.config("arithmetic", f"n{w}") for w in widths)
+    jobs.append(TrainJob(f"capacity-{plan.capacity_seeds}-seeds", 600, capacity, tuple(range(plan.capacity_seeds)), runs))
+    jobs += beyond_jobs(plan, out / "beyond" / "runs")
     suite.train_concurrently(jobs, parallel)
     if suite.left() > 20 or dry_run:
         from toobig.reporting import write_report
 
         write_report(out / "runs", out / "report")
         suite.record("report", "ok", 0.0, path=str(out / "report" / "report.md"))
+        if (out / "beyond" / "runs").is_dir():
+            write_report(out / "beyond" / "runs", out / "beyond" / "report")
+            suite.record("beyond-report", "ok", 0.0, path=str(out / "beyond" / "report" / "report.md"))
     return suite.log
 
 
@@ -326,11 +358,11 @@ def main() -> int:
         p.add_argument("--device", default="cuda")
         p.add_argument("--dry-run", action="store_true", help="every step tiny, on the CPU")
     parser.add_argument("--budget-s", type=float, default=480.0, help="wall-clock budget for all steps")
-    parser.add_argument("--parallel", type=int, default=16, help="training processes at once (steps 3-5)")
+    parser.add_argument("--parallel", type=int, default=16, help="training processes at once (steps 3-6)")
     parser.add_argument("--only", default="", help="comma-separated step names (or prefixes) to run, e.g. smoke,mlt-table2")
     hidden.add_argument("--seeds", required=True)
     hidden.add_argument("--no-compile", action="store_true")
-    hidden.add_argument("--spec", required=True)
+    hidden.add_argument("--configs", required=True, help="JSON list of configurations (toobig.config.to_dict)")
     args = parser.parse_args()
     if args.command == "_train":
         return main_train(args)

@@ -28,9 +28,11 @@ def test_dry_run_runs_every_step_and_the_report_reads_its_runs(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     steps = {e["step"]: e for e in map(json.loads, (out / "suite.jsonl").read_text().splitlines())}
+    beyond = {"beyond-order-ablation-n14-per-seed-line-order", "beyond-weight-decay-n28-wd-1-0-30k",
+              "beyond-heldout-generality-n14-3-8"}
     expected = {"start", "smoke", "speed", "mlt-table2", "mlt-table3", "mini-table2-2-seeds", "mini-table3-2-seeds",
-                "capacity-1-seeds", "report"}
-    assert set(steps) == expected and list(steps)[:3] == ["start", "smoke", "speed"] and list(steps)[-1] == "report"
+                "capacity-1-seeds", *beyond, "report", "beyond-report"}
+    assert set(steps) == expected and list(steps)[:3] == ["start", "smoke", "speed"] and list(steps)[-1] == "beyond-report"
     assert all(e["status"] == "ok" for e in steps.values()), {k: e for k, e in steps.items() if e["status"] != "ok"}
     smoke = steps["smoke"]
     assert smoke["same_initial_weights"] and smoke["same_batches"] and smoke["repeat_run_max_abs_difference"] == 0.0
@@ -39,6 +41,14 @@ def test_dry_run_runs_every_step_and_the_report_reads_its_runs(tmp_path):
     assert not runs.skipped and {r.model for r in runs.runs} == {"mlt", "n14", "n28", "n56", "n4", "n6"}
     assert all(r.complete for r in runs.runs)
     assert (out / "report" / "report.md").is_file()
+    # the studies beyond the paper: their own folder, the variants' own configurations, a report
+    beyond_runs = load_runs(out / "beyond" / "runs")
+    assert len(beyond_runs.runs) == 3 and all(r.complete for r in beyond_runs.runs)
+    settings = sorted((r.config["task"]["line_order"], r.config["task"]["held_out"], r.config["train"]["weight_decay"])
+                      for r in beyond_runs.runs)
+    assert settings == [("fixed", [[3, 8]], 0.0), ("fixed", [[5, 7]], 1.0), ("seed", [[5, 7]], 0.0)]
+    # (the dry run's tiny settings make them "other runs"; at full length the report files them by study)
+    assert "3 run directories" in (out / "beyond" / "report" / "report.md").read_text()
 
 
 def test_gpu_suite_refuses_to_start_without_cuda_unless_dry_run(tmp_path):
@@ -91,14 +101,34 @@ def test_a_compiled_training_job_that_fails_runs_again_uncompiled(tmp_path):
     import gpu_suite
 
     class Probe(gpu_suite.Suite):
-        def train_command(self, configs, seeds, compile):
+        def train_command(self, job):
             code = "import sys; sys.exit(1) if sys.argv[1] == 'compiled' else print('[\"run\"]')"
-            return [sys.executable, "-c", code, "compiled" if compile else "eager"]
+            return [sys.executable, "-c", code, "compiled" if job.compile else "eager"]
 
     plan = replace(gpu_suite.Plan.make("cpu", dry_run=True), compile=True)
     suite = Probe(tmp_path, plan, budget_s=60)
-    suite.train_concurrently([("mlt-table3", 30, [], [0]), ("mlt-table4", 30, [], [0])], parallel=2)
+    suite.train_concurrently([gpu_suite.TrainJob(name, 30, (), (0,), tmp_path) for name in ("mlt-table3", "mlt-table4")], parallel=2)
     records = {e["step"]: e for e in map(json.loads, (tmp_path / "suite.jsonl").read_text().splitlines())}
     assert {k: e["status"] for k, e in records.items()} == {
         "mlt-table3": "failed", "mlt-table4": "failed", "mlt-table3-eager": "ok", "mlt-table4-eager": "ok"}
     assert records["mlt-table3"]["retry"] == "mlt-table3-eager" and records["mlt-table3-eager"]["runs"] == ["run"]
+
+
+def test_the_beyond_step_trains_the_studies_own_configurations_at_ten_seeds(tmp_path):
+    """On the GPU (no dry-run overrides) each job is one study variant, with the digest the CPU
+    study uses, so `toobig report` files the runs under their study."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import gpu_suite
+    from toobig.studies import STUDIES
+
+    jobs = gpu_suite.beyond_jobs(gpu_suite.Plan.make("cuda", dry_run=False), tmp_path)
+    expected = {
+        v.config(0).digest()
+        for name in ("order-ablation", "weight-decay", "heldout-generality")
+        for v in STUDIES[name].variants
+        if not v.is_table2
+    }
+    assert len(jobs) == len(expected) == 28
+    assert {job.configs[0].digest() for job in jobs} == expected
+    assert all(job.seeds == tuple(range(10)) and job.root == tmp_path and len(job.configs) == 1 for job in jobs)
+    assert len({job.name for job in jobs}) == 28
