@@ -203,7 +203,13 @@ def test_dry_runs_list_the_runs_and_write_nothing(tmp_path):
     assert lines[0] == "4 jobs (4 runs) to train, 0 complete runs skipped" and all(line.endswith(": new") for line in lines[1:])
     reproduced = toobig("reproduce", "--experiments", "table2,capacity", "--out", "out", "--device", "cpu", "--dry-run", cwd=tmp_path)
     assert reproduced.returncode == 0, reproduced.stderr
-    assert "9 jobs (9 runs) to train" in reproduced.stdout and "capacity search: then widths n=1..14" in reproduced.stdout
+    lines = reproduced.stdout.splitlines()
+    assert lines[0].startswith("MLT rows skipped") and lines[1] == "9 jobs (9 runs) to train, 0 complete runs skipped"
+    assert lines[11:] == [
+        "capacity search: then width n=1 (0 of 3 seeds complete), and wider ones up to n=14 until one learns arithmetic in most seeds",
+        "out-of-range test (0-19): on the Table 2 n14 runs without one once complete (3 of them now)",
+        f"report: {Path('out/report/report.md')}",
+    ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.toml"]
 
 

@@ -15,7 +15,7 @@ from toobig.config import ConfigError, RunConfig, TaskConfig, validate
 from toobig.options import RunOptions
 from toobig.executors import ERROR_FILE, TRACEBACK_FILE, Job, JobResult, Plan, execute, plan_jobs, read_failure
 from toobig.presets import make_config
-from toobig.store import RunDir, run_dir_name
+from toobig.store import RunDir, StoreError, run_dir_name
 from toobig.tasks import corpus_text
 
 
@@ -162,23 +162,33 @@ def test_a_plan_says_what_each_run_would_do(tmp_path):
     from toobig.store import run_lock
     from toobig.training import train
 
-    configs = [_tiny(seed=s) for s in range(4)]
-    train(configs[0], [0, 1], tmp_path, RunOptions(device="cpu", progress=False))
-    interrupted = RunDir(tmp_path / run_dir_name(configs[1]))
-    summary = interrupted.read_summary()
-    interrupted.write_summary({**summary, "status": "running"})  # as if killed before the end
+    configs = [_tiny(seed=s) for s in range(5)]
+    train(configs[0], [0, 1, 4], tmp_path, RunOptions(device="cpu", progress=False))
+    interrupted, damaged = (RunDir(tmp_path / run_dir_name(configs[s])) for s in (1, 4))
+    for run in (interrupted, damaged):  # as if killed before the end
+        run.write_summary({**run.read_summary(), "status": "running"})
+    # killed between staging the last checkpoint and renaming it: the trainer completes the commit
+    interrupted.checkpoint_path("last").rename(interrupted.staged_path("last"))
+    last = damaged.checkpoint_path("last")
+    last.write_bytes(last.read_bytes()[:-4] + b"oops")
     failed = tmp_path / run_dir_name(configs[2])
     RunDir(failed).write_config(configs[2])
-    executors.record_failure(failed, JobResult(Job(configs[2], (2,), str(tmp_path)), "RuntimeError", "boom"), "local")
+    result = JobResult(Job(configs[2], (2,), str(tmp_path)), "RuntimeError", "boom\nsecond line")
+    executors.record_failure(failed, result, "local")
     plan = plan_jobs(configs, tmp_path, RunOptions(device="cpu"))
     with run_lock(interrupted.path):
+        before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
         lines = plan.describe().splitlines()
-    assert lines == [
-        "3 jobs (3 runs) to train, 1 complete runs skipped",
-        f"  {interrupted.path}: resumes at iteration 20 of 20; another toobig process is training it now",
-        f"  {failed}: starts again (no checkpoint yet); the last attempt failed: RuntimeError",
+        assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before  # describing changes nothing
+    assert lines[:4] == [
+        "4 jobs (4 runs) to train, 1 complete runs skipped",
+        f"  {interrupted.path}: resumes at iteration 20 of 20; toobig process {os.getpid()} is training it now",
+        f"  {failed}: starts again (no checkpoint past iteration 0); the last attempt failed: RuntimeError: boom",
         f"  {tmp_path / run_dir_name(configs[3])}: new",
     ]
+    assert lines[4].startswith(f"  {damaged.path}: damaged, training would refuse it: checkpoint {last} is corrupted")
+    with pytest.raises(StoreError, match="is corrupted"):  # as the trainer does
+        train(configs[4], [4], tmp_path, RunOptions(device="cpu", progress=False, resume=True))
 
 
 # -- a worker that dies -------------------------------------------------------------------------

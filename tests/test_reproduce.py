@@ -74,3 +74,19 @@ def test_a_batch_shard_count_that_does_not_suit_a_later_capacity_width_fails_bef
     with pytest.raises(ConfigError, match=r"--batch-shards must divide train.batch_size = 882 \(arithmetic-n1-paper"):
         reproduce(options, say=lambda _: None)
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_dry_run_says_where_the_capacity_search_stands(tmp_path, monkeypatch):
+    import toobig.reproduce
+
+    monkeypatch.setattr(toobig.reproduce, "CAPACITY_MAX_N", 2)  # widths n1, n2
+    messages: list[str] = []
+    options = ReproduceOptions(experiments=("capacity",), seeds=(0,), out=tmp_path, run_options=RunOptions(device="cpu"), max_iters=4)
+    dry = ReproduceOptions(**{**options.__dict__, "dry_run": True})
+    reproduce(dry, say=messages.append)
+    assert messages[1].startswith("capacity search: then width n=1 (0 of 1 seeds complete)")
+    assert not tmp_path.joinpath("runs").exists()
+    reproduce(options, say=lambda _: None)  # 4 iterations: no width learns
+    messages.clear()
+    reproduce(dry, say=messages.append)
+    assert messages[1] == "capacity search: done, no width up to n=2 learns in most seeds"

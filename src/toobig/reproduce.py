@@ -9,6 +9,7 @@ from typing import Callable
 from .engine.device import resolve_device
 from .engine.population import check_batch_shards
 from .executors import Failure, SweepOutcome, execute, plan_jobs
+from .executors.plan import is_complete
 from .experiments import TABLES, capacity_config, experiment_configs
 from .presets import make_config, with_max_iters
 from .studies import STUDIES
@@ -80,10 +81,7 @@ def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> 
     for config in [*configs, *(c for n in searched for c in _capacity_configs(n, options))]:
         check_batch_shards(config, options.run_options.batch_shards)
     if options.dry_run:
-        say(plan_jobs(configs, options.runs_dir, options.run_options).describe())
-        if searched:
-            say(f"capacity search: then widths n=1..{CAPACITY_MAX_N} in turn, {len(options.seeds_for('capacity'))} "
-                "seeds each, until one learns the task in most seeds")
+        _dry_run(configs, options, say)
         return ReproduceResult(options.report_dir)
     failed = list(_run(configs, options, say).failed)
     if "capacity" in options.experiments:
@@ -108,14 +106,42 @@ def _run(configs, options: ReproduceOptions, say: Callable[[str], None]) -> Swee
     return outcome
 
 
+def _dry_run(configs, options: ReproduceOptions, say: Callable[[str], None]) -> None:
+    """Say what reproduce would do, in its order, changing nothing."""
+    say(plan_jobs(configs, options.runs_dir, options.run_options).describe())
+    if "capacity" in options.experiments:
+        say(_capacity_search_position(options))
+    if "table2" in options.experiments:
+        lacking = [c for c in _table2_n14(configs, options) if not (options.runs_dir / run_dir_name(c) / EXTRAPOLATION_FILE).is_file()]
+        say(f"out-of-range test (0-19): on the Table 2 n14 runs without one once complete ({len(lacking)} of them now)")
+    say(f"report: {options.report_dir / 'report.md'}")
+
+
+def _learners(paths: list[Path]) -> int:
+    """Seeds that learned arithmetic (the report's definition: every in-distribution sample
+    right at some evaluation)."""
+    return sum(any(in_distribution_perfect(m) for m in RunDir(path).read_metrics()) for path in paths)
+
+
+def _capacity_search_position(options: ReproduceOptions) -> str:
+    """Where the capacity search stands: the width it would train next, or where it ended."""
+    for n in range(1, CAPACITY_MAX_N + 1):
+        paths = [options.runs_dir / run_dir_name(c) for c in _capacity_configs(n, options)]
+        done = sum(is_complete(p) for p in paths)
+        if done < len(paths):
+            return (f"capacity search: then width n={n} ({done} of {len(paths)} seeds complete), "
+                    f"and wider ones up to n={CAPACITY_MAX_N} until one learns arithmetic in most seeds")
+        if _learners(paths) * 2 > len(paths):
+            return f"capacity search: done, the smallest width that learns is n={n}"
+    return f"capacity search: done, no width up to n={CAPACITY_MAX_N} learns in most seeds"
+
+
 def _capacity_search(options: ReproduceOptions, say: Callable[[str], None]) -> list[Failure]:
     failed: list[Failure] = []
     for n in range(1, CAPACITY_MAX_N + 1):
         configs = _capacity_configs(n, options)
         failed += _run(configs, options, say).failed
-        runs = [RunDir(options.runs_dir / run_dir_name(c)) for c in configs]
-        # The report's definition: every in-distribution sample right at some evaluation.
-        learners = sum(any(in_distribution_perfect(m) for m in run.read_metrics()) for run in runs)
+        learners = _learners([options.runs_dir / run_dir_name(c) for c in configs])
         say(f"capacity search: n={n} learns arithmetic in {learners}/{len(configs)} seeds")
         if learners * 2 > len(configs):
             say(f"capacity search: smallest width that learns is n={n}")
@@ -128,14 +154,15 @@ def _capacity_configs(n: int, options: ReproduceOptions) -> list:
     return [with_max_iters(capacity_config(n, s), options.max_iters) for s in options.seeds_for("capacity")]
 
 
+def _table2_n14(configs, options: ReproduceOptions) -> list:
+    """Table 2's n14 runs (at the requested length) among configs, not the studies' n14 variants."""
+    return [c for c in configs if c.digest() == with_max_iters(make_config("arithmetic", "n14", "paper", c.seed), options.max_iters).digest()]
+
+
 def _out_of_range(configs, options: ReproduceOptions, say: Callable[[str], None]) -> list[Failure]:
     """Section 5.1 on every complete n14 arithmetic run of Table 2 (skipped where already done)."""
     failed: list[Failure] = []
-    for config in configs:
-        # Table 2's n14 only (at the requested length), not the studies' n14 variants.
-        paper = with_max_iters(make_config("arithmetic", "n14", "paper", config.seed), options.max_iters)
-        if config.digest() != paper.digest():
-            continue
+    for config in _table2_n14(configs, options):
         run = RunDir(options.runs_dir / run_dir_name(config))
         if run.is_complete() and not (run.path / EXTRAPOLATION_FILE).is_file():
             try:

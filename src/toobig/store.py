@@ -98,6 +98,29 @@ def _lock_holder(fd: int, patience_s: float = 1.0) -> str:
     return f"pid {text[0]}" + (f" on {host}" if host and host != socket.gethostname() else "")
 
 
+def lock_holder(path: str | Path) -> int | None:
+    """The pid holding run directory `path`'s lock, or None; read from /proc/locks without
+    touching the lock file, so asking never gets in a trainer's way (None where /proc/locks
+    is missing, e.g. not Linux)."""
+    try:
+        st = os.stat(Path(path) / LOCK_FILE)
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    for line in table.splitlines():
+        # "1: FLOCK  ADVISORY  WRITE 1234 fd:01:56789 0 EOF"; lines marked "->" wait for a lock
+        fields = line.split()
+        if len(fields) < 8 or fields[1] != "FLOCK" or "->" in fields:
+            continue
+        try:
+            major, minor, inode = fields[5].split(":")
+            if (int(major, 16), int(minor, 16), int(inode)) == (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino):
+                return int(fields[4])
+        except ValueError:
+            continue
+    return None
+
+
 @contextmanager
 def run_lock(path: str | Path) -> Iterator[Path]:
     """Hold an exclusive lock on run directory `path` (created if missing) for the `with` block.

@@ -15,7 +15,7 @@ from ..config import ConfigError, RunConfig
 from ..engine.chunking import CPU_MEMBERS_PER_PROCESS, split
 from ..engine.population import check_batch_shards
 from ..options import RunOptions, require_options
-from ..store import ERROR_FILE, TRACEBACK_FILE, RunDir, RunDirBusy, StoreError, require_folder, run_dir_name
+from ..store import ERROR_FILE, TRACEBACK_FILE, RunDir, StoreError, lock_holder, require_folder, run_dir_name
 
 
 @dataclass(frozen=True)
@@ -46,13 +46,13 @@ class Plan:
     skipped: tuple[Path, ...] = ()
 
     def describe(self) -> str:
-        """What running the plan would do, a line per run: new, resumed (from which iteration)
-        or restarted, and the error of a failed earlier attempt."""
-        runs = [(job, path) for job in self.jobs for path in job.runs]
-        lines = [f"{len(self.jobs)} jobs ({len(runs)} runs) to train, {len(self.skipped)} complete runs skipped"]
-        lines += [f"  {path}: {run_state(path, job.config.train.max_iters)}" for job, path in runs]
+        """What running the plan would do, a line per run: new, resumed (from which iteration),
+        started again, refused as damaged; busy in another process; failed last time."""
+        runs = sum(len(job.runs) for job in self.jobs)
+        lines = [f"{len(self.jobs)} jobs ({runs} runs) to train, {len(self.skipped)} complete runs skipped"]
+        for job in self.jobs:
+            lines += [f"  {path}: {state}" for path, state in zip(job.runs, run_states(job))]
         return "\n".join(lines)
-
 
 @dataclass(frozen=True)
 class JobResult:
@@ -144,26 +144,40 @@ def plan_jobs(configs: Iterable[RunConfig], out_root: str | Path, options: RunOp
     return Plan(tuple(jobs), tuple(skipped))
 
 
-def run_state(path: Path, max_iters: int) -> str:
-    """Where a run directory that is not complete stands: what training it would do."""
-    run = RunDir(path)
-    if not run.config_path.is_file():
-        return "new"
+def run_states(job: Job) -> list[str]:
+    """Read-only: where each run of a job stands, as the trainer would find it (an interrupted
+    checkpoint commit settled, damaged files refused)."""
+    from ..training.resume import resume_point, staged_commit_point
+
+    runs = [RunDir(path) for path in job.runs]
     try:
-        last = run.checkpoint_metadata("last") if run.checkpoint_path("last").is_file() else {}
-        iteration = int(last.get("iteration", 0))
-    except Exception as exc:  # a damaged checkpoint: the trainer refuses it and says how to recover
-        return f"its last checkpoint is unreadable ({type(exc).__name__})"
-    state = f"resumes at iteration {iteration:,} of {max_iters:,}" if iteration else "starts again (no checkpoint yet)"
-    try:
-        with run.lock():
-            pass
-    except RunDirBusy:
-        state += "; another toobig process is training it now"
-    failure = run.read_failure()
-    if failure:
-        state += f"; the last attempt failed: {failure.get('error_type')}"
-    return state
+        settled = staged_commit_point(runs)
+    except Exception as exc:  # an unreadable staged checkpoint
+        return [_REFUSED + f"a staged checkpoint is unreadable ({type(exc).__name__})"] * len(runs)
+    states = []
+    for run in runs:
+        if not run.config_path.is_file():
+            states.append("new")
+            continue
+        try:
+            iteration = resume_point(run, settled)
+        except Exception as exc:  # damaged files: training this job would stop with this message
+            state = _REFUSED + (str(exc).splitlines() or [type(exc).__name__])[0]
+        else:
+            total = job.config.train.max_iters
+            state = f"resumes at iteration {iteration:,} of {total:,}" if iteration else "starts again (no checkpoint past iteration 0)"
+        holder = lock_holder(run.path)
+        if holder is not None:
+            state += f"; toobig process {holder} is training it now"
+        failure = run.read_failure()
+        if isinstance(failure, dict):
+            message = str(failure.get("message") or "").strip().splitlines()
+            state += f"; the last attempt failed: {failure.get('error_type')}" + (f": {message[0]}" if message else "")
+        states.append(state)
+    return states
+
+
+_REFUSED = "damaged, training would refuse it: "
 
 
 def is_complete(path: Path) -> bool:

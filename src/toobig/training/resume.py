@@ -61,9 +61,7 @@ def restore(rec: MemberRecord) -> tuple[int, dict]:
     # Metrics logged after the checkpoint are recomputed identically on the way.
     history = [m for m in checked.metrics if m["iter"] <= iteration]
     if not history or history[-1]["iter"] != iteration:
-        raise RunDamaged(
-            f"{rec.run.metrics_path}: lacks the evaluation at iteration {iteration} of checkpoints/last.safetensors; {RECOVER}"
-        )
+        raise _lacks_evaluation(rec.run, iteration)
     rec.run.write_metrics(history)
     for m in history:
         rec.observe(m)
@@ -74,6 +72,20 @@ def restore(rec: MemberRecord) -> tuple[int, dict]:
     return iteration, {"tensors": state, "steps": int(meta.get("optimizer_steps", 0))}
 
 
+def staged_commit_point(runs: Sequence[RunDir]) -> int | None:
+    """The iteration at which a population's interrupted checkpoint commit will be completed, or
+    None when nothing is staged or the staged files will be dropped (see settle_staged_checkpoints)."""
+    staged = [r for r in runs if r.staged_path("last").is_file()]
+    if not staged:
+        return None
+    point = _iteration(staged[0].staged_path("last"))
+    committed = all(
+        r.staged_path("last").is_file() or (r.checkpoint_path("last").is_file() and _iteration(r.checkpoint_path("last")) == point)
+        for r in runs
+    )
+    return point if committed else None
+
+
 def settle_staged_checkpoints(runs: Sequence[RunDir]) -> None:
     """Finish or undo a population's interrupted checkpoint commit.
 
@@ -81,19 +93,31 @@ def settle_staged_checkpoints(runs: Sequence[RunDir]) -> None:
     If every member of the population has its staged file or has already committed it, the kill
     fell among the renames: complete them. Otherwise it fell among the staged writes, before any
     rename: drop the staged files, and every member resumes from its previous checkpoint."""
-    staged = [r for r in runs if r.staged_path("last").is_file()]
-    if not staged:
-        return
-    point = _iteration(staged[0].staged_path("last"))
-    committed = all(
-        r.staged_path("last").is_file() or (r.checkpoint_path("last").is_file() and _iteration(r.checkpoint_path("last")) == point)
-        for r in runs
-    )
-    for run in staged:
-        if committed:
+    complete_commit = staged_commit_point(runs) is not None
+    for run in runs:
+        if not run.staged_path("last").is_file():
+            continue
+        if complete_commit:
             run.commit_staged("last")
         else:
             run.staged_path("last").unlink()
+
+
+def resume_point(run: RunDir, settled: int | None) -> int:
+    """Read-only: the iteration a run that is not complete would resume from (0: from the start),
+    given its population's staged_commit_point. Raises RunDamaged (naming the file) for a run
+    the trainer would refuse."""
+    checked = check_run(run)
+    if settled is not None and run.staged_path("last").is_file():
+        return settled
+    iteration = _iteration(run.checkpoint_path("last")) if run.checkpoint_path("last").is_file() else 0
+    if iteration > 0 and iteration not in {m["iter"] for m in checked.metrics}:
+        raise _lacks_evaluation(run, iteration)
+    return max(iteration, 0)
+
+
+def _lacks_evaluation(run: RunDir, iteration: int) -> RunDamaged:
+    return RunDamaged(f"{run.metrics_path}: lacks the evaluation at iteration {iteration} of checkpoints/last.safetensors; {RECOVER}")
 
 
 def _iteration(checkpoint: Path) -> int:
