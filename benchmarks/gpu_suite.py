@@ -341,12 +341,10 @@ def run_suite(out: Path, device: str, dry_run: bool, budget_s: float, parallel: 
     if suite.left() > 20 or dry_run:
         from toobig.reporting import write_report
 
-        if (out / "runs").is_dir():
-            write_report(out / "runs", out / "report")
-            suite.record("report", "ok", 0.0, path=str(out / "report" / "report.md"))
-        if (out / "beyond" / "runs").is_dir():
-            write_report(out / "beyond" / "runs", out / "beyond" / "report")
-            suite.record("beyond-report", "ok", 0.0, path=str(out / "beyond" / "report" / "report.md"))
+        for folder, step in ((out, "report"), (out / "beyond", "beyond-report")):
+            if (folder / "runs").is_dir():
+                write_report(folder / "runs", folder / "report")
+                suite.record(step, "ok", 0.0, path=str(folder / "report" / "report.md"))
     return suite.log
 
 

@@ -474,7 +474,12 @@ class RunDir:
             raise StoreError(f"checkpoint {path} is unreadable: {exc}") from None
 
     def checkpoint_metadata(self, name: str) -> dict[str, str]:
-        from safetensors import safe_open
+        return checkpoint_file_metadata(self.checkpoint_path(name))
 
-        with safe_open(str(self.checkpoint_path(name)), framework="pt") as fh:
-            return dict(fh.metadata() or {})
+
+def checkpoint_file_metadata(path: Path) -> dict[str, str]:
+    """The metadata of a safetensors file (a checkpoint in place or staged), read from its header."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        return dict(fh.metadata() or {})

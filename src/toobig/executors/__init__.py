@@ -45,9 +45,9 @@ def execute(
     takes one n14 model from 11.5 to 11.2 ms per iteration, while two single-thread processes
     side by side each ran at 11.1 ms). Cores left over when there are fewer jobs than cores go
     to each job's threads. A job with S batch shards counts as S cores (a thread per shard). By
-    default workers x threads never exceeds the cores (oversubscribed OpenMP threads slowed a step
-    tens of times in our measurements), unless one job's shards alone outnumber them. On a GPU the default is one
-    worker: a population already fills the device.
+    default workers x threads never exceeds the cores (oversubscribed OpenMP threads slowed a
+    step tens of times in our measurements), unless one job's shards alone outnumber them. On a
+    GPU the default is one worker: a population already fills the device.
     """
     plan = jobs if isinstance(jobs, Plan) else Plan(tuple(jobs))
     if executor not in EXECUTORS:
@@ -86,9 +86,7 @@ class _Tally:
         self.done = 0
         self.started = time.monotonic()
         if progress and plan.jobs:
-            runs = sum(len(job.runs) for job in plan.jobs)
-            print(f"{len(plan.jobs)} jobs ({runs} runs) to train, {len(plan.skipped)} complete runs skipped",
-                  file=sys.stderr, flush=True)
+            print(plan.headline, file=sys.stderr, flush=True)
 
     def add(self, result: JobResult) -> None:
         for path in result.job.runs:

@@ -45,14 +45,19 @@ class Plan:
     jobs: tuple[Job, ...]
     skipped: tuple[Path, ...] = ()
 
+    @property
+    def headline(self) -> str:
+        runs = sum(len(job.runs) for job in self.jobs)
+        return f"{len(self.jobs)} jobs ({runs} runs) to train, {len(self.skipped)} complete runs skipped"
+
     def describe(self) -> str:
         """What running the plan would do, a line per run: new, resumed (from which iteration),
         started again, refused as damaged; busy in another process; failed last time."""
-        runs = sum(len(job.runs) for job in self.jobs)
-        lines = [f"{len(self.jobs)} jobs ({runs} runs) to train, {len(self.skipped)} complete runs skipped"]
+        lines = [self.headline]
         for job in self.jobs:
             lines += [f"  {path}: {state}" for path, state in zip(job.runs, run_states(job))]
         return "\n".join(lines)
+
 
 @dataclass(frozen=True)
 class JobResult:

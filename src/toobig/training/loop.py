@@ -25,7 +25,7 @@ from ..store import RunDir, StoreError, require_folder, run_dir_name
 from .corpus import Prepared, population_evaluator
 from .monitor import log_scalars, postfix, progress_bar, require_tensorboard, tensorboard_writers
 from .records import MemberRecord
-from .resume import numerics_of, refuse_earlier_results, restore, settle_staged_checkpoints
+from .resume import last_iteration, numerics_of, refuse_earlier_results, restore, settle_staged_checkpoints
 from .summary import PopulationFacts, environment, summary
 
 
@@ -129,9 +129,9 @@ def _train_locked(
         run.remove_temp_files()
         rec = MemberRecord(run, member, Prepared.from_config(member))
         iteration, member_options = 0, options
-        # A last checkpoint at iteration 0 holds the seed's initial weights and nothing else:
-        # starting afresh is the same run (and does not log iteration 0 a second time).
-        if resume and run.checkpoint_path("last").is_file() and int(run.checkpoint_metadata("last").get("iteration", 0)) > 0:
+        # From a checkpoint at iteration 0 starting afresh is the same run (and does not log
+        # iteration 0 a second time).
+        if resume and last_iteration(run) > 0:
             iteration, states[id(rec)] = restore(rec)
             member_options = numerics_of(rec.run, options)
         else:

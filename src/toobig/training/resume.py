@@ -9,7 +9,7 @@ from typing import Sequence
 from ..config import RunConfig
 from ..integrity import RECOVER, RunDamaged, check_run, check_vocabulary, checkpoints_on_disk
 from ..options import RunOptions
-from ..store import RunDir, RunExists, StoreError
+from ..store import RunDir, RunExists, StoreError, checkpoint_file_metadata
 from .records import MemberRecord
 
 
@@ -110,10 +110,17 @@ def resume_point(run: RunDir, settled: int | None) -> int:
     checked = check_run(run)
     if settled is not None and run.staged_path("last").is_file():
         return settled
-    iteration = _iteration(run.checkpoint_path("last")) if run.checkpoint_path("last").is_file() else 0
+    iteration = last_iteration(run)
     if iteration > 0 and iteration not in {m["iter"] for m in checked.metrics}:
         raise _lacks_evaluation(run, iteration)
-    return max(iteration, 0)
+    return iteration
+
+
+def last_iteration(run: RunDir) -> int:
+    """The iteration of the run's last checkpoint, 0 without one. A last checkpoint at iteration
+    0 holds the seed's initial weights and nothing else: resuming from it is starting afresh."""
+    path = run.checkpoint_path("last")
+    return max(_iteration(path), 0) if path.is_file() else 0
 
 
 def _lacks_evaluation(run: RunDir, iteration: int) -> RunDamaged:
@@ -121,10 +128,7 @@ def _lacks_evaluation(run: RunDir, iteration: int) -> RunDamaged:
 
 
 def _iteration(checkpoint: Path) -> int:
-    from safetensors import safe_open
-
-    with safe_open(str(checkpoint), framework="pt") as fh:
-        return int((fh.metadata() or {}).get("iteration", -1))
+    return int(checkpoint_file_metadata(checkpoint).get("iteration", -1))
 
 
 def population_siblings(run: RunDir, config: RunConfig) -> list[RunDir]:
