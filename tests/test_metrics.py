@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from toobig.metrics import STABLE_EVALUATIONS, best_record, heldout_summary, in_distribution_score, is_improvement
+from toobig.metrics import (
+    STABLE_EVALUATIONS, best_record, heldout_accuracy_tail, heldout_summary, in_distribution_score, is_improvement,
+)
 
 
 def record(it, add, sub, held, combined=None, total=20, held_total=4):
@@ -50,3 +52,14 @@ def test_stable_extrapolation_needs_the_last_evaluations_all_right():
     records[-1] = record(99, 20, 20, 3)
     assert heldout_summary(records)["extrapolates"]["stably"] is False
     assert heldout_summary(records)["heldout_acc_last"] == 0.75
+
+
+def test_graded_held_out_accuracy_pools_the_last_evaluations():
+    # 20 evaluations: the first 11 all right, then none of the held-out 4: the window of the last
+    # 10 holds exactly one all-right evaluation.
+    records = [record(i, 20, 20, 4 if i <= 10 else 0) for i in range(20)]
+    assert heldout_accuracy_tail(records) == pytest.approx(4 / 40)
+    # Pooled over samples, not averaged over evaluations: a larger held-out set weighs more.
+    assert heldout_accuracy_tail([record(0, 20, 20, 0, held_total=2), record(1, 20, 20, 8, held_total=8)]) == pytest.approx(0.8)
+    assert heldout_accuracy_tail([record(0, 20, 20, 0, held_total=0)]) is None
+    assert heldout_accuracy_tail([]) is None

@@ -63,6 +63,14 @@ def heldout_accuracy(record: Record | None) -> float | None:
     return record["heldout_correct"] / record["heldout_total"]
 
 
+def heldout_accuracy_tail(records: Sequence[Record]) -> float | None:
+    """Held-out accuracy pooled over the last STABLE_EVALUATIONS evaluations: the graded form of
+    "stably extrapolates" (which is this being 1.0 over a full window); None without held-out."""
+    tail = list(records)[-STABLE_EVALUATIONS:]
+    total = sum(r.get("heldout_total", 0) for r in tail)
+    return sum(r["heldout_correct"] for r in tail if r.get("heldout_total")) / total if total else None
+
+
 def in_distribution_perfect(record: Record) -> bool:
     """Every non-held-out arithmetic sample right at this evaluation (held-out ones may be wrong)."""
     total = record["add_total"] + record["sub_total"] - record["heldout_total"]

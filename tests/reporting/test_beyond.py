@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from toobig.reporting import write_report
-from toobig.reporting.beyond import beyond_section, comparison, study_cells
+from toobig.reporting.beyond import Group, beyond_section, comparison, study_cells
 from toobig.reporting.runs import load_runs
 from toobig.reporting.stats import clopper_pearson, fisher_exact
 from toobig.studies import STUDIES
@@ -24,15 +24,37 @@ def test_clopper_pearson_and_fisher_equal_reference_values():
     assert fisher_exact(3, 8, 7, 9) == pytest.approx(0.15343480049362404, rel=1e-9)
 
 
+def _groups(ka: int, na: int, kb: int, nb: int, graded: bool = False) -> tuple[Group, Group]:
+    def one(name: str, k: int, n: int) -> Group:
+        return Group(name, k, n, tuple(1.0 if i < k else 0.0 for i in range(n)) if graded else ())
+    return one("a", ka, na), one("b", kb, nb)
+
+
 def test_verdict_words():
-    assert "**holds**" in comparison("h", "a", (5, 5), "b", (0, 5), "a")
-    assert "opposite is significant" in comparison("h", "a", (0, 5), "b", (5, 5), "a")
-    assert "does not hold at 5+ seeds" in comparison("h", "a", (0, 5), "b", (0, 5), "a")
-    assert "undecided at this many seeds (a difference" in comparison("h", "a", (2, 5), "b", (0, 5), "a")
-    assert "too few for the test" in comparison("h", "a", (1, 1), "b", (0, 1), "a")
+    assert "**holds**" in comparison("h", *_groups(5, 5, 0, 5))
+    assert "opposite is significant" in comparison("h", *_groups(0, 5, 5, 5))
+    assert "does not hold at 5+ seeds" in comparison("h", *_groups(0, 5, 0, 5))
+    assert "undecided at this many seeds (a difference" in comparison("h", *_groups(2, 5, 0, 5))
+    assert "too few for the test" in comparison("h", *_groups(1, 1, 0, 1))
     # 2 vs 5 seeds could only reach 5% with all-or-none: no difference yet is not "does not hold".
     assert "undecided at this many seeds (no difference in the expected direction so far" in comparison(
-        "h", "a", (0, 2), "b", (0, 5), "a")
+        "h", *_groups(0, 2, 0, 5))
+    # Without graded values (no held-out samples) the comparison has the counted line only.
+    assert len(comparison("h", *_groups(5, 5, 0, 5)).splitlines()) == 2
+    assert len(comparison("h", *_groups(5, 5, 0, 5, graded=True)).splitlines()) == 3
+
+
+def test_the_graded_reading_tells_apart_what_the_count_cannot():
+    # Five seeds near 90% against five at 0%: none extrapolates stably, so the count says "does not
+    # hold"; the rank-sum test sees every a above every b: p = 2 / C(10, 5).
+    a = Group("a", 0, 5, (0.9, 0.95, 0.875, 0.9, 0.85))
+    b = Group("b", 0, 5, (0.0, 0.05, 0.0, 0.0, 0.1))
+    counted, graded = comparison("h", a, b).splitlines()[1:]
+    assert "**does not hold at 5+ seeds" in counted
+    assert "**holds**" in graded and "p = 0.00794" in graded and "Cliff's delta +1.00" in graded
+    assert "a mean 89.5% vs b 3.0%" in graded
+    # Two seeds against one can never reach 5% (floor 2/3), whatever they show.
+    assert "too few" in comparison("h", Group("a", 0, 2, (1.0, 1.0)), Group("b", 0, 1, (0.0,))).splitlines()[2]
 
 
 def test_an_order_fraction_below_zero_keeps_its_interval():
@@ -72,12 +94,15 @@ def test_order_ablation_verdicts_on_synthetic_runs(tmp_path):
         ("paper", 0), ("reshuffled stream", 5), ("whole lines", 2), ("answer-only loss", 0)
     ]
     text = beyond_section(cells)
-    lines = {line.split(":")[0]: line for line in text.splitlines() if line.startswith("- n28")}
-    assert "**holds**" in lines["- n28 extrapolates more with reshuffled stream than with the paper's fixed file"]
-    assert "p = 0.00794" in lines["- n28 extrapolates more with reshuffled stream than with the paper's fixed file"]
-    assert "**undecided at this many seeds" in lines["- n28 extrapolates more with whole lines than with the paper's fixed file"]
-    assert "**does not hold at 5+ seeds" in lines["- n28 extrapolates more with answer-only loss than with the paper's fixed file"]
-    assert "| n28, reshuffled stream | 5,264 | 5 | 5/5 | 5/5 [48, 100] | 5/5 [48, 100] | 5/5 [48, 100] |" in text
+    body = text.splitlines()
+    lines = {line[2:-1]: body[i + 1: i + 3] for i, line in enumerate(body) if line.startswith("- n28")}
+    reshuffled = lines["n28 extrapolates more with reshuffled stream than with the paper's fixed file"]
+    assert "**holds**" in reshuffled[0] and "p = 0.00794" in reshuffled[0]
+    # Held-out accuracy over the last 10 evaluations: 100% for the five reshuffled seeds, 0% for the paper's.
+    assert "**holds**" in reshuffled[1] and "mean 100.0% vs paper 0.0%" in reshuffled[1] and "p = 0.00794" in reshuffled[1]
+    assert "**undecided at this many seeds" in lines["n28 extrapolates more with whole lines than with the paper's fixed file"][0]
+    assert "**does not hold at 5+ seeds" in lines["n28 extrapolates more with answer-only loss than with the paper's fixed file"][0]
+    assert "| n28, reshuffled stream | 5,264 | 5 | 5/5 | 5/5 [48, 100] | 5/5 [48, 100] | 5/5 [48, 100] | 100.0% [100.0, 100.0] | 100.0% [100.0, 100.0] |" in text
 
 
 def test_three_strengths_and_capacity_rows(tmp_path):

@@ -1,13 +1,14 @@
-"""Student-t intervals over seeds, checked against independently computed values."""
+"""Intervals and exact tests over seeds, checked against independently computed values."""
 
 from __future__ import annotations
 
 import math
 import statistics
 
+import numpy as np
 import pytest
 
-from toobig.reporting.stats import estimate, t_quantile_975
+from toobig.reporting.stats import cliffs_delta, estimate, rank_sum_floor, rank_sum_test, t_quantile_975
 
 # Reference quantiles t_{0.975, df} (as tabulated, e.g. scipy.stats.t.ppf(0.975, df)).
 KNOWN_T = {1: 12.706204736, 2: 4.302652730, 4: 2.776445105, 9: 2.262157163, 29: 2.045229642,
@@ -48,3 +49,40 @@ def test_prediction_interval_for_one_more_seed():
     low, high = estimate(values).prediction_interval()
     assert (low, high) == (pytest.approx(0.875 - expected), pytest.approx(0.875 + expected))
     assert estimate([0.4]).prediction_interval() == (0.4, 0.4)
+
+
+def _brute_rank_sum(a, b):
+    """Every split of the pooled values, mid-ranks counted directly: the definition, slowly."""
+    from itertools import combinations
+
+    pooled = [*a, *b]
+    rank = [sum(w < v for w in pooled) + (sum(w == v for w in pooled) + 1) / 2 for v in pooled]
+    expected = len(a) * (len(pooled) + 1) / 2
+    observed = abs(sum(rank[: len(a)]) - expected)
+    splits = list(combinations(range(len(pooled)), len(a)))
+    return sum(abs(sum(rank[i] for i in s) - expected) >= observed - 1e-9 for s in splits) / len(splits)
+
+
+def test_rank_sum_test_equals_scipy_and_brute_force():
+    # Reference values from scipy.stats.permutation_test (rank sum of rankdata, exact, two-sided)
+    # and mannwhitneyu(method="exact") for the tie-free case, computed once outside toobig.
+    n14 = [1.0, 1.0, 1.0, 1.0, 0.85, 0.6, 0.5, 0.25, 0.0, 0.9]
+    n28 = [0.05, 0.0, 0.1, 0.0, 0.0, 0.125, 0.0, 0.05, 0.0, 0.0]
+    assert rank_sum_test(n14, n28) == pytest.approx(0.000368052999631947, rel=1e-12)
+    assert rank_sum_test([0, 0, 1, 1], [0, 0, 0, 0]) == pytest.approx(0.42857142857142855, rel=1e-12)
+    assert rank_sum_test([0.3, 0.7, 0.2, 0.9, 0.5], [0.4, 0.1, 0.8, 0.6]) == pytest.approx(0.9047619047619048, rel=1e-12)
+    assert rank_sum_test([1, 2, 3], [4, 5, 6]) == pytest.approx(0.1) == rank_sum_floor(3, 3)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        na, nb = rng.integers(1, 7, size=2)
+        a, b = (list(rng.choice([0.0, 0.25, 0.5, 0.75, 1.0], size=k)) for k in (na, nb))
+        assert rank_sum_test(a, b) == pytest.approx(_brute_rank_sum(a, b), rel=1e-12)
+        assert rank_sum_test(a, b) == pytest.approx(rank_sum_test(b, a), rel=1e-12)  # two-sided
+    with pytest.raises(ValueError, match="each group"):
+        rank_sum_test([], [1.0])
+
+
+def test_cliffs_delta_counts_pairs():
+    assert cliffs_delta([1, 2], [0, 0]) == 1.0
+    assert cliffs_delta([0, 1], [0, 1]) == 0.0
+    assert cliffs_delta([0], [1, 0, -1, 1]) == pytest.approx((1 - 2) / 4)

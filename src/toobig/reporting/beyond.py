@@ -15,12 +15,12 @@ from typing import Any, Sequence
 
 from ..config import ConfigError, from_dict
 from ..floors import Floors, loss_floors
-from ..metrics import heldout_summary, in_distribution_perfect, in_distribution_score, best_record
+from ..metrics import STABLE_EVALUATIONS, best_record, heldout_accuracy_tail, heldout_summary, in_distribution_perfect, in_distribution_score
 from ..studies import STUDIES, Study, Variant
 from ..tasks import corpus_text, resolve_task
 from .markdown import DASH, format_estimate, md_table
 from .runs import Cell, SeedRun
-from .stats import Estimate, clopper_pearson, estimate, fisher_exact
+from .stats import Estimate, clopper_pearson, cliffs_delta, estimate, fisher_exact, rank_sum_floor, rank_sum_test
 
 # The three readings of "extrapolates" (metrics.heldout_summary), strictest last.
 STRENGTHS = ("at_some_evaluation", "at_in_distribution_best", "stably")
@@ -40,6 +40,7 @@ class RunMeasures:
     learned: bool  # 100% of the in-distribution arithmetic at some evaluation
     extrapolates: dict[str, bool]
     heldout_last: float | None
+    heldout_tail: float | None  # pooled over the last STABLE_EVALUATIONS evaluations
     heldout_at_id_best: float | None
     in_distribution_at_best: float | None
     final_loss: float | None
@@ -100,6 +101,7 @@ def measure(run: SeedRun) -> RunMeasures:
         learned=any(in_distribution_perfect(r) for r in run.metrics),
         extrapolates=dict(summary.get("extrapolates") or {s: False for s in STRENGTHS}),
         heldout_last=summary.get("heldout_acc_last"),
+        heldout_tail=heldout_accuracy_tail(run.metrics),
         heldout_at_id_best=summary.get("heldout_acc_at_in_distribution_best"),
         in_distribution_at_best=None if id_best is None else in_distribution_score(id_best),
         final_loss=final_loss,
@@ -133,36 +135,69 @@ def _proportion(k: int, n: int) -> str:
 # "Does not hold" is said only with this many seeds per group or more: with fewer, only an
 # all-or-none difference could reach significance, so the absence of one says little.
 NEGATIVE_MIN_SEEDS = 5
+GRADED_NAME = f"held-out accuracy over the last {STABLE_EVALUATIONS} evaluations"
 
 
-def comparison(hypothesis: str, a_name: str, a: tuple[int, int], b_name: str, b: tuple[int, int], expect_higher: str) -> str:
-    """One line: the hypothesis, its verdict in plain words and the test's numbers.
+@dataclass(frozen=True)
+class Group:
+    """One side of a comparison: the complete seeds of one or more variant cells."""
 
-    expect_higher: "a" or "b", which group the hypothesis says extrapolates more often."""
-    (ka, na), (kb, nb) = a, b
-    p = fisher_exact(ka, na, kb, nb)
-    diff = (ka / na - kb / nb) * (1 if expect_higher == "a" else -1)
-    # The smallest p-value these group sizes allow: all of one group against none of the other.
-    decisive = fisher_exact(na, na, 0, nb) < ALPHA
-    if not decisive:
-        verdict = "undecided at this many seeds (too few for the test to reach 5% whatever they show)"
-    elif p < ALPHA and diff > 0:
-        verdict = "holds"
-    elif p < ALPHA:
-        verdict = "does not hold (the opposite is significant)"
-    elif diff <= 0 and min(na, nb) >= NEGATIVE_MIN_SEEDS:
-        verdict = f"does not hold at {min(na, nb)}+ seeds per group (no difference in the expected direction)"
-    elif diff <= 0:
-        verdict = (
+    name: str
+    extrapolating: int  # seeds that extrapolate (VERDICT_STRENGTH)
+    seeds: int
+    graded: tuple[float, ...]  # each seed's held-out accuracy over the last evaluations
+
+
+def group(name: str, cells: Sequence[VariantCell | None]) -> Group:
+    present = [vc for vc in cells if vc is not None]
+    return Group(
+        name,
+        sum(vc.count() for vc in present),
+        sum(vc.n for vc in present),
+        tuple(r.heldout_tail for vc in present for r in vc.runs if r.heldout_tail is not None),
+    )
+
+
+def verdict(p: float, direction: float, floor: float, smaller_group: int) -> str:
+    """Plain words for a test of "a is higher than b": p its two-sided p-value, direction the
+    observed difference (a - b), floor the smallest p-value these group sizes allow."""
+    if floor >= ALPHA:
+        return "undecided at this many seeds (too few for the test to reach 5% whatever they show)"
+    if p < ALPHA:
+        return "holds" if direction > 0 else "does not hold (the opposite is significant)"
+    if direction <= 0 and smaller_group >= NEGATIVE_MIN_SEEDS:
+        return f"does not hold at {smaller_group}+ seeds per group (no difference in the expected direction)"
+    if direction <= 0:
+        return (
             f"undecided at this many seeds (no difference in the expected direction so far; "
             f"'does not hold' needs {NEGATIVE_MIN_SEEDS}+ seeds per group)"
         )
-    else:
-        verdict = "undecided at this many seeds (a difference in the expected direction, not significant)"
-    return (
-        f"- {hypothesis}: **{verdict}**. {a_name} {ka}/{na} vs {b_name} {kb}/{nb} extrapolate "
-        f"{STRENGTH_NAMES[VERDICT_STRENGTH]}; Fisher's exact test, two-sided p = {p:.3g}."
-    )
+    return "undecided at this many seeds (a difference in the expected direction, not significant)"
+
+
+def comparison(hypothesis: str, a: Group, b: Group) -> str:
+    """The hypothesis "a is higher than b", tested twice, each with its verdict and numbers:
+    the share of seeds that extrapolate (Fisher's exact test: the verdict of record) and the
+    graded held-out accuracy (exact rank-sum test: it sees a seed at 90% and one at 0% apart)."""
+    (ka, na), (kb, nb) = (a.extrapolating, a.seeds), (b.extrapolating, b.seeds)
+    p = fisher_exact(ka, na, kb, nb)
+    # Fisher's smallest p-value for these sizes: all of one group against none of the other.
+    counted = verdict(p, ka / na - kb / nb, fisher_exact(na, na, 0, nb), min(na, nb))
+    lines = [
+        f"- {hypothesis}:",
+        f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{counted}**. {a.name} {ka}/{na} vs "
+        f"{b.name} {kb}/{nb}; Fisher's exact test, two-sided p = {p:.3g}.",
+    ]
+    if a.graded and b.graded:
+        p = rank_sum_test(a.graded, b.graded)
+        delta = cliffs_delta(a.graded, b.graded)
+        graded = verdict(p, delta, rank_sum_floor(len(a.graded), len(b.graded)), min(len(a.graded), len(b.graded)))
+        mean_a, mean_b = (100 * sum(g) / len(g) for g in (a.graded, b.graded))
+        lines.append(
+            f"  - {GRADED_NAME}: **{graded}**. {a.name} mean {mean_a:.1f}% vs {b.name} {mean_b:.1f}%; "
+            f"exact rank-sum (Mann-Whitney) test, two-sided p = {p:.3g}; Cliff's delta {delta:+.2f}."
+        )
+    return "\n".join(lines)
 
 
 def _row(vc: VariantCell, first: str) -> list[Any]:
@@ -175,6 +210,7 @@ def _row(vc: VariantCell, first: str) -> list[Any]:
         f"{vc.learned()}/{vc.n}",
         *(_proportion(vc.count(s), vc.n) for s in STRENGTHS),
         format_estimate(vc.mean("heldout_last")),
+        format_estimate(vc.mean("heldout_tail")),
         format_estimate(vc.mean("in_distribution_at_best")),
         format_estimate(vc.mean("order_fraction"), 0, clip=False),  # below 0: worse than order-agnostic
     ]
@@ -182,7 +218,7 @@ def _row(vc: VariantCell, first: str) -> list[Any]:
 
 _HEADERS = [
     "", "Parameters", "Seeds", "Learned", "Extrapolates at some evaluation", "... at the in-distribution best",
-    "... stably", "Held-out acc., last eval.", "In-distr. acc. at its best", "Order learned",
+    "... stably", "Held-out acc., last eval.", f"... last {STABLE_EVALUATIONS} evals", "In-distr. acc. at its best", "Order learned",
 ]
 
 
@@ -192,11 +228,6 @@ def _table(rows: Sequence[VariantCell], first_header: str, label) -> str:
 
 def _by(rows: Sequence[VariantCell], model: str, label: str) -> VariantCell | None:
     return next((vc for vc in rows if vc.variant.model == model and vc.variant.label == label), None)
-
-
-def _pool(rows: Sequence[VariantCell | None]) -> tuple[int, int]:
-    present = [vc for vc in rows if vc is not None]
-    return sum(vc.count() for vc in present), sum(vc.n for vc in present)
 
 
 def _capacity_verdicts(rows: Sequence[VariantCell]) -> list[str]:
@@ -216,7 +247,7 @@ def _capacity_verdicts(rows: Sequence[VariantCell]) -> list[str]:
     if n14 is not None and n14 is not widest:
         lines.append(comparison(
             f"Extrapolation falls from n14 to the widest width ({widest.variant.model})",
-            "n14", (n14.count(), n14.n), widest.variant.model, (widest.count(), widest.n), "a",
+            group("n14", [n14]), group(widest.variant.model, [widest]),
         ))
     return lines
 
@@ -232,7 +263,7 @@ def _order_verdicts(rows: Sequence[VariantCell]) -> list[str]:
             if other is not None:
                 lines.append(comparison(
                     f"{model} extrapolates more with {label} than with the paper's fixed file",
-                    label, (other.count(), other.n), "paper", (paper.count(), paper.n), "a",
+                    group(label, [other]), group("paper", [paper]),
                 ))
     return lines
 
@@ -246,7 +277,7 @@ def _heldout_verdicts(rows: Sequence[VariantCell]) -> list[str]:
             continue
         lines.append(comparison(
             f"held out {label}: n14 extrapolates more often than n28 and n56 together",
-            "n14", (small.count(), small.n), "n28+n56", _pool(big), "a",
+            group("n14", [small]), group("n28+n56", big),
         ))
     return lines
 
@@ -260,7 +291,7 @@ def _weight_decay_verdicts(rows: Sequence[VariantCell], cells: Sequence[Cell]) -
             continue
         lines.append(comparison(
             f"{vc.variant.model} extrapolates more with {vc.variant.label} than with the paper's regularization",
-            vc.variant.label, (vc.count(), vc.n), "paper", (paper.count(), paper.n), "a",
+            group(vc.variant.label, [vc]), group("paper", [paper]),
         ))
     return lines
 
@@ -290,8 +321,12 @@ _NOTE = (
     "Counts carry exact 95% (Clopper-Pearson) intervals in percent; means carry 95% t-intervals. Order learned: "
     "(order-agnostic floor - final loss) / (order-agnostic floor - exact-stream floor) of the run's own stream "
     "(0: nothing of the line order, 100%: the whole file), see toobig.floors; not defined for whole-line batches or the "
-    "answer-only loss, whose training loss is not the stream loss. Verdicts compare the reading (iii) "
-    "with Fisher's exact test at the 5% level; 'undecided' means the seeds cannot tell yet."
+    "answer-only loss, whose training loss is not the stream loss. Each hypothesis gets two verdicts at the 5% "
+    "level: the share of seeds that extrapolate by reading (iii), with Fisher's exact test (the verdict of "
+    "record, fixed before the runs), and the graded held-out accuracy pooled over the same last 10 evaluations, "
+    "with the exact rank-sum (Mann-Whitney) test, which counts a seed at 90% apart from one at 0% and so can "
+    "tell with fewer seeds; Cliff's delta is its effect size (P(a > b) - P(a < b), -1 to 1). 'Undecided' "
+    "means the seeds cannot tell yet."
 )
 
 
@@ -386,7 +421,7 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
 
         fig = Figure(figsize=(7, 4))
         ax = fig.add_subplot()
-        per_width(ax, curve, "heldout_last", "held-out, last evaluation", "tab:purple")
+        per_width(ax, curve, "heldout_tail", f"held-out, last {STABLE_EVALUATIONS} evaluations", "tab:purple")
         per_width(ax, curve, "heldout_at_id_best", "held-out, at the in-distribution best", "tab:red")
         per_width(ax, curve, "in_distribution_at_best", "in distribution, at its best", "tab:blue")
         ax.set_ylim(-0.05, 1.05)

@@ -1,4 +1,5 @@
-"""Mean and Student-t 95% confidence interval over seeds (numpy only, no scipy)."""
+"""Intervals and exact tests over seeds: Student-t means, Clopper-Pearson proportions, Fisher's
+exact test and the exact rank-sum test (numpy only, no scipy)."""
 
 from __future__ import annotations
 
@@ -111,3 +112,53 @@ def fisher_exact(k1: int, n1: int, k2: int, n2: int) -> float:
     observed = prob(k1)
     support = range(max(0, successes - n2), min(n1, successes) + 1)
     return min(1.0, sum(p for p in (prob(x) for x in support) if p <= observed * (1 + 1e-9)))
+
+
+def _doubled_midranks(values: Sequence[float]) -> list[int]:
+    """Twice each value's rank among all of them, ties sharing their mean rank (integers)."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for i in order[start:end + 1]:
+            ranks[i] = start + end + 2  # 2 x the mean of the ranks start+1 .. end+1
+        start = end + 1
+    return ranks
+
+
+def rank_sum_test(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided p-value of the exact Wilcoxon rank-sum (Mann-Whitney) test that a and b come from
+    one distribution: the share of all C(n, len(a)) splits of the pooled values whose rank sum
+    lies at least as far from its expectation as a's. Ties get mid-ranks and the count is exact
+    with them (a permutation test of the rank sum), so 0% and 100% plateaus are handled right."""
+    na, nb = len(a), len(b)
+    if na < 1 or nb < 1:
+        raise ValueError(f"need one value or more in each group, got {na} and {nb}")
+    ranks = _doubled_midranks([float(v) for v in (*a, *b)])
+    n, top = na + nb, sum(ranks)
+    # ways[j, s]: subsets of j values whose doubled ranks sum to s (float64 counts: C(n, k)
+    # stays exact to n ~ 55, and only their ratio is used). numpy reads overlapping operands as
+    # if copied first, so each value joins a subset at most once.
+    ways = np.zeros((na + 1, top + 1))
+    ways[0, 0] = 1.0
+    for r in ranks:
+        ways[1:, r:] += ways[:-1, : top + 1 - r]
+    # The expected doubled rank sum of a is na * (n + 1).
+    distance = np.abs(np.arange(top + 1) - na * (n + 1))
+    observed = abs(sum(ranks[:na]) - na * (n + 1))
+    return float(min(1.0, ways[na][distance >= observed].sum() / ways[na].sum()))
+
+
+def rank_sum_floor(na: int, nb: int) -> float:
+    """The smallest p-value rank_sum_test can give these group sizes (every a above every b)."""
+    return min(1.0, 2 / math.comb(na + nb, na))
+
+
+def cliffs_delta(a: Sequence[float], b: Sequence[float]) -> float:
+    """P(a > b) - P(a < b) over all pairs: the rank-sum test's effect size, from -1 to 1."""
+    if not a or not b:
+        raise ValueError("need one value or more in each group")
+    return sum((x > y) - (x < y) for x in a for y in b) / (len(a) * len(b))
