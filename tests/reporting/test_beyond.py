@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from toobig.reporting import write_report
-from toobig.reporting.beyond import Group, beyond_section, comparison, study_cells
+from toobig.reporting.beyond import Group, beyond_figures, beyond_section, comparison, heldout_over_training, study_cells
 from toobig.reporting.runs import load_runs
 from toobig.reporting.stats import clopper_pearson, fisher_exact
 from toobig.studies import STUDIES
@@ -102,6 +102,12 @@ def test_order_ablation_verdicts_on_synthetic_runs(tmp_path):
     assert "**holds**" in reshuffled[1] and "mean 100.0% vs paper 0.0%" in reshuffled[1] and "p = 0.00794" in reshuffled[1]
     assert "**undecided at this many seeds" in lines["n28 extrapolates more with whole lines than with the paper's fixed file"][0]
     assert "**does not hold at 5+ seeds" in lines["n28 extrapolates more with answer-only loss than with the paper's fixed file"][0]
+    # During training: 2 of the 5 whole-line seeds get the held-out samples right in the last 10
+    # of their 12 evaluations, none before.
+    iters, mean = heldout_over_training(rows[2])
+    assert iters == [250 * i for i in range(12)] and mean == [0.0, 0.0] + [0.4] * 10
+    names = {p.name for p in beyond_figures(cells, tmp_path / "figures")}
+    assert "beyond_heldout_over_training.png" in names
     assert "| n28, reshuffled stream | 5,264 | 5 | 5/5 | 5/5 [48, 100] | 5/5 [48, 100] | 5/5 [48, 100] | 100.0% [100.0, 100.0] | 100.0% [100.0, 100.0] |" in text
 
 

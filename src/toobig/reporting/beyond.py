@@ -15,7 +15,10 @@ from typing import Any, Sequence
 
 from ..config import ConfigError, from_dict
 from ..floors import Floors, loss_floors
-from ..metrics import STABLE_EVALUATIONS, best_record, heldout_accuracy_tail, heldout_summary, in_distribution_perfect, in_distribution_score
+from ..metrics import (
+    STABLE_EVALUATIONS, best_record, heldout_accuracy, heldout_accuracy_tail, heldout_summary, in_distribution_perfect,
+    in_distribution_score,
+)
 from ..studies import STUDIES, Study, Variant
 from ..tasks import corpus_text, resolve_task
 from .markdown import DASH, format_estimate, md_table
@@ -348,13 +351,28 @@ def beyond_section(cells: Sequence[Cell], figures: Sequence[Path] = (), out_dir:
     return text
 
 
+def heldout_over_training(vc: VariantCell) -> tuple[list[int], list[float]]:
+    """Held-out accuracy at each evaluation, averaged over the cell's complete seeds (the
+    evaluations every one of them has: seeds of a cell share one schedule)."""
+    by_iter: dict[int, list[float]] = {}
+    runs = [run for run in vc.cell.runs if run.complete and run.metrics]
+    for run in runs:
+        for record in run.metrics:
+            accuracy = heldout_accuracy(record)
+            if accuracy is not None:
+                by_iter.setdefault(int(record["iter"]), []).append(accuracy)
+    iters = sorted(i for i, values in by_iter.items() if len(values) == len(runs))
+    return iters, [sum(by_iter[i]) / len(runs) for i in iters]
+
+
 def _width(model: str) -> int:
     return int(model[1:])
 
 
 def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
     """Figures of the studies that have runs: extrapolation against parameters per protocol,
-    order learned and held-out accuracy against width, and the held-out set x width grid."""
+    order learned and held-out accuracy against width, held-out accuracy during training per
+    protocol, and the held-out set x width grid."""
     from matplotlib.figure import Figure
 
     out_dir = Path(out_dir)
@@ -430,6 +448,23 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         ax.set_title("Held-out and in-distribution accuracy against width (paper protocol; dots: seeds)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         save(fig, "beyond_heldout_vs_width.png")
+
+    if ablation:
+        models_run = list(dict.fromkeys(vc.variant.model for vc in ablation))
+        fig = Figure(figsize=(4.2 * len(models_run) + 2, 3.8))
+        axes = fig.subplots(1, len(models_run), sharey=True, squeeze=False)[0]
+        for ax, model in zip(axes, models_run):
+            for vc in (vc for vc in ablation if vc.variant.model == model):
+                iters, mean = heldout_over_training(vc)
+                if iters:
+                    ax.plot(iters, mean, lw=1.2, label=f"{vc.variant.label} ({vc.n})")
+            ax.set_title(model)
+            ax.set_xlabel("iteration")
+            ax.set_ylim(-0.05, 1.05)
+            ax.legend(fontsize=7, loc="best")
+        axes[0].set_ylabel("held-out accuracy, mean over seeds")
+        fig.suptitle("Held-out accuracy during training, per protocol (legend: seeds)")
+        save(fig, "beyond_heldout_over_training.png")
 
     grid_rows = [("(5,7), paper", {vc.variant.model: vc for vc in curve})]
     for label in dict.fromkeys(vc.variant.label for vc in generality):
