@@ -64,11 +64,14 @@ def heldout_accuracy(record: Record | None) -> float | None:
 
 
 def heldout_accuracy_tail(records: Sequence[Record]) -> float | None:
-    """Held-out accuracy pooled over the last STABLE_EVALUATIONS evaluations: the graded form of
-    "stably extrapolates" (which is this being 1.0 over a full window); None without held-out."""
+    """Held-out accuracy pooled over the last STABLE_EVALUATIONS evaluations (all of them in a
+    shorter run): the graded form of "stably extrapolates", which is this being 1.0 over a full
+    window. None without held-out samples."""
     tail = list(records)[-STABLE_EVALUATIONS:]
     total = sum(r.get("heldout_total", 0) for r in tail)
-    return sum(r["heldout_correct"] for r in tail if r.get("heldout_total")) / total if total else None
+    if not total:
+        return None
+    return sum(r["heldout_correct"] for r in tail if r.get("heldout_total")) / total
 
 
 def in_distribution_perfect(record: Record) -> bool:

@@ -33,7 +33,8 @@ def _groups(ka: int, na: int, kb: int, nb: int, graded: bool = False) -> tuple[G
 def test_verdict_words():
     assert "**holds**" in comparison("h", *_groups(5, 5, 0, 5))
     assert "opposite is significant" in comparison("h", *_groups(0, 5, 5, 5))
-    assert "does not hold at 5+ seeds" in comparison("h", *_groups(0, 5, 0, 5))
+    assert "does not hold at 5+ seeds per group (neither group extrapolates)" in comparison("h", *_groups(0, 5, 0, 5))
+    assert "does not hold at 5+ seeds per group (no difference in the expected" in comparison("h", *_groups(1, 5, 1, 5))
     assert "undecided at this many seeds (a difference" in comparison("h", *_groups(2, 5, 0, 5))
     assert "too few for the test" in comparison("h", *_groups(1, 1, 0, 1))
     # 2 vs 5 seeds could only reach 5% with all-or-none: no difference yet is not "does not hold".
@@ -52,9 +53,26 @@ def test_the_graded_reading_tells_apart_what_the_count_cannot():
     counted, graded = comparison("h", a, b).splitlines()[1:]
     assert "**does not hold at 5+ seeds" in counted
     assert "**holds**" in graded and "p = 0.00794" in graded and "Cliff's delta +1.00" in graded
-    assert "a mean 89.5% vs b 3.0%" in graded
+    assert "a mean 89.5% (n=5) vs b 3.0% (n=5)" in graded
     # Two seeds against one can never reach 5% (floor 2/3), whatever they show.
     assert "too few" in comparison("h", Group("a", 0, 2, (1.0, 1.0)), Group("b", 0, 1, (0.0,))).splitlines()[2]
+    # Ties can take p below the tie-free floor 2 / C(7, 2): significance is read before the floor.
+    graded = comparison("h", Group("a", 2, 2, (1.0, 1.0)), Group("b", 0, 5, (0.0,) * 5)).splitlines()[2]
+    assert "**holds**" in graded and "p = 0.0476" in graded
+    # The graded reading in the other direction, and over fewer seeds than the count (a run
+    # without held-out samples has no graded value).
+    graded = comparison("h", Group("a", 0, 6, (0.0,) * 5), Group("b", 0, 5, (0.9, 0.8, 0.85, 0.7, 0.95))).splitlines()[2]
+    assert "opposite is significant" in graded and "a mean 0.0% (n=5) vs b 84.0% (n=5)" in graded
+
+
+def test_rank_sum_floor_is_the_smallest_p_any_values_give():
+    from itertools import product
+
+    from toobig.reporting.stats import rank_sum_floor, rank_sum_test
+
+    for na, nb in ((1, 2), (2, 2), (2, 3), (3, 2), (3, 3)):
+        smallest = min(rank_sum_test(v[:na], v[na:]) for v in product(range(3), repeat=na + nb))
+        assert rank_sum_floor(na, nb) == pytest.approx(smallest, rel=1e-12)
 
 
 def test_an_order_fraction_below_zero_keeps_its_interval():
@@ -99,7 +117,7 @@ def test_order_ablation_verdicts_on_synthetic_runs(tmp_path):
     reshuffled = lines["n28 extrapolates more with reshuffled stream than with the paper's fixed file"]
     assert "**holds**" in reshuffled[0] and "p = 0.00794" in reshuffled[0]
     # Held-out accuracy over the last 10 evaluations: 100% for the five reshuffled seeds, 0% for the paper's.
-    assert "**holds**" in reshuffled[1] and "mean 100.0% vs paper 0.0%" in reshuffled[1] and "p = 0.00794" in reshuffled[1]
+    assert "**holds**" in reshuffled[1] and "mean 100.0% (n=5) vs paper 0.0% (n=5)" in reshuffled[1] and "p = 0.00794" in reshuffled[1]
     assert "**undecided at this many seeds" in lines["n28 extrapolates more with whole lines than with the paper's fixed file"][0]
     assert "**does not hold at 5+ seeds" in lines["n28 extrapolates more with answer-only loss than with the paper's fixed file"][0]
     # During training: 2 of the 5 whole-line seeds get the held-out samples right in the last 10
@@ -131,3 +149,12 @@ def test_three_strengths_and_capacity_rows(tmp_path):
     assert "### Capacity curve" in text and "extrapolates stably (last 10 evaluations) in most seeds: n8." in text
     names = {p.name for p in paths}
     assert {"beyond_extrapolation_vs_parameters.png", "beyond_order_fraction_vs_width.png", "beyond_heldout_vs_width.png"} <= names
+
+
+def test_held_out_verdict_names_the_models_that_ran(tmp_path):
+    _study_runs(tmp_path, "heldout-generality", "(3,8)", "n14", 5, stably=True)
+    _study_runs(tmp_path, "heldout-generality", "(3,8)", "n28", 0, stably=True)
+    text = beyond_section(load_runs(tmp_path).cells())
+    # n56 has not run: the n14 group is compared with n28 alone, and named so.
+    assert "- held out (3,8): n14 extrapolates more often than n28:" in text
+    assert "n14 5/5 vs n28 0/5" in text

@@ -152,7 +152,10 @@ class Group:
 
 
 def group(name: str, cells: Sequence[VariantCell | None]) -> Group:
+    """The seeds of the cells that ran (None: not run) as one group."""
     present = [vc for vc in cells if vc is not None]
+    if not present:
+        raise ValueError(f"group {name!r} has no runs")
     return Group(
         name,
         sum(vc.count() for vc in present),
@@ -161,15 +164,16 @@ def group(name: str, cells: Sequence[VariantCell | None]) -> Group:
     )
 
 
-def verdict(p: float, direction: float, floor: float, smaller_group: int) -> str:
+def verdict(p: float, direction: float, floor: float, smaller_group: int, why_none: str = "no difference in the expected direction") -> str:
     """Plain words for a test of "a is higher than b": p its two-sided p-value, direction the
-    observed difference (a - b), floor the smallest p-value these group sizes allow."""
-    if floor >= ALPHA:
-        return "undecided at this many seeds (too few for the test to reach 5% whatever they show)"
+    observed difference (a - b), floor the smallest p-value these group sizes allow whatever
+    the data, why_none what "does not hold" rests on when it is said."""
     if p < ALPHA:
         return "holds" if direction > 0 else "does not hold (the opposite is significant)"
+    if floor >= ALPHA:
+        return "undecided at this many seeds (too few for the test to reach 5% whatever they show)"
     if direction <= 0 and smaller_group >= NEGATIVE_MIN_SEEDS:
-        return f"does not hold at {smaller_group}+ seeds per group (no difference in the expected direction)"
+        return f"does not hold at {smaller_group}+ seeds per group ({why_none})"
     if direction <= 0:
         return (
             f"undecided at this many seeds (no difference in the expected direction so far; "
@@ -185,7 +189,9 @@ def comparison(hypothesis: str, a: Group, b: Group) -> str:
     (ka, na), (kb, nb) = (a.extrapolating, a.seeds), (b.extrapolating, b.seeds)
     p = fisher_exact(ka, na, kb, nb)
     # Fisher's smallest p-value for these sizes: all of one group against none of the other.
-    counted = verdict(p, ka / na - kb / nb, fisher_exact(na, na, 0, nb), min(na, nb))
+    # Neither group extrapolating is the plainest "does not hold" of all; say it in those words.
+    why = "neither group extrapolates" if ka == kb == 0 else "no difference in the expected direction"
+    counted = verdict(p, ka / na - kb / nb, fisher_exact(na, na, 0, nb), min(na, nb), why)
     lines = [
         f"- {hypothesis}:",
         f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{counted}**. {a.name} {ka}/{na} vs "
@@ -197,7 +203,8 @@ def comparison(hypothesis: str, a: Group, b: Group) -> str:
         graded = verdict(p, delta, rank_sum_floor(len(a.graded), len(b.graded)), min(len(a.graded), len(b.graded)))
         mean_a, mean_b = (100 * sum(g) / len(g) for g in (a.graded, b.graded))
         lines.append(
-            f"  - {GRADED_NAME}: **{graded}**. {a.name} mean {mean_a:.1f}% vs {b.name} {mean_b:.1f}%; "
+            f"  - {GRADED_NAME}: **{graded}**. {a.name} mean {mean_a:.1f}% (n={len(a.graded)}) vs {b.name} "
+            f"{mean_b:.1f}% (n={len(b.graded)}); "
             f"exact rank-sum (Mann-Whitney) test, two-sided p = {p:.3g}; Cliff's delta {delta:+.2f}."
         )
     return "\n".join(lines)
@@ -275,12 +282,14 @@ def _heldout_verdicts(rows: Sequence[VariantCell]) -> list[str]:
     lines = []
     for label in dict.fromkeys(vc.variant.label for vc in rows):
         small = _by(rows, "n14", label)
-        big = [_by(rows, m, label) for m in ("n28", "n56")]
-        if small is None or not any(big):
+        big = [vc for vc in (_by(rows, m, label) for m in ("n28", "n56")) if vc is not None]
+        if small is None or not big:
             continue
+        bigger = "+".join(vc.variant.model for vc in big)
         lines.append(comparison(
-            f"held out {label}: n14 extrapolates more often than n28 and n56 together",
-            group("n14", [small]), group("n28+n56", big),
+            f"held out {label}: n14 extrapolates more often than {' and '.join(vc.variant.model for vc in big)}"
+            + (" together" if len(big) > 1 else ""),
+            group("n14", [small]), group(bigger, big),
         ))
     return lines
 
@@ -320,16 +329,16 @@ def _study_section(study: Study, rows: list[VariantCell], cells: Sequence[Cell])
 _NOTE = (
     "Learned: 100% of the in-distribution arithmetic samples at some evaluation. Extrapolates: every held-out "
     "sample right (i) at some evaluation (the paper's reading), (ii) at the evaluation with the best "
-    "in-distribution score (selection blind to the held-out samples), (iii) at each of the last 10 evaluations. "
+    f"in-distribution score (selection blind to the held-out samples), (iii) at each of the last {STABLE_EVALUATIONS} evaluations. "
     "Counts carry exact 95% (Clopper-Pearson) intervals in percent; means carry 95% t-intervals. Order learned: "
     "(order-agnostic floor - final loss) / (order-agnostic floor - exact-stream floor) of the run's own stream "
     "(0: nothing of the line order, 100%: the whole file), see toobig.floors; not defined for whole-line batches or the "
     "answer-only loss, whose training loss is not the stream loss. Each hypothesis gets two verdicts at the 5% "
     "level: the share of seeds that extrapolate by reading (iii), with Fisher's exact test (the verdict of "
-    "record, fixed before the runs), and the graded held-out accuracy pooled over the same last 10 evaluations, "
-    "with the exact rank-sum (Mann-Whitney) test, which counts a seed at 90% apart from one at 0% and so can "
-    "tell with fewer seeds; Cliff's delta is its effect size (P(a > b) - P(a < b), -1 to 1). 'Undecided' "
-    "means the seeds cannot tell yet."
+    f"record, fixed before the runs), and the graded held-out accuracy pooled over the same last {STABLE_EVALUATIONS} "
+    "evaluations, with the exact rank-sum (Mann-Whitney) test. The graded test tells a seed at 90% from one at "
+    "0%, so it sees differences that stay short of all-or-nothing; Cliff's delta is its effect size "
+    "(P(a > b) - P(a < b), -1 to 1). 'Undecided' means the seeds cannot tell yet."
 )
 
 
@@ -461,7 +470,8 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
             ax.set_title(model)
             ax.set_xlabel("iteration")
             ax.set_ylim(-0.05, 1.05)
-            ax.legend(fontsize=7, loc="best")
+            if ax.lines:
+                ax.legend(fontsize=7, loc="best")
         axes[0].set_ylabel("held-out accuracy, mean over seeds")
         fig.suptitle("Held-out accuracy during training, per protocol (legend: seeds)")
         save(fig, "beyond_heldout_over_training.png")

@@ -153,8 +153,10 @@ def rank_sum_test(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def rank_sum_floor(na: int, nb: int) -> float:
-    """The smallest p-value rank_sum_test can give these group sizes (every a above every b)."""
-    return min(1.0, 2 / math.comb(na + nb, na))
+    """The smallest p-value rank_sum_test can give these group sizes, whatever the values: every
+    a above every b, with a's values tied and b's tied, so that only the observed split (and its
+    mirror image, when the groups are the same size) lies that far out."""
+    return min(1.0, (2 if na == nb else 1) / math.comb(na + nb, na))
 
 
 def cliffs_delta(a: Sequence[float], b: Sequence[float]) -> float:
