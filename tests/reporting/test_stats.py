@@ -8,7 +8,7 @@ import statistics
 import numpy as np
 import pytest
 
-from toobig.reporting.stats import cliffs_delta, estimate, rank_sum_floor, rank_sum_test, t_quantile_975
+from toobig.reporting.stats import cliffs_delta, estimate, fisher_exact, fisher_power, rank_sum_floor, rank_sum_test, t_quantile_975
 
 # Reference quantiles t_{0.975, df} (as tabulated, e.g. scipy.stats.t.ppf(0.975, df)).
 KNOWN_T = {1: 12.706204736, 2: 4.302652730, 4: 2.776445105, 9: 2.262157163, 29: 2.045229642,
@@ -86,3 +86,18 @@ def test_cliffs_delta_counts_pairs():
     assert cliffs_delta([1, 2], [0, 0]) == 1.0
     assert cliffs_delta([0, 1], [0, 1]) == 0.0
     assert cliffs_delta([0], [1, 0, -1, 1]) == pytest.approx((1 - 2) / 4)
+
+
+def test_fisher_power_equals_simulation():
+    # Simulated studies, each tested with Fisher's exact test (checked against scipy elsewhere).
+    rng = np.random.default_rng(1)
+    draws = 4000
+    for p1, p2, n in ((0.4, 0.0, 10), (0.4, 0.05, 15), (0.9, 0.2, 6)):
+        k1, k2 = rng.binomial(n, p1, draws), rng.binomial(n, p2, draws)
+        hits = sum(a > b and fisher_exact(int(a), n, int(b), n) < 0.05 for a, b in zip(k1, k2))
+        expected = fisher_power(p1, p2, n, n)
+        assert abs(hits / draws - expected) < 4 * math.sqrt(expected * (1 - expected) / draws) + 1e-9
+    # 10 seeds each at 40% against 0%: significant exactly when 5 or more of the 10 succeed.
+    assert fisher_power(0.4, 0.0, 10, 10) == pytest.approx(sum(math.comb(10, k) * 0.4**k * 0.6 ** (10 - k) for k in range(5, 11)))
+    assert fisher_power(0.5, 0.5, 1, 1) == 0.0  # one seed each can never reach 5%
+    assert fisher_power(0.0, 0.9, 10, 10) == 0.0  # only group 1 higher counts: the hypothesis is one-sided

@@ -114,6 +114,24 @@ def fisher_exact(k1: int, n1: int, k2: int, n2: int) -> float:
     return min(1.0, sum(p for p in (prob(x) for x in support) if p <= observed * (1 + 1e-9)))
 
 
+def fisher_power(p1: float, p2: float, n1: int, n2: int, alpha: float = 0.05) -> float:
+    """The chance that Fisher's exact test finds group 1 significantly higher (two-sided p <
+    alpha, k1/n1 > k2/n2) when its seeds succeed with probability p1 and group 2's with p2:
+    every pair of outcomes weighed by its binomial probability. For planning seeds."""
+    if not (0 <= p1 <= 1 and 0 <= p2 <= 1) or n1 < 1 or n2 < 1:
+        raise ValueError(f"need rates in [0, 1] and groups of 1 or more, got {p1}, {p2}, {n1}, {n2}")
+
+    def binomial(k: int, n: int, p: float) -> float:
+        return math.comb(n, k) * p**k * (1 - p) ** (n - k)
+
+    return sum(
+        binomial(k1, n1, p1) * binomial(k2, n2, p2)
+        for k1 in range(n1 + 1)
+        for k2 in range(n2 + 1)
+        if k1 * n2 > k2 * n1 and fisher_exact(k1, n1, k2, n2) < alpha
+    )
+
+
 def _doubled_midranks(values: Sequence[float]) -> list[int]:
     """Twice each value's rank among all of them, ties sharing their mean rank (integers)."""
     order = sorted(range(len(values)), key=lambda i: values[i])
