@@ -158,3 +158,19 @@ def test_held_out_verdict_names_the_models_that_ran(tmp_path):
     # n56 has not run: the n14 group is compared with n28 alone, and named so.
     assert "- held out (3,8): n14 extrapolates more often than n28:" in text
     assert "n14 5/5 vs n28 0/5" in text
+
+
+def test_capacity_verdicts_compare_n14_with_n28_and_the_widest_width(tmp_path):
+    _study_runs(tmp_path, "capacity-curve", "n8", "n8", 0)  # a width beyond Table 2: the study ran
+    _study_runs(tmp_path, "capacity-curve", "n14", "n14", 5, stably=True)
+    _study_runs(tmp_path, "capacity-curve", "n28", "n28", 0, stably=True)
+    text = beyond_section(load_runs(tmp_path).cells())
+    # n28 is the widest width that ran: one comparison, not the same one twice.
+    assert "falls from n14 to n28 (the paper's Table 2)" not in text
+    assert "- Extrapolation falls from n14 to the widest width (n28):" in text
+    _study_runs(tmp_path, "capacity-curve", "n56", "n56", 0, stably=True)
+    text = beyond_section(load_runs(tmp_path).cells())
+    lines = text.splitlines()
+    for title in ("- Extrapolation falls from n14 to n28 (the paper's Table 2):", "- Extrapolation falls from n14 to the widest width (n56):"):
+        counted = lines[lines.index(title) + 1]
+        assert "**holds**" in counted and "5/5 vs" in counted and "0/5; Fisher's exact test, two-sided p = 0.00794" in counted
