@@ -1,78 +1,17 @@
-"""The studies' report: exact intervals and tests against reference values, verdicts on synthetic runs."""
+"""The studies' report section and figures, on synthetic runs."""
 
 from __future__ import annotations
 
 import pytest
 
 from toobig.reporting import write_report
-from toobig.reporting.beyond import Group, beyond_figures, beyond_section, comparison, heldout_over_training, study_cells
+from toobig.reporting.beyond import beyond_section
+from toobig.reporting.beyond_figures import beyond_figures, heldout_over_training
+from toobig.reporting.study_measures import study_cells
 from toobig.reporting.runs import load_runs
-from toobig.reporting.stats import clopper_pearson, fisher_exact
 from toobig.studies import STUDIES
 
 from .synthetic import record, write_run
-
-
-def test_clopper_pearson_and_fisher_equal_reference_values():
-    # Reference values from scipy.stats (beta.ppf, fisher_exact), computed once outside toobig.
-    assert clopper_pearson(0, 5) == pytest.approx((0.0, 0.5218237501049814), abs=1e-9)
-    assert clopper_pearson(3, 10) == pytest.approx((0.06673951117773447, 0.6524528500599973), abs=1e-9)
-    assert clopper_pearson(10, 10) == pytest.approx((0.6915028921812392, 1.0), abs=1e-9)
-    assert fisher_exact(0, 5, 5, 5) == pytest.approx(0.007936507936507938, rel=1e-9)
-    assert fisher_exact(0, 5, 3, 5) == pytest.approx(0.16666666666666666, rel=1e-9)
-    assert fisher_exact(1, 10, 9, 10) == pytest.approx(0.001093333910671372, rel=1e-9)
-    assert fisher_exact(3, 8, 7, 9) == pytest.approx(0.15343480049362404, rel=1e-9)
-
-
-def _groups(ka: int, na: int, kb: int, nb: int, graded: bool = False) -> tuple[Group, Group]:
-    def one(name: str, k: int, n: int) -> Group:
-        return Group(name, k, n, tuple(1.0 if i < k else 0.0 for i in range(n)) if graded else ())
-    return one("a", ka, na), one("b", kb, nb)
-
-
-def test_verdict_words():
-    assert "**holds**" in comparison("h", *_groups(5, 5, 0, 5))
-    assert "opposite is significant" in comparison("h", *_groups(0, 5, 5, 5))
-    assert "does not hold at 5+ seeds per group (neither group extrapolates)" in comparison("h", *_groups(0, 5, 0, 5))
-    assert "does not hold at 5+ seeds per group (no difference in the expected" in comparison("h", *_groups(1, 5, 1, 5))
-    assert "undecided at this many seeds (a difference" in comparison("h", *_groups(2, 5, 0, 5))
-    assert "too few for the test" in comparison("h", *_groups(1, 1, 0, 1))
-    # 2 vs 5 seeds could only reach 5% with all-or-none: no difference yet is not "does not hold".
-    assert "undecided at this many seeds (no difference in the expected direction so far" in comparison(
-        "h", *_groups(0, 2, 0, 5))
-    # Without graded values (no held-out samples) the comparison has the counted line only.
-    assert len(comparison("h", *_groups(5, 5, 0, 5)).splitlines()) == 2
-    assert len(comparison("h", *_groups(5, 5, 0, 5, graded=True)).splitlines()) == 3
-
-
-def test_the_graded_reading_tells_apart_what_the_count_cannot():
-    # Five seeds near 90% against five at 0%: none extrapolates stably, so the count says "does not
-    # hold"; the rank-sum test sees every a above every b: p = 2 / C(10, 5).
-    a = Group("a", 0, 5, (0.9, 0.95, 0.875, 0.9, 0.85))
-    b = Group("b", 0, 5, (0.0, 0.05, 0.0, 0.0, 0.1))
-    counted, graded = comparison("h", a, b).splitlines()[1:]
-    assert "**does not hold at 5+ seeds" in counted
-    assert "**holds**" in graded and "p = 0.00794" in graded and "Cliff's delta +1.00" in graded
-    assert "a mean 89.5% (n=5) vs b 3.0% (n=5)" in graded
-    # Two seeds against one can never reach 5% (floor 2/3), whatever they show.
-    assert "too few" in comparison("h", Group("a", 0, 2, (1.0, 1.0)), Group("b", 0, 1, (0.0,))).splitlines()[2]
-    # Ties can take p below the tie-free floor 2 / C(7, 2): significance is read before the floor.
-    graded = comparison("h", Group("a", 2, 2, (1.0, 1.0)), Group("b", 0, 5, (0.0,) * 5)).splitlines()[2]
-    assert "**holds**" in graded and "p = 0.0476" in graded
-    # The graded reading in the other direction, and over fewer seeds than the count (a run
-    # without held-out samples has no graded value).
-    graded = comparison("h", Group("a", 0, 6, (0.0,) * 5), Group("b", 0, 5, (0.9, 0.8, 0.85, 0.7, 0.95))).splitlines()[2]
-    assert "opposite is significant" in graded and "a mean 0.0% (n=5) vs b 84.0% (n=5)" in graded
-
-
-def test_rank_sum_floor_is_the_smallest_p_any_values_give():
-    from itertools import product
-
-    from toobig.reporting.stats import rank_sum_floor, rank_sum_test
-
-    for na, nb in ((1, 2), (2, 2), (2, 3), (3, 2), (3, 3)):
-        smallest = min(rank_sum_test(v[:na], v[na:]) for v in product(range(3), repeat=na + nb))
-        assert rank_sum_floor(na, nb) == pytest.approx(smallest, rel=1e-12)
 
 
 def test_an_order_fraction_below_zero_keeps_its_interval():

@@ -8,7 +8,9 @@ import statistics
 import numpy as np
 import pytest
 
-from toobig.reporting.stats import cliffs_delta, estimate, fisher_exact, fisher_power, rank_sum_floor, rank_sum_test, t_quantile_975
+from toobig.reporting.stats import (
+    clopper_pearson, cliffs_delta, estimate, fisher_exact, fisher_power, rank_sum_floor, rank_sum_test, t_quantile_975,
+)
 
 # Reference quantiles t_{0.975, df} (as tabulated, e.g. scipy.stats.t.ppf(0.975, df)).
 KNOWN_T = {1: 12.706204736, 2: 4.302652730, 4: 2.776445105, 9: 2.262157163, 29: 2.045229642,
@@ -101,3 +103,22 @@ def test_fisher_power_equals_simulation():
     assert fisher_power(0.4, 0.0, 10, 10) == pytest.approx(sum(math.comb(10, k) * 0.4**k * 0.6 ** (10 - k) for k in range(5, 11)))
     assert fisher_power(0.5, 0.5, 1, 1) == 0.0  # one seed each can never reach 5%
     assert fisher_power(0.0, 0.9, 10, 10) == 0.0  # only group 1 higher counts: the hypothesis is one-sided
+
+
+def test_clopper_pearson_and_fisher_equal_reference_values():
+    # Reference values from scipy.stats (beta.ppf, fisher_exact), computed once outside toobig.
+    assert clopper_pearson(0, 5) == pytest.approx((0.0, 0.5218237501049814), abs=1e-9)
+    assert clopper_pearson(3, 10) == pytest.approx((0.06673951117773447, 0.6524528500599973), abs=1e-9)
+    assert clopper_pearson(10, 10) == pytest.approx((0.6915028921812392, 1.0), abs=1e-9)
+    assert fisher_exact(0, 5, 5, 5) == pytest.approx(0.007936507936507938, rel=1e-9)
+    assert fisher_exact(0, 5, 3, 5) == pytest.approx(0.16666666666666666, rel=1e-9)
+    assert fisher_exact(1, 10, 9, 10) == pytest.approx(0.001093333910671372, rel=1e-9)
+    assert fisher_exact(3, 8, 7, 9) == pytest.approx(0.15343480049362404, rel=1e-9)
+
+
+def test_rank_sum_floor_is_the_smallest_p_any_values_give():
+    from itertools import product
+
+    for na, nb in ((1, 2), (2, 2), (2, 3), (3, 2), (3, 3)):
+        smallest = min(rank_sum_test(v[:na], v[na:]) for v in product(range(3), repeat=na + nb))
+        assert rank_sum_floor(na, nb) == pytest.approx(smallest, rel=1e-12)

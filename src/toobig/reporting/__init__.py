@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..store import atomic_write_text
 from .document import render_report
-from .beyond import beyond_figures
+from .beyond_figures import beyond_figures
 from .figures import write_figures
 from .other import sweep_figures
 from .results_csv import write_results_csv

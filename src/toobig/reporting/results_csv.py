@@ -12,7 +12,7 @@ from ..store import atomic_write_text
 from ..config import ConfigError, protocol_changes, to_dict
 from ..presets import make_config
 from ..studies import STUDIES
-from .beyond import measure
+from .study_measures import measure
 from .runs import Cell, SeedRun, flatten, learned_task, perfect_arithmetic
 
 

@@ -1,0 +1,151 @@
+"""Figures of the studies beyond the paper: extrapolation against parameters per protocol, order
+learned and held-out accuracy against width, held-out accuracy during training, and the held-out
+set x width grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from ..metrics import STABLE_EVALUATIONS, heldout_accuracy
+from ..studies import STUDIES
+from .runs import Cell
+from .stats import clopper_pearson
+from .study_measures import STRENGTH_NAMES, VERDICT_STRENGTH, VariantCell, study_cells, study_ran
+
+def heldout_over_training(vc: VariantCell) -> tuple[list[int], list[float]]:
+    """Held-out accuracy at each evaluation, averaged over the cell's complete seeds (the
+    evaluations every one of them has: seeds of a cell share one schedule)."""
+    by_iter: dict[int, list[float]] = {}
+    runs = [run for run in vc.cell.runs if run.complete and run.metrics]
+    for run in runs:
+        for record in run.metrics:
+            accuracy = heldout_accuracy(record)
+            if accuracy is not None:
+                by_iter.setdefault(int(record["iter"]), []).append(accuracy)
+    iters = sorted(i for i, values in by_iter.items() if len(values) == len(runs))
+    return iters, [sum(by_iter[i]) / len(runs) for i in iters]
+
+
+def _width(model: str) -> int:
+    return int(model[1:])
+
+
+def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
+    """Figures of the studies that have runs: extrapolation against parameters per protocol,
+    order learned and held-out accuracy against width, held-out accuracy during training per
+    protocol, and the held-out set x width grid."""
+    from matplotlib.figure import Figure
+
+    out_dir = Path(out_dir)
+    studies = {name: study_cells(study, cells) for name, study in STUDIES.items()}
+    studies = {name: rows if study_ran(rows) else [] for name, rows in studies.items()}
+    curve, ablation, generality = studies["capacity-curve"], studies["order-ablation"], studies["heldout-generality"]
+    written: list[Path] = []
+
+    def save(fig: Figure, name: str) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out_dir / name, dpi=110, bbox_inches="tight")
+        written.append(out_dir / name)
+
+    def rate_series(ax, rows: Sequence[VariantCell], label: str, marker: str, offset: int = 0) -> None:
+        rows = [vc for vc in rows if vc.cell.parameters]
+        if not rows:
+            return
+        # Protocols share their model sizes: nudge each series sideways so none hides another.
+        xs = [vc.cell.parameters * 1.04**offset for vc in rows]
+        ys = [vc.count() / vc.n for vc in rows]
+        bounds = [clopper_pearson(vc.count(), vc.n) for vc in rows]
+        err = [[y - lo for y, (lo, _) in zip(ys, bounds)], [hi - y for y, (_, hi) in zip(ys, bounds)]]
+        ax.errorbar(xs, ys, yerr=err, marker=marker, capsize=3, label=f"{label} ({min(vc.n for vc in rows)}+ seeds)")
+
+    if curve or ablation:
+        fig = Figure(figsize=(8, 4.5))
+        ax = fig.add_subplot()
+        if curve:
+            rate_series(ax, curve, "capacity curve (paper protocol)", "o")
+        for i, label in enumerate(dict.fromkeys(vc.variant.label for vc in ablation)):
+            if label != "paper" or not curve:
+                rate_series(ax, [vc for vc in ablation if vc.variant.label == label], label, "s", i + 1)
+        ax.set_xscale("log")
+        ax.set_xlabel("parameters (position embeddings excluded; protocols nudged apart)")
+        ax.set_ylabel(f"P(extrapolate {STRENGTH_NAMES[VERDICT_STRENGTH]})")
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_title("Extrapolation to the held-out pairs against model size, per protocol (exact 95% intervals)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        save(fig, "beyond_extrapolation_vs_parameters.png")
+
+    def per_width(ax, rows: Sequence[VariantCell], field: str, label: str, colour: str) -> None:
+        for vc in rows:
+            values = [getattr(r, field) for r in vc.runs if getattr(r, field) is not None]
+            ax.scatter([_width(vc.variant.model)] * len(values), values, s=10, alpha=0.4, color=colour)
+        means = [(_width(vc.variant.model), vc.mean(field)) for vc in rows]
+        means = [(w, e.mean) for w, e in means if e is not None]
+        if means:
+            ax.plot(*zip(*means), marker="o", color=colour, label=label)
+
+    if curve:
+        fig = Figure(figsize=(7, 4))
+        ax = fig.add_subplot()
+        per_width(ax, curve, "order_fraction", "paper protocol (capacity curve)", "tab:blue")
+        colours = iter(("tab:orange", "tab:green", "tab:red", "tab:purple"))
+        for label in dict.fromkeys(vc.variant.label for vc in ablation if vc.variant.label != "paper"):
+            per_width(ax, [vc for vc in ablation if vc.variant.label == label], "order_fraction", label, next(colours, "tab:gray"))
+        ax.axhline(0.0, color="gray", lw=0.8)
+        ax.axhline(1.0, color="gray", lw=0.8, ls="--")
+        ax.set_xlabel("width n")
+        ax.set_ylabel("fraction of the line order learned")
+        ax.set_title("How much of the training file's line order each width memorizes (dots: seeds)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        save(fig, "beyond_order_fraction_vs_width.png")
+
+        fig = Figure(figsize=(7, 4))
+        ax = fig.add_subplot()
+        per_width(ax, curve, "heldout_tail", f"held-out, last {STABLE_EVALUATIONS} evaluations", "tab:purple")
+        per_width(ax, curve, "heldout_at_id_best", "held-out, at the in-distribution best", "tab:red")
+        per_width(ax, curve, "in_distribution_at_best", "in distribution, at its best", "tab:blue")
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_xlabel("width n")
+        ax.set_ylabel("accuracy")
+        ax.set_title("Held-out and in-distribution accuracy against width (paper protocol; dots: seeds)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        save(fig, "beyond_heldout_vs_width.png")
+
+    if ablation:
+        models_run = list(dict.fromkeys(vc.variant.model for vc in ablation))
+        fig = Figure(figsize=(4.2 * len(models_run) + 2, 3.8))
+        axes = fig.subplots(1, len(models_run), sharey=True, squeeze=False)[0]
+        for ax, model in zip(axes, models_run):
+            for vc in (vc for vc in ablation if vc.variant.model == model):
+                iters, mean = heldout_over_training(vc)
+                if iters:
+                    ax.plot(iters, mean, lw=1.2, label=f"{vc.variant.label} ({vc.n})")
+            ax.set_title(model)
+            ax.set_xlabel("iteration")
+            ax.set_ylim(-0.05, 1.05)
+            if ax.lines:
+                ax.legend(fontsize=7, loc="best")
+        axes[0].set_ylabel("held-out accuracy, mean over seeds")
+        fig.suptitle("Held-out accuracy during training, per protocol (legend: seeds)")
+        save(fig, "beyond_heldout_over_training.png")
+
+    grid_rows = [("(5,7), paper", {vc.variant.model: vc for vc in curve})]
+    for label in dict.fromkeys(vc.variant.label for vc in generality):
+        grid_rows.append((label, {vc.variant.model: vc for vc in generality if vc.variant.label == label}))
+    models = ("n14", "n28", "n56")
+    if generality:
+        fig = Figure(figsize=(6, 0.6 * len(grid_rows) + 1.5))
+        ax = fig.add_subplot()
+        values = [[(row.get(m).count() / row.get(m).n) if row.get(m) else float("nan") for m in models] for _, row in grid_rows]
+        image = ax.imshow(values, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for i, (_, row) in enumerate(grid_rows):
+            for j, m in enumerate(models):
+                vc = row.get(m)
+                text = f"{vc.count()}/{vc.n}" if vc else "not run"
+                ax.text(j, i, text, ha="center", va="center", color="white" if vc and vc.count() / vc.n < 0.5 else "black")
+        ax.set_xticks(range(len(models)), models)
+        ax.set_yticks(range(len(grid_rows)), [label for label, _ in grid_rows])
+        ax.set_title(f"Seeds that extrapolate {STRENGTH_NAMES[VERDICT_STRENGTH]}")
+        fig.colorbar(image, ax=ax, label="fraction of seeds")
+        save(fig, "beyond_heldout_grid.png")
+    return written

@@ -1,0 +1,125 @@
+"""What each run of a study measured: extrapolation in three strengths, held-out accuracy, the
+fraction of the line order learned; and the study's variants that ran.
+
+A cell belongs to a study when its configuration digest is one of the study's variants (at the
+cell's run length), so runs are found wherever they lie.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+from ..config import ConfigError, from_dict
+from ..floors import Floors, loss_floors
+from ..metrics import (
+    STABLE_EVALUATIONS, best_record, heldout_accuracy_tail, heldout_summary, in_distribution_perfect, in_distribution_score,
+)
+from ..studies import Study, Variant
+from ..tasks import corpus_text, resolve_task
+from .runs import Cell, SeedRun
+from .stats import Estimate, estimate
+
+# The three readings of "extrapolates" (metrics.heldout_summary), strictest last.
+STRENGTHS = ("at_some_evaluation", "at_in_distribution_best", "stably")
+STRENGTH_NAMES = {"at_some_evaluation": "at some evaluation", "at_in_distribution_best": "at the in-distribution best", "stably": f"stably (last {STABLE_EVALUATIONS} evaluations)"}
+# The reading the verdicts use: held-out all right at each of the last STABLE_EVALUATIONS evaluations. It needs
+# no checkpoint selection at all; "at the in-distribution best" depends on which of the tied
+# in-distribution bests is taken (the first, as the trainer does), and a seed that reaches 100%
+# in distribution before it extrapolates reads as not extrapolating there.
+VERDICT_STRENGTH = "stably"
+
+
+@dataclass(frozen=True)
+class RunMeasures:
+    seed: int
+    complete: bool
+    learned: bool  # 100% of the in-distribution arithmetic at some evaluation
+    extrapolates: dict[str, bool]
+    heldout_last: float | None
+    heldout_tail: float | None  # pooled over the last STABLE_EVALUATIONS evaluations
+    heldout_at_id_best: float | None
+    in_distribution_at_best: float | None
+    final_loss: float | None
+    order_fraction: float | None
+
+
+@dataclass(frozen=True)
+class VariantCell:
+    study: Study
+    variant: Variant
+    cell: Cell
+    runs: tuple[RunMeasures, ...]  # complete runs only
+
+    @property
+    def n(self) -> int:
+        return len(self.runs)
+
+    def count(self, strength: str = VERDICT_STRENGTH) -> int:
+        return sum(r.extrapolates[strength] for r in self.runs)
+
+    def learned(self) -> int:
+        return sum(r.learned for r in self.runs)
+
+    def mean(self, field: str) -> Estimate | None:
+        return estimate([getattr(r, field) for r in self.runs if getattr(r, field) is not None])
+
+
+@lru_cache(maxsize=256)
+def _floors(text: str, block: int) -> Floors:
+    return loss_floors(text, block)
+
+
+def _order_fraction(run: SeedRun, final_loss: float | None) -> float | None:
+    if final_loss is None:
+        return None
+    try:
+        config = from_dict({**run.config, "seed": run.seed})
+    except ConfigError:
+        return None
+    if not config.trains_on_windows:
+        return None  # its training loss is not the stream loss the floors bound
+    try:
+        text = corpus_text(resolve_task(config.task, config.seed))
+    except ConfigError:  # e.g. a corpus file of another machine: no floors, the report goes on
+        return None
+    return _floors(text, config.model.block_size).order_fraction(final_loss)
+
+
+def measure(run: SeedRun) -> RunMeasures:
+    selection = str(run.config.get("eval", {}).get("selection", "combined"))
+    summary = heldout_summary(run.metrics, selection)
+    id_best = best_record(run.metrics, "in_distribution")
+    final = run.final or (run.metrics[-1] if run.metrics else None)
+    final_loss = None if final is None else final.get("loss")
+    return RunMeasures(
+        seed=run.seed,
+        complete=run.complete,
+        learned=any(in_distribution_perfect(r) for r in run.metrics),
+        extrapolates=dict(summary.get("extrapolates") or {s: False for s in STRENGTHS}),
+        heldout_last=summary.get("heldout_acc_last"),
+        heldout_tail=heldout_accuracy_tail(run.metrics),
+        heldout_at_id_best=summary.get("heldout_acc_at_in_distribution_best"),
+        in_distribution_at_best=None if id_best is None else in_distribution_score(id_best),
+        final_loss=final_loss,
+        order_fraction=_order_fraction(run, final_loss),
+    )
+
+
+def study_ran(rows: Sequence[VariantCell]) -> bool:
+    """A study ran when it has runs beyond the paper's Table 2 configurations."""
+    return any(not vc.variant.is_table2 for vc in rows)
+
+
+def study_cells(study: Study, cells: Sequence[Cell]) -> list[VariantCell]:
+    """The study's variants that have complete runs, in the study's order."""
+    found: dict[Variant, VariantCell] = {}
+    for cell in cells:
+        variant = study.variant_of(cell.digest, cell.max_iters)
+        if variant is None:
+            continue
+        runs = tuple(measure(r) for r in cell.runs if r.complete and r.metrics)
+        if runs and (variant not in found or found[variant].cell.max_iters < cell.max_iters):
+            found[variant] = VariantCell(study, variant, cell, runs)
+    return [found[v] for v in study.variants if v in found]
