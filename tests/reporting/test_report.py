@@ -14,6 +14,7 @@ from toobig.reporting import write_report
 from toobig.reporting.findings import AGREES, DISAGREES, compare_value
 from toobig.reporting.paper import PaperValue
 from toobig.reporting.stats import estimate
+from toobig.studies import STUDIES
 
 from .synthetic import arithmetic_seed, config_for, record, short_grokking_config, write_extrapolation, write_run
 
@@ -221,6 +222,9 @@ def test_grokking_out_of_range_and_capacity_sections(tmp_path):
             config = replace(config, model_name=f"n{width}", model=replace(config.model, n_embd=width))
             acc = 0.98 if seed <= learners else 0.6
             write_run(root, config, [record("arithmetic", 0), record("arithmetic", 250, acc, acc)])
+    # A protocol study's n14 (whole-line batches) is not the capacity search's paper condition.
+    lines_n14 = STUDIES["order-ablation"].variants[3].config(seed=1, max_iters=5000)
+    write_run(root, lines_n14, [record("arithmetic", 0), record("arithmetic", 250, 0.98, 0.98, heldout=40)])
     points = ((0, 3.0), (1, 2.0), (10, 0.9), (100, 0.7), (1000, 0.52), (10_000, 0.55))
     grok = [record("arithmetic", i, 0.98, 0.98, loss=loss) for i, loss in points]
     write_run(root, short_grokking_config(max_iters=10_000, log_points=5), grok, parameters=10_628_352)

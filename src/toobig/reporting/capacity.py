@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import Sequence
 
 from .markdown import md_table, thousands, unfinished_text
-from .runs import Cell, is_single_layer_n_model, learned_task
+from .runs import Cell, follows_preset_protocol, is_single_layer_n_model, learned_task
 
 
 def capacity_cells(cells: Sequence[Cell]) -> list[Cell]:
-    """Capacity-search cells plus, for context, the paper's n-models on arithmetic (not grokking)."""
+    """Capacity-search cells plus, for context, the paper's n-models on arithmetic (not grokking),
+    under their preset's protocol: a protocol study's variants (another line order, held-out set or
+    weight decay) would read as more seeds of the paper's condition."""
     if not any(c.experiment == "capacity" for c in cells):
         return []
     chosen = [
         c for c in cells
-        if c.task == "arithmetic" and c.experiment != "grokking" and is_single_layer_n_model(c)
+        if c.task == "arithmetic" and c.experiment != "grokking" and is_single_layer_n_model(c) and follows_preset_protocol(c)
     ]
     return sorted(chosen, key=lambda c: (c.regularization, _width(c), -c.max_iters, c.digest))
 
