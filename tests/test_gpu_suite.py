@@ -128,7 +128,7 @@ def test_the_beyond_step_trains_the_studies_own_configurations_at_ten_seeds(tmp_
         for v in STUDIES[name].variants
         if not v.is_table2
     }
-    assert len(jobs) == len(expected) == 28
+    assert len(jobs) == len(expected) == 29
     assert {job.configs[0].digest() for job in jobs} == expected
     assert all(job.seeds == tuple(range(10)) and job.root == tmp_path and len(job.configs) == 1 for job in jobs)
-    assert len({job.name for job in jobs}) == 28
+    assert len({job.name for job in jobs}) == 29

@@ -22,20 +22,22 @@ def test_an_order_fraction_below_zero_keeps_its_interval():
     assert format_estimate(estimate([0.2, 0.4])).startswith("30.0% [0.0, ")  # an accuracy: clipped at 0
 
 
-def _metrics(extrapolate_at_best: bool, stably: bool, steps: int = 12):
+def _metrics(extrapolate_at_best: bool, stably: bool, steps: int = 12, every: int = 250):
     """A run that learns; its in-distribution best is its last evaluation."""
     out = []
     for i in range(steps):
         frac = (i + 1) / steps
         held = 40 if (stably and i >= steps - 10) or (extrapolate_at_best and i == steps - 1) else 0
-        out.append(record("arithmetic", 250 * i, frac, frac, heldout=held, loss=2.0 - frac))
+        out.append(record("arithmetic", every * i, frac, frac, heldout=held, loss=2.0 - frac))
     return out
 
 
 def _study_runs(root, study: str, label: str, model: str, extrapolating: int, seeds: int = 5, stably: bool = False):
     variant = next(v for v in STUDIES[study].variants if v.label == label and v.model == model)
     for seed in range(seeds):
-        write_run(root, variant.config(seed), _metrics(seed < extrapolating, stably and seed < extrapolating))
+        config = variant.config(seed)
+        metrics = _metrics(seed < extrapolating, stably and seed < extrapolating, every=config.eval.interval)
+        write_run(root, config, metrics)
 
 
 def test_order_ablation_verdicts_on_synthetic_runs(tmp_path):
@@ -113,3 +115,22 @@ def test_capacity_verdicts_compare_n14_with_n28_and_the_widest_width(tmp_path):
     for title in ("- Extrapolation falls from n14 to n28 (the paper's Table 2):", "- Extrapolation falls from n14 to the widest width (n56):"):
         counted = lines[lines.index(title) + 1]
         assert "**holds**" in counted and "5/5 vs" in counted and "0/5; Fisher's exact test, two-sided p = 0.00794" in counted
+
+
+def test_weight_decay_variants_meet_their_own_controls(tmp_path):
+    _study_runs(tmp_path, "capacity-curve", "n28", "n28", 0, stably=True)
+    _study_runs(tmp_path, "weight-decay", "wd 1.0, 30k", "n28", 5, stably=True)
+    _study_runs(tmp_path, "weight-decay", "wd 1.0, 100k", "n56", 5, stably=True)  # no n56 100k control
+    text = beyond_section(load_runs(tmp_path).cells())
+    assert "- n28 extrapolates more with wd 1.0, 30k than with the paper's regularization:" in text
+    assert "- n56 extrapolates more with wd 1.0, 100k than with the paper's regularization (the paper's runs are 30,000 iterations: the length differs too):" not in text  # no n56 paper runs
+    _study_runs(tmp_path, "weight-decay", "wd 1.0, 100k", "n28", 5, stably=True)
+    text = beyond_section(load_runs(tmp_path).cells())
+    assert "- n28 extrapolates more with wd 1.0, 100k than with the paper's regularization (the paper's runs are 30,000 iterations: the length differs too):" in text
+    # With the 100k control, the 100k runs meet it: only weight decay differs.
+    _study_runs(tmp_path, "weight-decay", "no wd, 100k", "n28", 2, stably=True)
+    lines = beyond_section(load_runs(tmp_path).cells()).splitlines()
+    title = "- n28 extrapolates more with wd 1.0, 100k than without weight decay at as many iterations:"
+    assert "wd 1.0, 100k 5/5 vs no wd, 100k 2/5" in lines[lines.index(title) + 1]
+    title = "- n28 extrapolates more with 100,000 iterations than with 30,000 (no weight decay either way):"
+    assert "no wd, 100k 2/5 vs paper 0/5" in lines[lines.index(title) + 1]

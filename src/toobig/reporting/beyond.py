@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..metrics import STABLE_EVALUATIONS
-from ..studies import STUDIES, Study
+from ..studies import NO_WD_100K, PAPER_ITERS, STUDIES, Study
 from .markdown import DASH, format_estimate, md_table
 from .runs import Cell
 from .stats import clopper_pearson
@@ -113,16 +113,24 @@ def _heldout_verdicts(rows: Sequence[VariantCell]) -> list[str]:
 
 
 def _weight_decay_verdicts(rows: Sequence[VariantCell], cells: Sequence[Cell]) -> list[str]:
-    baseline = {vc.variant.model: vc for vc in study_cells(STUDIES["capacity-curve"], cells)}
+    """Each variant against its control: 30k runs against the paper's (no weight decay, 30k);
+    100k runs with weight decay against 100k without where those ran, so that only weight decay
+    differs; the 100k control itself against the paper's 30k (length alone)."""
+    paper = {vc.variant.model: vc for vc in study_cells(STUDIES["capacity-curve"], cells)}
     lines = []
     for vc in rows:
-        paper = baseline.get(vc.variant.model)
-        if paper is None:
+        model, label = vc.variant.model, vc.variant.label
+        long_control = _by(rows, model, NO_WD_100K)
+        if vc.variant.max_iters > PAPER_ITERS and label != NO_WD_100K and long_control is not None:
+            hypothesis, control = f"{model} extrapolates more with {label} than without weight decay at as many iterations", long_control
+        elif label == NO_WD_100K and model in paper:
+            hypothesis, control = f"{model} extrapolates more with {vc.variant.max_iters:,} iterations than with 30,000 (no weight decay either way)", paper[model]
+        elif model in paper:
+            longer = " (the paper's runs are 30,000 iterations: the length differs too)" if vc.variant.max_iters > PAPER_ITERS else ""
+            hypothesis, control = f"{model} extrapolates more with {label} than with the paper's regularization{longer}", paper[model]
+        else:
             continue
-        lines.append(comparison(
-            f"{vc.variant.model} extrapolates more with {vc.variant.label} than with the paper's regularization",
-            group(vc.variant.label, [vc]), group("paper", [paper]),
-        ))
+        lines.append(comparison(hypothesis, group(label, [vc]), group(control.variant.label if control is long_control else "paper", [control])))
     return lines
 
 
