@@ -60,7 +60,8 @@ def test_order_ablation_verdicts_on_synthetic_runs(tmp_path):
     # Held-out accuracy over the last 10 evaluations: 100% for the five reshuffled seeds, 0% for the paper's.
     assert "**holds**" in reshuffled[1] and "mean 100.0% (n=5) vs paper 0.0% (n=5)" in reshuffled[1] and "p = 0.00794" in reshuffled[1]
     assert "**undecided at this many seeds" in lines["n28 extrapolates more with whole lines than with the paper's fixed file"][0]
-    assert "**does not hold at 5+ seeds" in lines["n28 extrapolates more with answer-only loss than with the paper's fixed file"][0]
+    # 0/5 against 0/5: a gain of up to 43 points is still possible, so no "does not hold" yet.
+    assert "**undecided at this many seeds (no difference in the expected direction so far; ruling out a 30-point gain needs more seeds: the interval reaches +43)" in lines["n28 extrapolates more with answer-only loss than with the paper's fixed file"][0]
     # During training: 2 of the 5 whole-line seeds get the held-out samples right in the last 10
     # of their 12 evaluations, none before.
     iters, mean = heldout_over_training(rows[2])
@@ -87,7 +88,7 @@ def test_three_strengths_and_capacity_rows(tmp_path):
     assert rows["n8"].runs[0].order_fraction == pytest.approx((0.76666 - 1.0) / (0.76666 - 0.53081), abs=1e-3)
     paths = write_report(tmp_path, tmp_path / "report")
     text = (tmp_path / "report" / "report.md").read_text()
-    assert "### Capacity curve" in text and "extrapolates stably (last 10 evaluations) in most seeds: n8." in text
+    assert "### Capacity curve" in text and "extrapolates stably (last 10 evaluations) in most seeds: n8 (3/3)." in text
     names = {p.name for p in paths}
     assert {"beyond_extrapolation_vs_parameters.png", "beyond_order_fraction_vs_width.png", "beyond_heldout_vs_width.png"} <= names
 
@@ -114,7 +115,8 @@ def test_capacity_verdicts_compare_n14_with_n28_and_the_widest_width(tmp_path):
     lines = text.splitlines()
     for title in ("- Extrapolation falls from n14 to n28 (the paper's Table 2):", "- Extrapolation falls from n14 to the widest width (n56):"):
         counted = lines[lines.index(title) + 1]
-        assert "**holds**" in counted and "5/5 vs" in counted and "0/5; Fisher's exact test, two-sided p = 0.00794" in counted
+        assert "**holds**" in counted and "n14 5/5 vs" in counted and " 0/5 (difference +100 points" in counted
+        assert "p = 0.00794 (Holm-adjusted over the study's 2 comparisons: 0.0159)" in counted
 
 
 def test_weight_decay_variants_meet_their_own_controls(tmp_path):

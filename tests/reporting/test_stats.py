@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from toobig.reporting.stats import (
-    clopper_pearson, cliffs_delta, estimate, fisher_exact, fisher_power, rank_sum_floor, rank_sum_test, t_quantile_975,
+    clopper_pearson, cliffs_delta, difference_interval, estimate, fisher_exact, fisher_power, holm, rank_sum_floor,
+    rank_sum_test, t_quantile_975, wilson_interval,
 )
 
 # Reference quantiles t_{0.975, df} (as tabulated, e.g. scipy.stats.t.ppf(0.975, df)).
@@ -122,3 +123,22 @@ def test_rank_sum_floor_is_the_smallest_p_any_values_give():
     for na, nb in ((1, 2), (2, 2), (2, 3), (3, 2), (3, 3)):
         smallest = min(rank_sum_test(v[:na], v[na:]) for v in product(range(3), repeat=na + nb))
         assert rank_sum_floor(na, nb) == pytest.approx(smallest, rel=1e-12)
+
+
+def test_wilson_and_newcombe_intervals_equal_reference_values():
+    # scipy.stats.binomtest(k, n).proportion_ci(method="wilson"), and Newcombe's method 10 built
+    # from those, computed once outside toobig; the first two are Newcombe's (1998) own examples.
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.27753279986288926), abs=1e-12)
+    assert difference_interval(56, 70, 48, 80) == pytest.approx((0.052431472402364815, 0.3338726540369059), abs=1e-12)
+    assert difference_interval(9, 10, 3, 10) == pytest.approx((0.17052272393450302, 0.8090179735354881), abs=1e-12)
+    assert difference_interval(5, 56, 0, 29) == pytest.approx((-0.03813714790353688, 0.1925600138551116), abs=1e-12)
+    assert difference_interval(0, 5, 0, 10) == pytest.approx((-0.27753279986288926, 0.43448246478317476), abs=1e-12)
+    assert difference_interval(10, 10, 0, 10) == pytest.approx((0.6075093504305242, 1.0), abs=1e-12)
+    assert difference_interval(4, 10, 0, 10) == pytest.approx((0.03838582088800235, 0.6873262302663417), abs=1e-12)
+
+
+def test_holm_steps_down_and_keeps_the_order():
+    # Sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1, each at least the one before it.
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5]) == [0.5] and holm([]) == []
+    assert holm([0.4, 0.6]) == pytest.approx([0.8, 0.8])  # capped at 1, then carried

@@ -1,8 +1,9 @@
-"""Verdicts in plain words: both tests, their floors and the wording of each outcome."""
+"""Verdicts in plain words: both tests, their floors, the margin, Holm's adjustment and the
+wording of each outcome."""
 
 from __future__ import annotations
 
-from toobig.reporting.verdicts import Group, comparison
+from toobig.reporting.verdicts import Comparison, Group, verdict_lines
 
 
 def _groups(ka: int, na: int, kb: int, nb: int, graded: bool = False) -> tuple[Group, Group]:
@@ -11,36 +12,62 @@ def _groups(ka: int, na: int, kb: int, nb: int, graded: bool = False) -> tuple[G
     return one("a", ka, na), one("b", kb, nb)
 
 
+def comparison(ka: int, na: int, kb: int, nb: int, graded: bool = False) -> str:
+    """One comparison tested alone (a family of one: Holm changes nothing)."""
+    return "\n".join(verdict_lines([Comparison("h", *_groups(ka, na, kb, nb, graded))]))
+
+
 def test_verdict_words():
-    assert "**holds**" in comparison("h", *_groups(5, 5, 0, 5))
-    assert "opposite is significant" in comparison("h", *_groups(0, 5, 5, 5))
-    assert "does not hold at 5+ seeds per group (neither group extrapolates)" in comparison("h", *_groups(0, 5, 0, 5))
-    assert "does not hold at 5+ seeds per group (no difference in the expected" in comparison("h", *_groups(1, 5, 1, 5))
-    assert "undecided at this many seeds (a difference" in comparison("h", *_groups(2, 5, 0, 5))
-    assert "too few for the test" in comparison("h", *_groups(1, 1, 0, 1))
-    # 2 vs 5 seeds could only reach 5% with all-or-none: no difference yet is not "does not hold".
-    assert "undecided at this many seeds (no difference in the expected direction so far" in comparison(
-        "h", *_groups(0, 2, 0, 5))
+    assert "**holds**" in comparison(5, 5, 0, 5)
+    assert "opposite is significant" in comparison(0, 5, 5, 5)
+    assert "undecided at this many seeds (a difference" in comparison(2, 5, 0, 5)
+    assert "too few for the test" in comparison(1, 1, 0, 1)
+    # "Does not hold" only where the interval of the difference rules out a 30-point gain:
+    # 0/10 vs 0/10 reaches +28 (Newcombe), 0/5 vs 0/10 still +43.
+    assert (
+        "**does not hold: a gain over 30 points is ruled out (95% interval of the difference up to +28 points; "
+        "neither group extrapolates)**"
+    ) in comparison(0, 10, 0, 10)
+    assert "undecided at this many seeds (no difference in the expected direction so far; ruling out a 30-point gain needs more seeds: the interval reaches +43)" in comparison(0, 5, 0, 10)
+    assert "**does not hold: a gain over 30 points is ruled out (95% interval of the difference up to +11 points)**" in comparison(1, 40, 1, 40)
+    assert "a 5/5 vs b 0/5 (difference +100 points, 95% interval +39 to +100)" in comparison(5, 5, 0, 5)
     # Without graded values (no held-out samples) the comparison has the counted line only.
-    assert len(comparison("h", *_groups(5, 5, 0, 5)).splitlines()) == 2
-    assert len(comparison("h", *_groups(5, 5, 0, 5, graded=True)).splitlines()) == 3
+    assert len(comparison(5, 5, 0, 5).splitlines()) == 2
+    assert len(comparison(5, 5, 0, 5, graded=True).splitlines()) == 3
+
+
+def test_p_values_are_holm_adjusted_within_the_study():
+    # Three comparisons: raw p 0.0079, 0.0476, 0.0476; Holm: 3 x 0.0079, then 2 x 0.0476 for both.
+    comparisons = [Comparison("h1", *_groups(5, 5, 0, 5)), Comparison("h2", *_groups(4, 5, 0, 5)), Comparison("h3", *_groups(4, 5, 0, 5))]
+    lines = verdict_lines(comparisons)
+    assert "**holds**" in lines[1] and "p = 0.00794 (Holm-adjusted over the study's 3 comparisons: 0.0238)" in lines[1]
+    for line in (lines[3], lines[5]):  # significant alone, not among three
+        assert "a difference in the expected direction, not significant" in line
+        assert "p = 0.0476 (Holm-adjusted over the study's 3 comparisons: 0.0952)" in line
+    assert "**holds**" in verdict_lines(comparisons[1:2])[1]
 
 
 def test_the_graded_reading_tells_apart_what_the_count_cannot():
-    # Five seeds near 90% against five at 0%: none extrapolates stably, so the count says "does not
-    # hold"; the rank-sum test sees every a above every b: p = 2 / C(10, 5).
-    a = Group("a", 0, 5, (0.9, 0.95, 0.875, 0.9, 0.85))
-    b = Group("b", 0, 5, (0.0, 0.05, 0.0, 0.0, 0.1))
-    counted, graded = comparison("h", a, b).splitlines()[1:]
-    assert "**does not hold at 5+ seeds" in counted
-    assert "**holds**" in graded and "p = 0.00794" in graded and "Cliff's delta +1.00" in graded
-    assert "a mean 89.5% (n=5) vs b 3.0% (n=5)" in graded
-    # Two seeds against one can never reach 5% (floor 2/3), whatever they show.
-    assert "too few" in comparison("h", Group("a", 0, 2, (1.0, 1.0)), Group("b", 0, 1, (0.0,))).splitlines()[2]
-    # Ties can take p below the tie-free floor 2 / C(7, 2): significance is read before the floor.
-    graded = comparison("h", Group("a", 2, 2, (1.0, 1.0)), Group("b", 0, 5, (0.0,) * 5)).splitlines()[2]
-    assert "**holds**" in graded and "p = 0.0476" in graded
-    # The graded reading in the other direction, and over fewer seeds than the count (a run
-    # without held-out samples has no graded value).
-    graded = comparison("h", Group("a", 0, 6, (0.0,) * 5), Group("b", 0, 5, (0.9, 0.8, 0.85, 0.7, 0.95))).splitlines()[2]
-    assert "opposite is significant" in graded and "a mean 0.0% (n=5) vs b 84.0% (n=5)" in graded
+    # Ten seeds near 90% against ten at 0%: none extrapolates stably, so the count rules out a
+    # gain of 30 points; the rank-sum test sees every a above every b: p = 2 / C(20, 10).
+    a = Group("a", 0, 10, (0.9, 0.95, 0.875, 0.9, 0.85) * 2)
+    b = Group("b", 0, 10, (0.0, 0.05, 0.0, 0.0, 0.1) * 2)
+    counted, graded = verdict_lines([Comparison("h", a, b)])[1:]
+    assert "**does not hold: a gain over 30 points is ruled out" in counted
+    assert "**holds**" in graded and "p = 1.08e-05" in graded and "Cliff's delta +1.00" in graded
+    assert "a mean 89.5% (n=10) vs b 3.0% (n=10)" in graded
+
+    def graded_line(a: Group, b: Group) -> str:
+        return verdict_lines([Comparison("h", a, b)])[2]
+
+    # Two seeds against one can never reach 5% (floor 1/3), whatever they show.
+    assert "too few" in graded_line(Group("a", 0, 2, (1.0, 1.0)), Group("b", 0, 1, (0.0,)))
+    # Ties take p below the tie-free floor 2 / C(7, 2) = 0.095.
+    line = graded_line(Group("a", 2, 2, (1.0, 1.0)), Group("b", 0, 5, (0.0,) * 5))
+    assert "**holds**" in line and "p = 0.0476" in line
+    # The other direction, over fewer seeds than the count (a run without held-out samples has
+    # no graded value); and no "does not hold" from a rank test, which has no margin.
+    line = graded_line(Group("a", 0, 6, (0.0,) * 5), Group("b", 0, 5, (0.9, 0.8, 0.85, 0.7, 0.95)))
+    assert "opposite is significant" in line and "a mean 0.0% (n=5) vs b 84.0% (n=5)" in line
+    line = graded_line(Group("a", 0, 10, (0.0,) * 10), Group("b", 0, 10, (0.0,) * 10))
+    assert "**undecided at this many seeds (no difference in the expected direction so far)**" in line

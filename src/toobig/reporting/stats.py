@@ -114,6 +114,36 @@ def fisher_exact(k1: int, n1: int, k2: int, n2: int) -> float:
     return min(1.0, sum(p for p in (prob(x) for x in support) if p <= observed * (1 + 1e-9)))
 
 
+def wilson_interval(k: int, n: int) -> tuple[float, float]:
+    """Wilson score 95% interval for a proportion k/n."""
+    if n < 1 or not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n and n >= 1, got k={k}, n={n}")
+    z2 = _Z975**2
+    centre = (k + z2 / 2) / (n + z2)
+    half = _Z975 * math.sqrt(k * (n - k) / n + z2 / 4) / (n + z2)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def difference_interval(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
+    """95% interval for k1/n1 - k2/n2: Newcombe's hybrid score interval (his method 10), which
+    keeps its coverage with few seeds and with 0/n or n/n, where the Wald interval collapses."""
+    p1, p2 = k1 / n1, k2 / n2
+    (l1, u1), (l2, u2) = wilson_interval(k1, n1), wilson_interval(k2, n2)
+    return p1 - p2 - math.hypot(p1 - l1, u2 - p2), p1 - p2 + math.hypot(u1 - p1, p2 - l2)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of p-values tested together (in their order): rejecting
+    where the adjusted value is below alpha keeps the chance of any false rejection below alpha."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [0.0] * len(p_values)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
 def fisher_power(p1: float, p2: float, n1: int, n2: int, alpha: float = 0.05) -> float:
     """The chance that Fisher's exact test finds group 1 significantly higher (two-sided p <
     alpha, k1/n1 > k2/n2) when its seeds succeed with probability p1 and group 2's with p2:

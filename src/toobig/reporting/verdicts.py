@@ -1,6 +1,6 @@
 """A hypothesis "group a is higher than group b", tested twice and said in plain words: the share
-of seeds that extrapolate (Fisher's exact test) and the graded held-out accuracy (exact rank-sum
-test)."""
+of seeds that extrapolate (Fisher's exact test; the verdict of record) and the graded held-out
+accuracy (exact rank-sum test). p-values are Holm-adjusted within a study."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..metrics import STABLE_EVALUATIONS
-from .stats import cliffs_delta, fisher_exact, rank_sum_floor, rank_sum_test
+from .stats import cliffs_delta, difference_interval, fisher_exact, holm, rank_sum_floor, rank_sum_test
 from .study_measures import STRENGTH_NAMES, VERDICT_STRENGTH, VariantCell
 
 ALPHA = 0.05
-# "Does not hold" is said only with this many seeds per group or more: with fewer, only an
-# all-or-none difference could reach significance, so the absence of one says little.
-NEGATIVE_MIN_SEEDS = 5
+# "Does not hold" is said when the 95% interval of the difference in the share of seeds that
+# extrapolate rules out a gain of this much: a third of the way from none to all. Smaller gains
+# stay possible, and the verdict says how large.
+MARGIN = 0.30
 GRADED_NAME = f"held-out accuracy over the last {STABLE_EVALUATIONS} evaluations"
 
 
@@ -41,47 +42,96 @@ def group(name: str, cells: Sequence[VariantCell | None]) -> Group:
     )
 
 
-def verdict(p: float, direction: float, floor: float, smaller_group: int, why_none: str = "no difference in the expected direction") -> str:
-    """Plain words for a test of "a is higher than b": p its two-sided p-value, direction the
-    observed difference (a - b), floor the smallest p-value these group sizes allow whatever
-    the data, why_none what "does not hold" rests on when it is said."""
+@dataclass(frozen=True)
+class Comparison:
+    """The hypothesis "a is higher than b", to be tested twice."""
+
+    hypothesis: str
+    a: Group
+    b: Group
+
+    @property
+    def counted_p(self) -> float:
+        return fisher_exact(self.a.extrapolating, self.a.seeds, self.b.extrapolating, self.b.seeds)
+
+    @property
+    def graded_p(self) -> float | None:
+        return rank_sum_test(self.a.graded, self.b.graded) if self.a.graded and self.b.graded else None
+
+
+def _significant(p: float, direction: float) -> str:
+    return "holds" if direction > 0 else "does not hold (the opposite is significant)"
+
+
+TOO_FEW = "undecided at this many seeds (too few for the test to reach 5% whatever they show)"
+NOT_SIGNIFICANT = "undecided at this many seeds (a difference in the expected direction, not significant)"
+
+
+def counted_verdict(c: Comparison, p: float) -> str:
+    """Plain words for the share of seeds that extrapolate; p is Fisher's, adjusted for the other
+    comparisons of the study."""
+    (ka, na), (kb, nb) = (c.a.extrapolating, c.a.seeds), (c.b.extrapolating, c.b.seeds)
     if p < ALPHA:
-        return "holds" if direction > 0 else "does not hold (the opposite is significant)"
-    if floor >= ALPHA:
-        return "undecided at this many seeds (too few for the test to reach 5% whatever they show)"
-    if direction <= 0 and smaller_group >= NEGATIVE_MIN_SEEDS:
-        return f"does not hold at {smaller_group}+ seeds per group ({why_none})"
-    if direction <= 0:
+        return _significant(p, ka / na - kb / nb)
+    if fisher_exact(na, na, 0, nb) >= ALPHA:  # all of one group against none of the other
+        return TOO_FEW
+    high = difference_interval(ka, na, kb, nb)[1]
+    if high < MARGIN:
+        neither = "; neither group extrapolates" if ka == kb == 0 else ""
         return (
-            f"undecided at this many seeds (no difference in the expected direction so far; "
-            f"'does not hold' needs {NEGATIVE_MIN_SEEDS}+ seeds per group)"
+            f"does not hold: a gain over {100 * MARGIN:.0f} points is ruled out (95% interval of the "
+            f"difference up to {100 * high:+.0f} points{neither})"
         )
-    return "undecided at this many seeds (a difference in the expected direction, not significant)"
+    if ka / na <= kb / nb:
+        return (
+            f"undecided at this many seeds (no difference in the expected direction so far; ruling out a "
+            f"{100 * MARGIN:.0f}-point gain needs more seeds: the interval reaches {100 * high:+.0f})"
+        )
+    return NOT_SIGNIFICANT
 
 
-def comparison(hypothesis: str, a: Group, b: Group) -> str:
-    """The hypothesis "a is higher than b", tested twice, each with its verdict and numbers:
-    the share of seeds that extrapolate (Fisher's exact test: the verdict of record) and the
-    graded held-out accuracy (exact rank-sum test: it sees a seed at 90% and one at 0% apart)."""
-    (ka, na), (kb, nb) = (a.extrapolating, a.seeds), (b.extrapolating, b.seeds)
-    p = fisher_exact(ka, na, kb, nb)
-    # Fisher's smallest p-value for these sizes: all of one group against none of the other.
-    # Neither group extrapolating is the plainest "does not hold" of all; say it in those words.
-    why = "neither group extrapolates" if ka == kb == 0 else "no difference in the expected direction"
-    counted = verdict(p, ka / na - kb / nb, fisher_exact(na, na, 0, nb), min(na, nb), why)
-    lines = [
-        f"- {hypothesis}:",
-        f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{counted}**. {a.name} {ka}/{na} vs "
-        f"{b.name} {kb}/{nb}; Fisher's exact test, two-sided p = {p:.3g}.",
-    ]
-    if a.graded and b.graded:
-        p = rank_sum_test(a.graded, b.graded)
-        delta = cliffs_delta(a.graded, b.graded)
-        graded = verdict(p, delta, rank_sum_floor(len(a.graded), len(b.graded)), min(len(a.graded), len(b.graded)))
-        mean_a, mean_b = (100 * sum(g) / len(g) for g in (a.graded, b.graded))
-        lines.append(
-            f"  - {GRADED_NAME}: **{graded}**. {a.name} mean {mean_a:.1f}% (n={len(a.graded)}) vs {b.name} "
-            f"{mean_b:.1f}% (n={len(b.graded)}); "
-            f"exact rank-sum (Mann-Whitney) test, two-sided p = {p:.3g}; Cliff's delta {delta:+.2f}."
-        )
-    return "\n".join(lines)
+def graded_verdict(c: Comparison, p: float) -> str:
+    """Plain words for the graded held-out accuracy; p is the rank-sum test's, adjusted. It says
+    "holds" or its opposite, or undecided: a rank test has no margin to rule a gain out with."""
+    a, b = c.a.graded, c.b.graded
+    delta = cliffs_delta(a, b)
+    if p < ALPHA:
+        return _significant(p, delta)
+    if rank_sum_floor(len(a), len(b)) >= ALPHA:
+        return TOO_FEW
+    if delta <= 0:
+        return "undecided at this many seeds (no difference in the expected direction so far)"
+    return NOT_SIGNIFICANT
+
+
+def _adjusted(raw: float, adjusted: float, family: int) -> str:
+    return f"p = {raw:.3g}" + (f" (Holm-adjusted over the study's {family} comparisons: {adjusted:.3g})" if family > 1 else "")
+
+
+def verdict_lines(comparisons: Sequence[Comparison]) -> list[str]:
+    """Each comparison of one study as a bullet with its two verdicts. The p-values are adjusted
+    within the study (Holm), one family per test, so that "holds" keeps its 5% meaning however
+    many comparisons the study makes."""
+    counted = holm([c.counted_p for c in comparisons])
+    with_graded = [i for i, c in enumerate(comparisons) if c.graded_p is not None]
+    graded = dict(zip(with_graded, holm([comparisons[i].graded_p for i in with_graded])))
+    lines = []
+    for i, c in enumerate(comparisons):
+        (ka, na), (kb, nb) = (c.a.extrapolating, c.a.seeds), (c.b.extrapolating, c.b.seeds)
+        low, high = difference_interval(ka, na, kb, nb)
+        lines += [
+            f"- {c.hypothesis}:",
+            f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{counted_verdict(c, counted[i])}**. "
+            f"{c.a.name} {ka}/{na} vs {c.b.name} {kb}/{nb} (difference {100 * (ka / na - kb / nb):+.0f} points, 95% "
+            f"interval {100 * low:+.0f} to {100 * high:+.0f}); Fisher's exact test, two-sided "
+            f"{_adjusted(c.counted_p, counted[i], len(comparisons))}.",
+        ]
+        if i in graded:
+            a, b = c.a.graded, c.b.graded
+            mean_a, mean_b = (100 * sum(g) / len(g) for g in (a, b))
+            lines.append(
+                f"  - {GRADED_NAME}: **{graded_verdict(c, graded[i])}**. {c.a.name} mean {mean_a:.1f}% (n={len(a)}) "
+                f"vs {c.b.name} {mean_b:.1f}% (n={len(b)}); exact rank-sum (Mann-Whitney) test, two-sided "
+                f"{_adjusted(c.graded_p, graded[i], len(with_graded))}; Cliff's delta {cliffs_delta(a, b):+.2f}."
+            )
+    return lines
