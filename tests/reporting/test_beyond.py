@@ -68,7 +68,10 @@ def test_order_ablation_verdicts_on_synthetic_runs(tmp_path):
     assert iters == [250 * i for i in range(12)] and mean == [0.0, 0.0] + [0.4] * 10
     names = {p.name for p in beyond_figures(cells, tmp_path / "figures")}
     assert "beyond_heldout_over_training.png" in names
-    assert "| n28, reshuffled stream | 5,264 | 5 | 5/5 | 5/5 [48, 100] | 5/5 [48, 100] | 5/5 [48, 100] | 100.0% [100.0, 100.0] | 100.0% [100.0, 100.0] |" in text
+    assert (
+        "| n28, reshuffled stream | 5,264 | 5 | 5/5 | 5/5 [48, 100] | 5/5 [48, 100] | 5/5 [48, 100] | 5/5 [48, 100] "
+        "| 100.0% [100.0, 100.0] | 100.0% [100.0, 100.0] | 100.0% [100.0, 100.0] at 500 |"
+    ) in text
 
 
 def test_three_strengths_and_capacity_rows(tmp_path):
@@ -136,3 +139,19 @@ def test_weight_decay_variants_meet_their_own_controls(tmp_path):
     assert "wd 1.0, 100k 5/5 vs no wd, 100k 2/5" in lines[lines.index(title) + 1]
     title = "- n28 extrapolates more with 100,000 iterations than with 30,000 (no weight decay either way):"
     assert "no wd, 100k 2/5 vs paper 0/5" in lines[lines.index(title) + 1]
+
+
+def test_extrapolation_among_the_seeds_that_learned_and_the_held_out_peak(tmp_path):
+    variant = STUDIES["capacity-curve"].variants[2]  # n8
+    learns_and_holds = _metrics(False, True)
+    never_learns = [record("arithmetic", 250 * i, 0.5, 0.5, heldout=20 if i == 3 else 0) for i in range(12)]
+    learns_then_loses = _metrics(False, False)
+    learns_then_loses[4] = record("arithmetic", 1000, 0.4, 0.4, heldout=30)
+    learns_then_loses[6] = record("arithmetic", 1500, 0.6, 0.6, heldout=30)
+    learns_then_loses[-1] = record("arithmetic", 2750, 0.98, 0.98, heldout=0)  # all but the 40 held-out right
+    for seed, metrics in enumerate((learns_and_holds, never_learns, learns_then_loses)):
+        write_run(tmp_path, variant.config(seed), metrics)
+    (vc,) = study_cells(STUDIES["capacity-curve"], load_runs(tmp_path).cells())
+    assert (vc.count(), vc.learned(), vc.count_among_learned()) == (1, 2, 1)
+    # Peaks: 40/40 first at iteration 500; 20/40 at 750; 30/40 first at 1,000 (again at 1,500).
+    assert [(r.heldout_peak, r.heldout_peak_iter) for r in vc.runs] == [(1.0, 500), (0.5, 750), (0.75, 1000)]

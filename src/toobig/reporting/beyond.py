@@ -6,6 +6,7 @@ Student-t intervals; the verdicts are toobig.reporting.verdicts'.
 from __future__ import annotations
 
 import os
+import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,6 +23,13 @@ def _proportion(k: int, n: int) -> str:
     return f"{k}/{n} [{100 * low:.0f}, {100 * high:.0f}]"
 
 
+def _peak(vc: VariantCell) -> str:
+    iters = [r.heldout_peak_iter for r in vc.runs if r.heldout_peak_iter is not None]
+    if not iters:
+        return DASH
+    return f"{format_estimate(vc.mean('heldout_peak'))} at {statistics.median(iters):,.0f}"
+
+
 def _row(vc: VariantCell, first: str) -> list[Any]:
     unfinished = sum(not r.complete for r in vc.cell.runs)
     seeds = f"{vc.n}" + (f" (+{unfinished} unfinished)" if unfinished else "")
@@ -31,8 +39,10 @@ def _row(vc: VariantCell, first: str) -> list[Any]:
         seeds,
         f"{vc.learned()}/{vc.n}",
         *(_proportion(vc.count(s), vc.n) for s in STRENGTHS),
+        _proportion(vc.count_among_learned(), vc.learned()) if vc.learned() else DASH,
         format_estimate(vc.mean("heldout_last")),
         format_estimate(vc.mean("heldout_tail")),
+        _peak(vc),
         format_estimate(vc.mean("in_distribution_at_best")),
         format_estimate(vc.mean("order_fraction"), 0, clip=False),  # below 0: worse than order-agnostic
     ]
@@ -40,7 +50,8 @@ def _row(vc: VariantCell, first: str) -> list[Any]:
 
 _HEADERS = [
     "", "Parameters", "Seeds", "Learned", "Extrapolates at some evaluation", "... at the in-distribution best",
-    "... stably", "Held-out acc., last eval.", f"... last {STABLE_EVALUATIONS} evals", "In-distr. acc. at its best", "Order learned",
+    "... stably", "... stably, of those that learned", "Held-out acc., last eval.", f"... last {STABLE_EVALUATIONS} evals",
+    "Held-out peak, at iteration (median)", "In-distr. acc. at its best", "Order learned",
 ]
 
 

@@ -14,7 +14,7 @@ from typing import Sequence
 from ..config import ConfigError, from_dict
 from ..floors import Floors, loss_floors
 from ..metrics import (
-    STABLE_EVALUATIONS, best_record, heldout_accuracy_tail, heldout_summary, in_distribution_perfect, in_distribution_score,
+    STABLE_EVALUATIONS, best_record, heldout_accuracy, heldout_accuracy_tail, heldout_summary, in_distribution_perfect, in_distribution_score,
 )
 from ..studies import Study, Variant
 from ..tasks import corpus_text, resolve_task
@@ -40,6 +40,8 @@ class RunMeasures:
     heldout_last: float | None
     heldout_tail: float | None  # pooled over the last STABLE_EVALUATIONS evaluations
     heldout_at_id_best: float | None
+    heldout_peak: float | None  # the highest held-out accuracy at any evaluation
+    heldout_peak_iter: int | None  # the first evaluation that reached it
     in_distribution_at_best: float | None
     final_loss: float | None
     order_fraction: float | None
@@ -61,6 +63,11 @@ class VariantCell:
 
     def learned(self) -> int:
         return sum(r.learned for r in self.runs)
+
+    def count_among_learned(self, strength: str = VERDICT_STRENGTH) -> int:
+        """Seeds that extrapolate among those that learned the task: a seed that never learned
+        it fails to extrapolate for another reason than memorizing."""
+        return sum(r.extrapolates[strength] for r in self.runs if r.learned)
 
     def mean(self, field: str) -> Estimate | None:
         return estimate([getattr(r, field) for r in self.runs if getattr(r, field) is not None])
@@ -93,6 +100,8 @@ def measure(run: SeedRun) -> RunMeasures:
     id_best = best_record(run.metrics, "in_distribution")
     final = run.final or (run.metrics[-1] if run.metrics else None)
     final_loss = None if final is None else final.get("loss")
+    heldout = [(a, int(r["iter"])) for r in run.metrics if (a := heldout_accuracy(r)) is not None]
+    peak = max(heldout, key=lambda point: (point[0], -point[1]), default=(None, None))
     return RunMeasures(
         seed=run.seed,
         complete=run.complete,
@@ -101,6 +110,8 @@ def measure(run: SeedRun) -> RunMeasures:
         heldout_last=summary.get("heldout_acc_last"),
         heldout_tail=heldout_accuracy_tail(run.metrics),
         heldout_at_id_best=summary.get("heldout_acc_at_in_distribution_best"),
+        heldout_peak=peak[0],
+        heldout_peak_iter=peak[1],
         in_distribution_at_best=None if id_best is None else in_distribution_score(id_best),
         final_loss=final_loss,
         order_fraction=_order_fraction(run, final_loss),
