@@ -27,6 +27,11 @@ def heldout_over_training(vc: VariantCell) -> tuple[list[int], list[float]]:
     return iters, [sum(by_iter[i]) / len(runs) for i in iters]
 
 
+# Below this many seeds a point is drawn hollow and not joined to its neighbours, and a grid cell
+# is left grey: its share of seeds that extrapolate can be anything from 0 to 1.
+FEW_SEEDS = 5
+
+
 def _width(model: str) -> int:
     return int(model[1:])
 
@@ -35,6 +40,7 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
     """Figures of the studies that have runs: extrapolation against parameters per protocol,
     order learned and held-out accuracy against width, held-out accuracy during training per
     protocol, and the held-out set x width grid."""
+    import matplotlib
     from matplotlib.figure import Figure
 
     out_dir = Path(out_dir)
@@ -57,7 +63,14 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         ys = [vc.count() / vc.n for vc in rows]
         bounds = [clopper_pearson(vc.count(), vc.n) for vc in rows]
         err = [[y - lo for y, (lo, _) in zip(ys, bounds)], [hi - y for y, (_, hi) in zip(ys, bounds)]]
-        ax.errorbar(xs, ys, yerr=err, marker=marker, capsize=3, label=f"{label} ({min(vc.n for vc in rows)}+ seeds)")
+        seeds = "/".join(str(n) for n in sorted({vc.n for vc in rows}))
+        colour = f"C{offset}"
+        ax.errorbar(xs, ys, yerr=err, fmt="none", capsize=3, alpha=0.6, color=colour)
+        many = [i for i, vc in enumerate(rows) if vc.n >= FEW_SEEDS]
+        # A line joins only the sizes with enough seeds; fewer seeds: a hollow marker on its own.
+        ax.plot([xs[i] for i in many], [ys[i] for i in many], marker=marker, color=colour, label=f"{label} ({seeds} seeds)")
+        few = [i for i, vc in enumerate(rows) if vc.n < FEW_SEEDS]
+        ax.plot([xs[i] for i in few], [ys[i] for i in few], marker=marker, ls="none", mfc="none", color=colour)
 
     if curve or ablation:
         fig = Figure(figsize=(8, 4.5))
@@ -71,7 +84,7 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         ax.set_xlabel("parameters (position embeddings excluded; protocols nudged apart)")
         ax.set_ylabel(f"P(extrapolate {STRENGTH_NAMES[VERDICT_STRENGTH]})")
         ax.set_ylim(-0.05, 1.05)
-        ax.set_title("Extrapolation to the held-out pairs against model size, per protocol (exact 95% intervals)")
+        ax.set_title(f"Extrapolation to the held-out pairs against model size, per protocol\n(exact 95% intervals; hollow: fewer than {FEW_SEEDS} seeds, not joined)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         save(fig, "beyond_extrapolation_vs_parameters.png")
 
@@ -79,10 +92,14 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         for vc in rows:
             values = [getattr(r, field) for r in vc.runs if getattr(r, field) is not None]
             ax.scatter([_width(vc.variant.model)] * len(values), values, s=10, alpha=0.4, color=colour)
-        means = [(_width(vc.variant.model), vc.mean(field)) for vc in rows]
-        means = [(w, e.mean) for w, e in means if e is not None]
-        if means:
-            ax.plot(*zip(*means), marker="o", color=colour, label=label)
+        means = [(_width(vc.variant.model), vc.mean(field), vc.n >= FEW_SEEDS) for vc in rows]
+        means = [(w, e.mean, many) for w, e, many in means if e is not None]
+        if not means:
+            return
+        joined = [(w, m) for w, m, many in means if many]
+        ax.plot([w for w, _ in joined], [m for _, m in joined], marker="o", color=colour, label=label)
+        alone = [(w, m) for w, m, many in means if not many]
+        ax.plot([w for w, _ in alone], [m for _, m in alone], marker="o", ls="none", mfc="none", color=colour)
 
     if curve:
         fig = Figure(figsize=(7, 4))
@@ -93,9 +110,11 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
             per_width(ax, [vc for vc in ablation if vc.variant.label == label], "order_fraction", label, next(colours, "tab:gray"))
         ax.axhline(0.0, color="gray", lw=0.8)
         ax.axhline(1.0, color="gray", lw=0.8, ls="--")
+        low = min([0.0, *ax.get_ylim()])
+        ax.axhspan(low, 0.0, color="0.9", zorder=0, label="below 0: the lines themselves not yet fitted")
         ax.set_xlabel("width n")
         ax.set_ylabel("fraction of the line order learned")
-        ax.set_title("How much of the training file's line order each width memorizes (dots: seeds)")
+        ax.set_title(f"How much of the training file's line order each width memorizes\n(dots: seeds; mean hollow and not joined below {FEW_SEEDS} seeds)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         save(fig, "beyond_order_fraction_vs_width.png")
 
@@ -107,7 +126,7 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         ax.set_ylim(-0.05, 1.05)
         ax.set_xlabel("width n")
         ax.set_ylabel("accuracy")
-        ax.set_title("Held-out and in-distribution accuracy against width (paper protocol; dots: seeds)")
+        ax.set_title(f"Held-out and in-distribution accuracy against width, paper protocol\n(dots: seeds; mean hollow and not joined below {FEW_SEEDS} seeds)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         save(fig, "beyond_heldout_vs_width.png")
 
@@ -118,15 +137,20 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         for ax, model in zip(axes, models_run):
             for vc in (vc for vc in ablation if vc.variant.model == model):
                 iters, mean = heldout_over_training(vc)
-                if iters:
-                    ax.plot(iters, mean, lw=1.2, label=f"{vc.variant.label} ({vc.n})")
+                if not iters:
+                    continue
+                (line,) = ax.plot(iters, mean, lw=1.6, label=f"{vc.variant.label} ({vc.n})")
+                # Outcomes are all-or-nothing per seed: the seeds show what the mean hides.
+                for run in (run for run in vc.cell.runs if run.complete and run.metrics):
+                    points = [(int(r["iter"]), a) for r in run.metrics if (a := heldout_accuracy(r)) is not None]
+                    ax.plot(*zip(*points), lw=0.5, alpha=0.25, color=line.get_color())
             ax.set_title(model)
             ax.set_xlabel("iteration")
             ax.set_ylim(-0.05, 1.05)
             if ax.lines:
                 ax.legend(fontsize=7, loc="best")
         axes[0].set_ylabel("held-out accuracy, mean over seeds")
-        fig.suptitle("Held-out accuracy during training, per protocol (legend: seeds)")
+        fig.suptitle("Held-out accuracy during training, per protocol (thick: mean; thin: seeds; legend: seeds)")
         save(fig, "beyond_heldout_over_training.png")
 
     grid_rows = [("(5,7), paper", {vc.variant.model: vc for vc in curve})]
@@ -136,16 +160,29 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
     if generality:
         fig = Figure(figsize=(6, 0.6 * len(grid_rows) + 1.5))
         ax = fig.add_subplot()
-        values = [[(row.get(m).count() / row.get(m).n) if row.get(m) else float("nan") for m in models] for _, row in grid_rows]
-        image = ax.imshow(values, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        # Cells with fewer than FEW_SEEDS seeds stay grey: a colour for 0/1 would read as 0/10.
+        values = [
+            [row[m].count() / row[m].n if m in row and row[m].n >= FEW_SEEDS else float("nan") for m in models]
+            for _, row in grid_rows
+        ]
+        cmap = matplotlib.colormaps["viridis"].with_extremes(bad="0.85")
+        image = ax.imshow(values, vmin=0, vmax=1, cmap=cmap, aspect="auto")
         for i, (_, row) in enumerate(grid_rows):
             for j, m in enumerate(models):
                 vc = row.get(m)
-                text = f"{vc.count()}/{vc.n}" if vc else "not run"
-                ax.text(j, i, text, ha="center", va="center", color="white" if vc and vc.count() / vc.n < 0.5 else "black")
+                if vc is None:
+                    text, dark = "not run", False
+                else:
+                    tail = vc.mean("heldout_tail")
+                    text = f"{vc.count()}/{vc.n}" + (f"\n{100 * tail.mean:.0f}% held-out" if tail else "")
+                    dark = vc.n >= FEW_SEEDS and vc.count() / vc.n < 0.5
+                ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
         ax.set_xticks(range(len(models)), models)
         ax.set_yticks(range(len(grid_rows)), [label for label, _ in grid_rows])
-        ax.set_title(f"Seeds that extrapolate {STRENGTH_NAMES[VERDICT_STRENGTH]}")
+        ax.set_title(
+            f"Seeds that extrapolate {STRENGTH_NAMES[VERDICT_STRENGTH]}, and mean held-out accuracy\n"
+            f"over the last {STABLE_EVALUATIONS} evaluations (grey: fewer than {FEW_SEEDS} seeds)"
+        )
         fig.colorbar(image, ax=ax, label="fraction of seeds")
         save(fig, "beyond_heldout_grid.png")
     return written
