@@ -298,7 +298,7 @@ def beyond_jobs(plan: Plan, root: Path) -> list[TrainJob]:
     variants are Table 2's configurations, which the mini jobs train; capacity-curve's widths
     are the capacity job's."""
     jobs = []
-    for study in (STUDIES[name] for name in ("order-ablation", "weight-decay", "heldout-generality")):
+    for study in (STUDIES[name] for name in ("order-ablation", "weight-decay", "heldout-generality", "learning-rate")):
         variants = [v for v in study.variants if not v.is_table2][: 1 if plan.dry_run else None]
         for variant in variants:
             config = apply_overrides(variant.config(0), plan.train_overrides)

@@ -29,7 +29,7 @@ def test_dry_run_runs_every_step_and_the_report_reads_its_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     steps = {e["step"]: e for e in map(json.loads, (out / "suite.jsonl").read_text().splitlines())}
     beyond = {"beyond-order-ablation-n14-per-seed-line-order", "beyond-weight-decay-n28-wd-1-0-30k",
-              "beyond-heldout-generality-n14-3-8"}
+              "beyond-heldout-generality-n14-3-8", "beyond-learning-rate-n28-lr-3e-3"}
     expected = {"start", "smoke", "speed", "mlt-table2", "mlt-table3", "mini-table2-2-seeds", "mini-table3-2-seeds",
                 "capacity-1-seeds", *beyond, "report", "beyond-report"}
     assert set(steps) == expected and list(steps)[:3] == ["start", "smoke", "speed"] and list(steps)[-1] == "beyond-report"
@@ -43,12 +43,16 @@ def test_dry_run_runs_every_step_and_the_report_reads_its_runs(tmp_path):
     assert (out / "report" / "report.md").is_file()
     # the studies beyond the paper: their own folder, the variants' own configurations, a report
     beyond_runs = load_runs(out / "beyond" / "runs")
-    assert len(beyond_runs.runs) == 3 and all(r.complete for r in beyond_runs.runs)
-    settings = sorted((r.config["task"]["line_order"], r.config["task"]["held_out"], r.config["train"]["weight_decay"])
-                      for r in beyond_runs.runs)
-    assert settings == [("fixed", [[3, 8]], 0.0), ("fixed", [[5, 7]], 1.0), ("seed", [[5, 7]], 0.0)]
+    assert len(beyond_runs.runs) == 4 and all(r.complete for r in beyond_runs.runs)
+    settings = sorted(
+        (r.config["task"]["line_order"], r.config["task"]["held_out"], r.config["train"]["weight_decay"], r.config["train"]["learning_rate"])
+        for r in beyond_runs.runs
+    )
+    assert settings == [
+        ("fixed", [[3, 8]], 0.0, 1e-2), ("fixed", [[5, 7]], 0.0, 3e-3), ("fixed", [[5, 7]], 1.0, 1e-2), ("seed", [[5, 7]], 0.0, 1e-2),
+    ]
     # (the dry run's tiny settings make them "other runs"; at full length the report files them by study)
-    assert "3 run directories" in (out / "beyond" / "report" / "report.md").read_text()
+    assert "4 run directories" in (out / "beyond" / "report" / "report.md").read_text()
 
 
 def test_gpu_suite_refuses_to_start_without_cuda_unless_dry_run(tmp_path):
@@ -124,11 +128,11 @@ def test_the_beyond_step_trains_the_studies_own_configurations_at_ten_seeds(tmp_
     jobs = gpu_suite.beyond_jobs(gpu_suite.Plan.make("cuda", dry_run=False), tmp_path)
     expected = {
         v.config(0).digest()
-        for name in ("order-ablation", "weight-decay", "heldout-generality")
+        for name in ("order-ablation", "weight-decay", "heldout-generality", "learning-rate")
         for v in STUDIES[name].variants
         if not v.is_table2
     }
-    assert len(jobs) == len(expected) == 29
+    assert len(jobs) == len(expected) == 31
     assert {job.configs[0].digest() for job in jobs} == expected
     assert all(job.seeds == tuple(range(10)) and job.root == tmp_path and len(job.configs) == 1 for job in jobs)
-    assert len({job.name for job in jobs}) == 29
+    assert len({job.name for job in jobs}) == 31

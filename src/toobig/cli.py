@@ -18,6 +18,7 @@ from .presets import MODEL_NAMES, SCHEDULES, resolve
 from .tasks import held_out_label
 from .config import TASK_NAMES, REGULARIZATIONS
 from .store import StoreError
+from .studies import STUDIES
 
 
 class UsageError(Exception):
@@ -371,7 +372,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--experiments", default="table2",
         help="comma-separated: the paper's table2..table7, grokking, capacity (all: every one), and the studies "
-        "beyond it: capacity-curve, order-ablation, heldout-generality, weight-decay (beyond: every one)",
+        f"beyond it: {', '.join(STUDIES)} (beyond: every one)",
     )
     p.add_argument(
         "--num-seeds", type=int,

@@ -135,5 +135,17 @@ STUDIES: dict[str, Study] = {
             ),
             5,
         ),
+        Study(
+            "learning-rate",
+            "Learning rate: size, or a schedule too fast for it?",
+            "Does n28 extrapolate with a lower peak learning rate? At the paper's 1e-2 it learns the task, and "
+            "peaks on the held-out pairs, during the warmup.",
+            "learning rate",
+            tuple(
+                Variant(label, "n28", (("train.learning_rate", lr), ("train.min_lr", lr / 100)))
+                for label, lr in (("lr 3e-3", 3e-3), ("lr 1e-3", 1e-3))
+            ),
+            5,
+        ),
     )
 }

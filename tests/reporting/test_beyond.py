@@ -155,3 +155,13 @@ def test_extrapolation_among_the_seeds_that_learned_and_the_held_out_peak(tmp_pa
     assert (vc.count(), vc.learned(), vc.count_among_learned()) == (1, 2, 1)
     # Peaks: 40/40 first at iteration 500; 20/40 at 750; 30/40 first at 1,000 (again at 1,500).
     assert [(r.heldout_peak, r.heldout_peak_iter) for r in vc.runs] == [(1.0, 500), (0.5, 750), (0.75, 1000)]
+
+
+def test_learning_rate_variants_meet_the_papers_n28(tmp_path):
+    _study_runs(tmp_path, "capacity-curve", "n28", "n28", 0, stably=True)
+    _study_runs(tmp_path, "learning-rate", "lr 1e-3", "n28", 5, stably=True)
+    (row,) = study_cells(STUDIES["learning-rate"], load_runs(tmp_path).cells())
+    assert row.variant.config(0).train.learning_rate == 1e-3 and row.variant.config(0).train.min_lr == pytest.approx(1e-5)
+    lines = beyond_section(load_runs(tmp_path).cells()).splitlines()
+    title = "- n28 extrapolates more with lr 1e-3 than with the paper's 1e-2:"
+    assert "**holds**" in lines[lines.index(title) + 1] and "lr 1e-3 5/5 vs paper 0/5" in lines[lines.index(title) + 1]

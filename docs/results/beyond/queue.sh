@@ -10,7 +10,7 @@
 # LANE "order" runs the order ablation (seeds 0-3), the weight-decay study's seed 0, the order
 # ablation's seed 4, then the rest of the weight-decay study; LANE "other" runs
 # Table 2's n14, n28 and n56 at 10 seeds, then the capacity curve with the held-out generality
-# study one seed behind it, then Table 2 at 20 seeds. The two lanes never share an
+# study one seed behind it (the learning-rate study after their first seed), then Table 2 at 20 seeds. The two lanes never share an
 # incomplete run, so they can run at once, each on its own core.
 # TOOBIG is the command to run (default: toobig); the queue stops before its next stage
 # once the file STOP_FILE exists (default: ~/.toobig-queue-stop-LANE).
@@ -43,7 +43,11 @@ case $lane in
         # The paper's own comparison first: n14, n28 and n56 under its protocol at 10 seeds (the
         # capacity curve's widths 14, 28, 56), so the strict reading of its claim can be tested.
         stage table2 10
-        for k in 1 2 3 4 5; do stage capacity-curve $k; stage heldout-generality $k; done
+        stage capacity-curve 1
+        stage heldout-generality 1
+        # Since session 11: is it the learning rate? n28 at two lower peaks, 5 seeds (about 70 minutes).
+        stage learning-rate 5
+        for k in 2 3 4 5; do stage capacity-curve $k; stage heldout-generality $k; done
         for k in 6 7 8 9 10; do stage capacity-curve $k; done
         # At a stable rate of 40% for n14 and 0% for n56, Fisher's test reaches 5% with 10 seeds
         # each only 37% of the time, with 20 seeds 95% of the time (README, "What more seeds buy").

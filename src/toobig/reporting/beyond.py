@@ -145,10 +145,23 @@ def _weight_decay_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell]
     return out
 
 
+def _learning_rate_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell]) -> list[Comparison]:
+    paper = {vc.variant.model: vc for vc in study_cells(STUDIES["capacity-curve"], cells)}
+    return [
+        Comparison(
+            f"{vc.variant.model} extrapolates more with {vc.variant.label} than with the paper's 1e-2",
+            group(vc.variant.label, [vc]), group("paper", [paper[vc.variant.model]]),
+        )
+        for vc in rows
+        if vc.variant.model in paper
+    ]
+
+
 _COMPARISONS = {
     "protocol": _order_comparisons,
     "held-out set": _heldout_comparisons,
     "weight decay": _weight_decay_comparisons,
+    "learning rate": _learning_rate_comparisons,
 }
 
 
