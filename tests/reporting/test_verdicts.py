@@ -25,11 +25,19 @@ def test_verdict_words():
     # "Does not hold" only where the interval of the difference rules out a 30-point gain:
     # 0/10 vs 0/10 reaches +28 (Newcombe), 0/5 vs 0/10 still +43.
     assert (
-        "**does not hold: a gain over 30 points is ruled out (95% interval of the difference up to +28 points; "
+        "**does not hold as a gain of 30 points or more (the 95% interval of the difference reaches +28; "
         "neither group extrapolates)**"
     ) in comparison(0, 10, 0, 10)
-    assert "undecided at this many seeds (no difference in the expected direction so far; ruling out a 30-point gain needs more seeds: the interval reaches +43)" in comparison(0, 5, 0, 10)
-    assert "**does not hold: a gain over 30 points is ruled out (95% interval of the difference up to +11 points)**" in comparison(1, 40, 1, 40)
+    assert (
+        "undecided at this many seeds (no difference in the expected direction so far; ruling out a 30-point gain "
+        "needs more seeds: the interval reaches +43)"
+    ) in comparison(0, 5, 0, 10)
+    assert "**does not hold as a gain of 30 points or more (the 95% interval of the difference reaches +11)**" in comparison(1, 40, 1, 40)
+    # A gain observed but bounded: what is ruled out is a gain of 30 points, and the line says +10.
+    line = comparison(4, 40, 0, 40)
+    assert "**does not hold as a gain of 30 points or more" in line and "(difference +10 points" in line
+    # The margin is read before "too few": 0/3 against 3/3 already rules the gain out.
+    assert "**does not hold as a gain of 30 points or more (the 95% interval of the difference reaches -21)**" in comparison(0, 3, 3, 3)
     assert "a 5/5 vs b 0/5 (difference +100 points, 95% interval +39 to +100)" in comparison(5, 5, 0, 5)
     # Without graded values (no held-out samples) the comparison has the counted line only.
     assert len(comparison(5, 5, 0, 5).splitlines()) == 2
@@ -45,6 +53,13 @@ def test_p_values_are_holm_adjusted_within_the_study():
         assert "a difference in the expected direction, not significant" in line
         assert "p = 0.0476 (Holm-adjusted over the study's 3 comparisons: 0.0952)" in line
     assert "**holds**" in verdict_lines(comparisons[1:2])[1]
+    # Among three, 4 seeds against 4 can never get below 5%: 3 x 0.0286 (all against none).
+    lines = verdict_lines([Comparison(f"h{i}", *_groups(4, 4, 0, 4)) for i in range(3)])
+    assert "too few for the test to reach 5% whatever they show, after the adjustment for the study's 3 comparisons" in lines[1]
+    # "Does not hold" needs the interval widened for the family: 0/10 vs 0/10 rules out +30 alone
+    # (95%: +28), not among three (98.3%: +36).
+    lines = verdict_lines([Comparison(f"h{i}", *_groups(0, 10, 0, 10)) for i in range(3)])
+    assert "ruling out a 30-point gain needs more seeds: the interval reaches +36" in lines[1]
 
 
 def test_the_graded_reading_tells_apart_what_the_count_cannot():
@@ -53,7 +68,7 @@ def test_the_graded_reading_tells_apart_what_the_count_cannot():
     a = Group("a", 0, 10, (0.9, 0.95, 0.875, 0.9, 0.85) * 2)
     b = Group("b", 0, 10, (0.0, 0.05, 0.0, 0.0, 0.1) * 2)
     counted, graded = verdict_lines([Comparison("h", a, b)])[1:]
-    assert "**does not hold: a gain over 30 points is ruled out" in counted
+    assert "**does not hold as a gain of 30 points or more" in counted
     assert "**holds**" in graded and "p = 1.08e-05" in graded and "Cliff's delta +1.00" in graded
     assert "a mean 89.5% (n=10) vs b 3.0% (n=10)" in graded
 

@@ -18,6 +18,7 @@ from .stats import clopper_pearson
 from .study_measures import STRENGTH_NAMES, STRENGTHS, VERDICT_STRENGTH, VariantCell, study_cells, study_ran
 from .verdicts import MARGIN, Comparison, group, verdict_lines
 
+
 def _proportion(k: int, n: int) -> str:
     low, high = clopper_pearson(k, n)
     return f"{k}/{n} [{100 * low:.0f}, {100 * high:.0f}]"
@@ -157,6 +158,8 @@ def _learning_rate_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell
     ]
 
 
+# Each study's comparisons by its axis; every builder takes the cells too (the weight-decay and
+# learning-rate studies meet the capacity curve's paper runs), so one call fits all.
 _COMPARISONS = {
     "protocol": _order_comparisons,
     "held-out set": _heldout_comparisons,
@@ -190,8 +193,10 @@ _NOTE = (
     "answer-only loss, whose training loss is not the stream loss.\n\n"
     "Each hypothesis gets two verdicts at the 5% level, with p-values Holm-adjusted over the study's comparisons "
     "(one family per test). The verdict of record, fixed before the runs: the share of seeds that extrapolate by "
-    "reading (iii), Fisher's exact test; it says 'does not hold' when the 95% (Newcombe) interval of the "
-    f"difference in shares rules out a gain of {100 * MARGIN:.0f} points or more. The second, added in session 11 "
+    "reading (iii), Fisher's exact test; it says 'does not hold' when the Newcombe interval of the difference in "
+    f"shares, widened for the study's comparisons (Bonferroni), rules out a gain of {100 * MARGIN:.0f} points or "
+    "more. The 95% interval printed beside each count describes the difference; it is a score approximation, not "
+    "adjusted, and can exclude 0 where Fisher's exact test is not significant: the test decides. The second, added in session 11 "
     f"after the first counts were known: the graded held-out accuracy pooled over the same last {STABLE_EVALUATIONS} "
     "evaluations, exact rank-sum (Mann-Whitney) test, with Cliff's delta (P(a > b) - P(a < b), -1 to 1) as its "
     "effect size. It tells a seed at 90% from one at 0%, so it sees differences that stay short of "

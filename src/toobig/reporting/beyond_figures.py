@@ -13,6 +13,7 @@ from .runs import Cell
 from .stats import clopper_pearson
 from .study_measures import STRENGTH_NAMES, VERDICT_STRENGTH, VariantCell, study_cells, study_ran
 
+
 def heldout_over_training(vc: VariantCell) -> tuple[list[int], list[float]]:
     """Held-out accuracy at each evaluation, averaged over the cell's complete seeds (the
     evaluations every one of them has: seeds of a cell share one schedule)."""

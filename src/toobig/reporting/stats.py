@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Sequence
 
 import numpy as np
@@ -114,21 +115,21 @@ def fisher_exact(k1: int, n1: int, k2: int, n2: int) -> float:
     return min(1.0, sum(p for p in (prob(x) for x in support) if p <= observed * (1 + 1e-9)))
 
 
-def wilson_interval(k: int, n: int) -> tuple[float, float]:
-    """Wilson score 95% interval for a proportion k/n."""
+def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion k/n."""
     if n < 1 or not 0 <= k <= n:
         raise ValueError(f"need 0 <= k <= n and n >= 1, got k={k}, n={n}")
-    z2 = _Z975**2
-    centre = (k + z2 / 2) / (n + z2)
-    half = _Z975 * math.sqrt(k * (n - k) / n + z2 / 4) / (n + z2)
+    z = NormalDist().inv_cdf(1 - (1 - level) / 2)
+    centre = (k + z * z / 2) / (n + z * z)
+    half = z * math.sqrt(k * (n - k) / n + z * z / 4) / (n + z * z)
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def difference_interval(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
-    """95% interval for k1/n1 - k2/n2: Newcombe's hybrid score interval (his method 10), which
-    keeps its coverage with few seeds and with 0/n or n/n, where the Wald interval collapses."""
+def difference_interval(k1: int, n1: int, k2: int, n2: int, level: float = 0.95) -> tuple[float, float]:
+    """Interval for k1/n1 - k2/n2: Newcombe's hybrid score interval (his method 10), which keeps
+    its coverage with few seeds and with 0/n or n/n, where the Wald interval collapses."""
     p1, p2 = k1 / n1, k2 / n2
-    (l1, u1), (l2, u2) = wilson_interval(k1, n1), wilson_interval(k2, n2)
+    (l1, u1), (l2, u2) = wilson_interval(k1, n1, level), wilson_interval(k2, n2, level)
     return p1 - p2 - math.hypot(p1 - l1, u2 - p2), p1 - p2 + math.hypot(u1 - p1, p2 - l2)
 
 

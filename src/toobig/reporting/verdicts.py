@@ -59,29 +59,37 @@ class Comparison:
         return rank_sum_test(self.a.graded, self.b.graded) if self.a.graded and self.b.graded else None
 
 
-def _significant(p: float, direction: float) -> str:
+def _significant(direction: float) -> str:
     return "holds" if direction > 0 else "does not hold (the opposite is significant)"
 
 
-TOO_FEW = "undecided at this many seeds (too few for the test to reach 5% whatever they show)"
+def _too_few(family: int) -> str:
+    after = f", after the adjustment for the study's {family} comparisons" if family > 1 else ""
+    return f"undecided at this many seeds (too few for the test to reach 5% whatever they show{after})"
+
+
 NOT_SIGNIFICANT = "undecided at this many seeds (a difference in the expected direction, not significant)"
 
 
-def counted_verdict(c: Comparison, p: float) -> str:
-    """Plain words for the share of seeds that extrapolate; p is Fisher's, adjusted for the other
-    comparisons of the study."""
+def counted_verdict(c: Comparison, p: float, family: int = 1) -> str:
+    """Plain words for the share of seeds that extrapolate. p is Fisher's, Holm-adjusted over the
+    study's family of comparisons; the margin is read from an interval widened for the family
+    (Bonferroni), so that "does not hold" too keeps its 5% meaning."""
     (ka, na), (kb, nb) = (c.a.extrapolating, c.a.seeds), (c.b.extrapolating, c.b.seeds)
     if p < ALPHA:
-        return _significant(p, ka / na - kb / nb)
-    if fisher_exact(na, na, 0, nb) >= ALPHA:  # all of one group against none of the other
-        return TOO_FEW
-    high = difference_interval(ka, na, kb, nb)[1]
+        return _significant(ka / na - kb / nb)
+    level = 1 - ALPHA / family
+    high = difference_interval(ka, na, kb, nb, level)[1]
     if high < MARGIN:
         neither = "; neither group extrapolates" if ka == kb == 0 else ""
         return (
-            f"does not hold: a gain over {100 * MARGIN:.0f} points is ruled out (95% interval of the "
-            f"difference up to {100 * high:+.0f} points{neither})"
+            f"does not hold as a gain of {100 * MARGIN:.0f} points or more (the {100 * level:.3g}% interval "
+            f"of the difference reaches {100 * high:+.0f}{neither})"
         )
+    # The smallest p-value these sizes allow: all of one group against none of the other; Holm
+    # multiplies the smallest of a family by its size.
+    if family * fisher_exact(na, na, 0, nb) >= ALPHA:
+        return _too_few(family)
     if ka / na <= kb / nb:
         return (
             f"undecided at this many seeds (no difference in the expected direction so far; ruling out a "
@@ -90,22 +98,24 @@ def counted_verdict(c: Comparison, p: float) -> str:
     return NOT_SIGNIFICANT
 
 
-def graded_verdict(c: Comparison, p: float) -> str:
-    """Plain words for the graded held-out accuracy; p is the rank-sum test's, adjusted. It says
-    "holds" or its opposite, or undecided: a rank test has no margin to rule a gain out with."""
+def graded_verdict(c: Comparison, p: float, family: int = 1) -> str:
+    """Plain words for the graded held-out accuracy; p is the rank-sum test's, Holm-adjusted. It
+    says "holds" or its opposite, or undecided: a rank test has no margin to rule a gain out with."""
     a, b = c.a.graded, c.b.graded
     delta = cliffs_delta(a, b)
     if p < ALPHA:
-        return _significant(p, delta)
-    if rank_sum_floor(len(a), len(b)) >= ALPHA:
-        return TOO_FEW
+        return _significant(delta)
+    if family * rank_sum_floor(len(a), len(b)) >= ALPHA:
+        return _too_few(family)
     if delta <= 0:
         return "undecided at this many seeds (no difference in the expected direction so far)"
     return NOT_SIGNIFICANT
 
 
 def _adjusted(raw: float, adjusted: float, family: int) -> str:
-    return f"p = {raw:.3g}" + (f" (Holm-adjusted over the study's {family} comparisons: {adjusted:.3g})" if family > 1 else "")
+    if family == 1:
+        return f"p = {raw:.3g}"
+    return f"p = {raw:.3g} (Holm-adjusted over the study's {family} comparisons: {adjusted:.3g})"
 
 
 def verdict_lines(comparisons: Sequence[Comparison]) -> list[str]:
@@ -119,19 +129,21 @@ def verdict_lines(comparisons: Sequence[Comparison]) -> list[str]:
     for i, c in enumerate(comparisons):
         (ka, na), (kb, nb) = (c.a.extrapolating, c.a.seeds), (c.b.extrapolating, c.b.seeds)
         low, high = difference_interval(ka, na, kb, nb)
+        verdict = counted_verdict(c, counted[i], len(comparisons))
         lines += [
             f"- {c.hypothesis}:",
-            f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{counted_verdict(c, counted[i])}**. "
-            f"{c.a.name} {ka}/{na} vs {c.b.name} {kb}/{nb} (difference {100 * (ka / na - kb / nb):+.0f} points, 95% "
-            f"interval {100 * low:+.0f} to {100 * high:+.0f}); Fisher's exact test, two-sided "
+            f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{verdict}**. {c.a.name} {ka}/{na} vs "
+            f"{c.b.name} {kb}/{nb} (difference {100 * (ka / na - kb / nb):+.0f} points, 95% interval "
+            f"{100 * low:+.0f} to {100 * high:+.0f}); Fisher's exact test, two-sided "
             f"{_adjusted(c.counted_p, counted[i], len(comparisons))}.",
         ]
         if i in graded:
             a, b = c.a.graded, c.b.graded
+            verdict = graded_verdict(c, graded[i], len(with_graded))
             mean_a, mean_b = (100 * sum(g) / len(g) for g in (a, b))
             lines.append(
-                f"  - {GRADED_NAME}: **{graded_verdict(c, graded[i])}**. {c.a.name} mean {mean_a:.1f}% (n={len(a)}) "
-                f"vs {c.b.name} {mean_b:.1f}% (n={len(b)}); exact rank-sum (Mann-Whitney) test, two-sided "
+                f"  - {GRADED_NAME}: **{verdict}**. {c.a.name} mean {mean_a:.1f}% (n={len(a)}) vs {c.b.name} "
+                f"{mean_b:.1f}% (n={len(b)}); exact rank-sum (Mann-Whitney) test, two-sided "
                 f"{_adjusted(c.graded_p, graded[i], len(with_graded))}; Cliff's delta {cliffs_delta(a, b):+.2f}."
             )
     return lines
