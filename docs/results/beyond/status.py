@@ -4,6 +4,7 @@ run is complete and their run times. Usage: python docs/results/beyond/status.py
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +13,20 @@ from toobig.store import run_dir_name
 from toobig.studies import STUDIES
 
 
+def _median_minutes(runs: Path) -> dict[str, float]:
+    """Median run time of the complete 30,000-iteration-equivalent runs per model."""
+    per_model: dict[str, list[float]] = {}
+    for path in runs.glob("*/seed*/summary.json"):
+        summary = json.loads(path.read_text())
+        if summary.get("status") == "complete":
+            iters = summary.get("max_iters", 30_000)
+            per_model.setdefault(summary["model"], []).append(summary["timings"]["total_s"] / 60 * 30_000 / iters)
+    return {model: statistics.median(values) for model, values in per_model.items()}
+
+
 def main(runs: Path) -> None:
+    typical = _median_minutes(runs)
+    remaining, asked = 0.0, set()
     for study in STUDIES.values():
         print(f"**{study.name}** ({study.seeds} seeds asked per variant)\n")
         print("| variant | complete seeds | minutes per run (summary.json total_s) |")
@@ -28,11 +42,16 @@ def main(runs: Path) -> None:
                     minutes.append(summary["timings"]["total_s"] / 60)
                 else:
                     missing += 1
+                    config = replace(variant.config(0), seed=seed)
+                    if (config.digest(), seed) not in asked:  # studies share Table 2's runs
+                        asked.add((config.digest(), seed))
+                        remaining += typical.get(variant.model, max(typical.values(), default=0.0)) * variant.max_iters / 30_000
             span = f"{min(minutes):.1f}-{max(minutes):.1f}" if minutes else "—"
             listed = ", ".join(map(str, seeds)) or "none"
             name = variant.label if variant.label.startswith(variant.model) else f"{variant.model}, {variant.label}"
             print(f"| {name} | {len(seeds)} ({listed}) | {span} |")
         print(f"\nMissing: {missing} runs.\n")
+    print(f"The missing runs need about {remaining / 60:.0f} core-hours at the median run time per model so far.")
 
 
 if __name__ == "__main__":
