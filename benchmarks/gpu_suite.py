@@ -17,7 +17,7 @@ by its cap leaves resumable runs: running the suite again continues them and ski
 4. the other MLT rows (Tables 5, 3, 6, 4, 7) as time allows;
 5. Tables 2-7 for the mini models at 20 seeds each as populations, then the capacity curve's
    widths at as many seeds as fit;
-6. the studies beyond the paper (order ablation, weight decay, held-out generality) at 10 seeds
+6. the studies beyond the paper (order ablation, weight decay, held-out generality, learning rate) at 10 seeds
    per variant, one population per variant, into OUT/beyond/runs with their own report
    (`--only beyond` runs only these).
 
