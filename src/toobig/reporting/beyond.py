@@ -69,9 +69,16 @@ def _capacity_summary(rows: Sequence[VariantCell]) -> str:
         widths = [f"{vc.variant.model} ({count(vc)}/{vc.n})" for vc in rows if count(vc) * 2 > vc.n]
         return ", ".join(widths) or "no width"
 
+    def memorizers() -> str:
+        means = [(vc.variant.model, vc.mean("order_fraction")) for vc in rows]
+        return ", ".join(f"{model} ({100 * e.mean:.0f}%)" for model, e in means if e is not None and e.mean > 0.5) or "no width"
+
+    # The window the study asks for lies between the widths that learn the task and those that
+    # memorize the file: these three lines draw its edges.
     return (
         f"- Learns the task (100% in distribution at some evaluation) in most seeds: {most(VariantCell.learned)}; "
-        f"extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]} in most seeds: {most(VariantCell.count)}."
+        f"extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]} in most seeds: {most(VariantCell.count)}; "
+        f"learns more than half of the training file's line order on average: {memorizers()}."
     )
 
 
