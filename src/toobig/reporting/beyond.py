@@ -71,7 +71,8 @@ def _capacity_summary(rows: Sequence[VariantCell]) -> str:
 
     def memorizers() -> str:
         means = [(vc.variant.model, vc.mean("order_fraction")) for vc in rows]
-        return ", ".join(f"{model} ({100 * e.mean:.0f}%)" for model, e in means if e is not None and e.mean > 0.5) or "no width"
+        most_of_it = [f"{model} ({100 * e.mean:.0f}%)" for model, e in means if e is not None and e.mean > 0.5]
+        return ", ".join(most_of_it) or "no width"
 
     # The window the study asks for lies between the widths that learn the task and those that
     # memorize the file: these three lines draw its edges.
@@ -92,7 +93,9 @@ def _capacity_comparisons(rows: Sequence[VariantCell]) -> list[Comparison]:
     n14, n28 = (next((vc for vc in rows if vc.variant.model == m), None) for m in ("n14", "n28"))
     out = []
     if n14 is not None and n28 is not None and n28 is not widest:
-        out.append(Comparison("Extrapolation falls from n14 to n28 (the paper's Table 2)", group("n14", [n14]), group("n28", [n28])))
+        out.append(Comparison(
+            "Extrapolation falls from n14 to n28 (the paper's Table 2)", group("n14", [n14]), group("n28", [n28]),
+        ))
     if n14 is not None and n14 is not widest:
         out.append(Comparison(
             f"Extrapolation falls from n14 to the widest width ({widest.variant.model})",
@@ -126,35 +129,44 @@ def _heldout_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell]) -> 
             big = _by(rows, model, label)
             if small is not None and big is not None:
                 out.append(Comparison(
-                    f"held out {label}: n14 extrapolates more often than {model}", group("n14", [small]), group(model, [big]),
+                    f"held out {label}: n14 extrapolates more often than {model}",
+                    group("n14", [small]), group(model, [big]),
                 ))
     return out
+
+
+def _paper_runs(cells: Sequence[Cell]) -> dict[str, VariantCell]:
+    """The paper's protocol per model (the capacity curve's cells, Table 2's among them)."""
+    return {vc.variant.model: vc for vc in study_cells(STUDIES["capacity-curve"], cells)}
 
 
 def _weight_decay_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell]) -> list[Comparison]:
     """Each variant against its control: 30k runs against the paper's (no weight decay, 30k);
     100k runs with weight decay against 100k without where those ran, so that only weight decay
     differs; the 100k control itself against the paper's 30k (length alone)."""
-    paper = {vc.variant.model: vc for vc in study_cells(STUDIES["capacity-curve"], cells)}
+    paper = _paper_runs(cells)
     out = []
     for vc in rows:
-        model, label = vc.variant.model, vc.variant.label
+        model, label, iters = vc.variant.model, vc.variant.label, vc.variant.max_iters
         long_control = _by(rows, model, NO_WD_100K)
-        if vc.variant.max_iters > PAPER_ITERS and label != NO_WD_100K and long_control is not None:
-            hypothesis, control = f"{model} extrapolates more with {label} than without weight decay at as many iterations", long_control
-        elif label == NO_WD_100K and model in paper:
-            hypothesis, control = f"{model} extrapolates more with {vc.variant.max_iters:,} iterations than with 30,000 (no weight decay either way)", paper[model]
-        elif model in paper:
-            longer = " (the paper's runs are 30,000 iterations: the length differs too)" if vc.variant.max_iters > PAPER_ITERS else ""
-            hypothesis, control = f"{model} extrapolates more with {label} than with the paper's regularization{longer}", paper[model]
-        else:
+        if iters > PAPER_ITERS and label != NO_WD_100K and long_control is not None:
+            hypothesis = f"{model} extrapolates more with {label} than without weight decay at as many iterations"
+            control = group(NO_WD_100K, [long_control])
+        elif model not in paper:
             continue
-        out.append(Comparison(hypothesis, group(label, [vc]), group(control.variant.label if control is long_control else "paper", [control])))
+        elif label == NO_WD_100K:
+            hypothesis = f"{model} extrapolates more with {iters:,} iterations than with 30,000 (no weight decay either way)"
+            control = group("paper", [paper[model]])
+        else:
+            longer = " (the paper's runs are 30,000 iterations: the length differs too)" if iters > PAPER_ITERS else ""
+            hypothesis = f"{model} extrapolates more with {label} than with the paper's regularization{longer}"
+            control = group("paper", [paper[model]])
+        out.append(Comparison(hypothesis, group(label, [vc]), control))
     return out
 
 
 def _learning_rate_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell]) -> list[Comparison]:
-    paper = {vc.variant.model: vc for vc in study_cells(STUDIES["capacity-curve"], cells)}
+    paper = _paper_runs(cells)
     return [
         Comparison(
             f"{vc.variant.model} extrapolates more with {vc.variant.label} than with the paper's 1e-2",

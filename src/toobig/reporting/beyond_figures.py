@@ -31,6 +31,7 @@ def heldout_over_training(vc: VariantCell) -> tuple[list[int], list[float]]:
 # Below this many seeds a point is drawn hollow and not joined to its neighbours, and a grid cell
 # is left grey: its share of seeds that extrapolate can be anything from 0 to 1.
 FEW_SEEDS = 5
+_FEW_NOTE = f"(dots: seeds; mean hollow and not joined below {FEW_SEEDS} seeds)"
 
 
 def _width(model: str) -> int:
@@ -85,7 +86,10 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         ax.set_xlabel("parameters (position embeddings excluded; protocols nudged apart)")
         ax.set_ylabel(f"P(extrapolate {STRENGTH_NAMES[VERDICT_STRENGTH]})")
         ax.set_ylim(-0.05, 1.05)
-        ax.set_title(f"Extrapolation to the held-out pairs against model size, per protocol\n(exact 95% intervals; hollow: fewer than {FEW_SEEDS} seeds, not joined)")
+        ax.set_title(
+            "Extrapolation to the held-out pairs against model size, per protocol\n"
+            f"(exact 95% intervals; hollow: fewer than {FEW_SEEDS} seeds, not joined)"
+        )
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         save(fig, "beyond_extrapolation_vs_parameters.png")
 
@@ -115,7 +119,7 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         ax.axhspan(low, 0.0, color="0.9", zorder=0, label="below 0: the lines themselves not yet fitted")
         ax.set_xlabel("width n")
         ax.set_ylabel("fraction of the line order learned")
-        ax.set_title(f"How much of the training file's line order each width memorizes\n(dots: seeds; mean hollow and not joined below {FEW_SEEDS} seeds)")
+        ax.set_title(f"How much of the training file's line order each width memorizes\n{_FEW_NOTE}")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         save(fig, "beyond_order_fraction_vs_width.png")
 
@@ -127,7 +131,7 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         ax.set_ylim(-0.05, 1.05)
         ax.set_xlabel("width n")
         ax.set_ylabel("accuracy")
-        ax.set_title(f"Held-out and in-distribution accuracy against width, paper protocol\n(dots: seeds; mean hollow and not joined below {FEW_SEEDS} seeds)")
+        ax.set_title(f"Held-out and in-distribution accuracy against width, paper protocol\n{_FEW_NOTE}")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         save(fig, "beyond_heldout_vs_width.png")
 

@@ -14,7 +14,8 @@ from typing import Sequence
 from ..config import ConfigError, from_dict
 from ..floors import Floors, loss_floors
 from ..metrics import (
-    STABLE_EVALUATIONS, best_record, heldout_accuracy, heldout_accuracy_tail, heldout_summary, in_distribution_perfect, in_distribution_score,
+    STABLE_EVALUATIONS, best_record, heldout_accuracy, heldout_accuracy_tail, heldout_summary, in_distribution_perfect,
+    in_distribution_score,
 )
 from ..studies import Study, Variant
 from ..tasks import corpus_text, resolve_task
@@ -23,7 +24,11 @@ from .stats import Estimate, estimate
 
 # The three readings of "extrapolates" (metrics.heldout_summary), strictest last.
 STRENGTHS = ("at_some_evaluation", "at_in_distribution_best", "stably")
-STRENGTH_NAMES = {"at_some_evaluation": "at some evaluation", "at_in_distribution_best": "at the in-distribution best", "stably": f"stably (last {STABLE_EVALUATIONS} evaluations)"}
+STRENGTH_NAMES = {
+    "at_some_evaluation": "at some evaluation",
+    "at_in_distribution_best": "at the in-distribution best",
+    "stably": f"stably (last {STABLE_EVALUATIONS} evaluations)",
+}
 # The reading the verdicts use: held-out all right at each of the last STABLE_EVALUATIONS evaluations. It needs
 # no checkpoint selection at all; "at the in-distribution best" depends on which of the tied
 # in-distribution bests is taken (the first, as the trainer does), and a seed that reaches 100%
