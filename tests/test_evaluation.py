@@ -60,7 +60,11 @@ def test_oracle_scores_all_and_wrong_model_scores_nothing(task, wrong):
         assert metrics["add_total"] == metrics["sub_total"] == 200  # 100 pairs x 2 samples
         assert metrics["heldout_total"] == 8  # 4 held-out prompts x 2 samples
         assert metrics["heldout_correct"] == (0 if wrong else 8)
+        right = 0 if wrong else 2  # of each held-out prompt's 2 samples
+        assert metrics["heldout_by_prompt"] == {"<5+7=": right, "<7+5=": right, "<5-7=": right, "<7-5=": right}
         assert metrics["add_acc"] == metrics["sub_acc"] == expected
+    else:
+        assert "heldout_by_prompt" not in metrics  # nothing held out
     if task != "arithmetic":
         assert metrics["facts_total"] == 100
         assert metrics["facts_acc"] == expected

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from toobig.metrics import (
-    STABLE_EVALUATIONS, best_record, heldout_accuracy_tail, heldout_summary, in_distribution_score, is_improvement,
+    STABLE_EVALUATIONS, best_record, heldout_accuracy_tail, heldout_by_operation_tail, heldout_summary,
+    in_distribution_score, is_improvement,
 )
 
 
@@ -63,3 +64,19 @@ def test_graded_held_out_accuracy_pools_the_last_evaluations():
     assert heldout_accuracy_tail([record(0, 20, 20, 0, held_total=2), record(1, 20, 20, 8, held_total=8)]) == pytest.approx(0.8)
     assert heldout_accuracy_tail([record(0, 20, 20, 0, held_total=0)]) is None
     assert heldout_accuracy_tail([]) is None
+
+
+def test_held_out_accuracy_per_operation_from_the_named_prompts():
+    def named(it, add_right, sub_right, total=40):
+        r = record(it, 20, 20, 0, held_total=total)
+        per = total // 4
+        r["heldout_by_prompt"] = {"<5+7=": add_right, "<7+5=": per, "<5-7=": sub_right, "<7-5=": 0}
+        r["heldout_correct"] = add_right + per + sub_right
+        return r
+
+    # An old record without names, then 10 named ones: the window holds the named ones only.
+    records = [record(0, 20, 20, 4)] + [named(i, 10, 5) for i in range(1, 11)]
+    assert heldout_by_operation_tail(records) == pytest.approx({"add": 20 / 20, "sub": 5 / 20})
+    # Mixed windows pool what is named; no names at all gives nothing.
+    assert heldout_by_operation_tail([record(0, 20, 20, 4), named(1, 0, 1, total=8)]) == pytest.approx({"add": 2 / 4, "sub": 1 / 4})
+    assert heldout_by_operation_tail([record(0, 20, 20, 4)]) == {}

@@ -58,6 +58,12 @@ def tally(
             m[f"{key}_correct"], m[f"{key}_total"] = int(row[mask].sum()), int(mask.sum())
             m[f"{key}_acc"] = m[f"{key}_correct"] / m[f"{key}_total"] if mask.any() else 0.0
         m["heldout_correct"], m["heldout_total"] = int(row[held].sum()), int(held.sum())
+        if member_held.any():
+            # Each held-out prompt's own count: the total hides whether a model misses the
+            # additions or the subtractions of a pair.
+            m["heldout_by_prompt"] = {
+                prompts[p].text: int(row[prompt_index == p].sum()) for p in np.flatnonzero(member_held)
+            }
         total = m["add_total"] + m["sub_total"] + m["facts_total"]
         m["combined"] = (m["add_correct"] + m["sub_correct"] + m["facts_correct"]) / total
         out.append(m)

@@ -74,6 +74,23 @@ def heldout_accuracy_tail(records: Sequence[Record]) -> float | None:
     return sum(r["heldout_correct"] for r in tail if r.get("heldout_total")) / total
 
 
+def heldout_by_operation_tail(records: Sequence[Record]) -> dict[str, float]:
+    """Held-out accuracy per operation ("add": prompts with "+", "sub": with "-") pooled over
+    the last STABLE_EVALUATIONS evaluations, from the records that name their held-out prompts
+    (runs trained since session 11); {} when none does. Every held-out prompt of a record is
+    sampled equally often: heldout_total / its number of prompts."""
+    correct: dict[str, int] = {}
+    total: dict[str, float] = {}
+    for record in list(records)[-STABLE_EVALUATIONS:]:
+        by_prompt = record.get("heldout_by_prompt") or {}
+        for text, right in by_prompt.items():
+            operation = "add" if "+" in text else "sub" if "-" in text else None
+            if operation is not None:
+                correct[operation] = correct.get(operation, 0) + right
+                total[operation] = total.get(operation, 0) + record["heldout_total"] / len(by_prompt)
+    return {operation: correct[operation] / total[operation] for operation in sorted(total) if total[operation]}
+
+
 def in_distribution_perfect(record: Record) -> bool:
     """Every non-held-out arithmetic sample right at this evaluation (held-out ones may be wrong)."""
     total = record["add_total"] + record["sub_total"] - record["heldout_total"]

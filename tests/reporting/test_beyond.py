@@ -167,3 +167,18 @@ def test_learning_rate_variants_meet_the_papers_n28(tmp_path):
     lines = beyond_section(load_runs(tmp_path).cells()).splitlines()
     title = "- n28 extrapolates more with lr 1e-3 than with the paper's 1e-2:"
     assert "**holds**" in lines[lines.index(title) + 1] and "lr 1e-3 5/5 vs paper 0/5" in lines[lines.index(title) + 1]
+
+
+def test_results_csv_splits_the_held_out_accuracy_by_operation_when_the_prompts_are_named(tmp_path):
+    import csv
+
+    variant = STUDIES["capacity-curve"].variants[2]  # n8
+    metrics = _metrics(False, False)
+    for r in metrics:  # the additions of the pair right, the subtractions wrong
+        r["heldout_correct"], r["heldout_by_prompt"] = 20, {"<5+7=": 10, "<7+5=": 10, "<5-7=": 0, "<7-5=": 0}
+    write_run(tmp_path, variant.config(0), metrics)
+    write_run(tmp_path, variant.config(1), _metrics(False, False))  # trained before the names
+    write_report(tmp_path, tmp_path / "report")
+    rows = {r["seed"]: r for r in csv.DictReader((tmp_path / "report" / "results.csv").open())}
+    assert (rows["0"]["heldout_add_acc_last10"], rows["0"]["heldout_sub_acc_last10"]) == ("1.0", "0.0")
+    assert (rows["1"]["heldout_add_acc_last10"], rows["1"]["heldout_sub_acc_last10"]) == ("", "")

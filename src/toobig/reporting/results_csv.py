@@ -30,7 +30,7 @@ COLUMNS = (
     "add_correct", "add_total", "sub_correct", "sub_total", "facts_correct", "facts_total",
     "heldout_correct", "heldout_total", "extrapolated", "first_extrapolation_iter", "learned_task",
     "perfect_arithmetic", "study", "variant", "protocol", "held_out", "extrapolates_at_in_distribution_best",
-    "extrapolates_stably", "heldout_acc_last", "heldout_acc_last10", "heldout_acc_peak", "heldout_peak_iter", "heldout_acc_at_in_distribution_best", "order_fraction",
+    "extrapolates_stably", "heldout_acc_last", "heldout_acc_last10", "heldout_add_acc_last10", "heldout_sub_acc_last10", "heldout_acc_peak", "heldout_peak_iter", "heldout_acc_at_in_distribution_best", "order_fraction",
     "out_of_range_add_acc", "out_of_range_sub_acc", "parameters", "train_s", "eval_s", "total_s", "device", "torch", "numerics", "git_commit", "path",
 )
 _SCORES = (
@@ -95,6 +95,8 @@ def _row(cell: Cell, run: SeedRun, root: Path) -> dict[str, Any]:
         row["extrapolates_stably"] = m.extrapolates.get("stably", "")
         row["heldout_acc_last"] = _blank(m.heldout_last)
         row["heldout_acc_last10"] = _blank(m.heldout_tail)
+        row["heldout_add_acc_last10"] = _blank(m.heldout_tail_by_operation.get("add"))
+        row["heldout_sub_acc_last10"] = _blank(m.heldout_tail_by_operation.get("sub"))
         row["heldout_acc_peak"] = _blank(m.heldout_peak)
         row["heldout_peak_iter"] = _blank(m.heldout_peak_iter)
         row["heldout_acc_at_in_distribution_best"] = _blank(m.heldout_at_id_best)

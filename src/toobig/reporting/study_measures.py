@@ -14,8 +14,8 @@ from typing import Sequence
 from ..config import ConfigError, from_dict
 from ..floors import Floors, loss_floors
 from ..metrics import (
-    STABLE_EVALUATIONS, best_record, heldout_accuracy, heldout_accuracy_tail, heldout_summary, in_distribution_perfect,
-    in_distribution_score,
+    STABLE_EVALUATIONS, best_record, heldout_accuracy, heldout_accuracy_tail, heldout_by_operation_tail, heldout_summary,
+    in_distribution_perfect, in_distribution_score,
 )
 from ..studies import Study, Variant
 from ..tasks import corpus_text, resolve_task
@@ -44,6 +44,7 @@ class RunMeasures:
     extrapolates: dict[str, bool]
     heldout_last: float | None
     heldout_tail: float | None  # pooled over the last STABLE_EVALUATIONS evaluations
+    heldout_tail_by_operation: dict[str, float]  # the same per operation; {} for runs before session 11
     heldout_at_id_best: float | None
     heldout_peak: float | None  # the highest held-out accuracy at any evaluation
     heldout_peak_iter: int | None  # the first evaluation that reached it
@@ -114,6 +115,7 @@ def measure(run: SeedRun) -> RunMeasures:
         extrapolates=dict(summary.get("extrapolates") or {s: False for s in STRENGTHS}),
         heldout_last=summary.get("heldout_acc_last"),
         heldout_tail=heldout_accuracy_tail(run.metrics),
+        heldout_tail_by_operation=heldout_by_operation_tail(run.metrics),
         heldout_at_id_best=summary.get("heldout_acc_at_in_distribution_best"),
         heldout_peak=peak[0],
         heldout_peak_iter=peak[1],
