@@ -12,9 +12,9 @@ from .stats import cliffs_delta, difference_interval, fisher_exact, holm, rank_s
 from .study_measures import STRENGTH_NAMES, VERDICT_STRENGTH, VariantCell
 
 ALPHA = 0.05
-# "Does not hold" is said when the 95% interval of the difference in the share of seeds that
-# extrapolate rules out a gain of this much: a third of the way from none to all. Smaller gains
-# stay possible, and the verdict says how large.
+# "Does not hold" is said when the interval of the difference in the share of seeds that
+# extrapolate (95%, widened for the study's comparisons) rules out a gain of this much: a third
+# of the way from none to all. Smaller gains stay possible, and the verdict says how large.
 MARGIN = 0.30
 GRADED_NAME = f"held-out accuracy over the last {STABLE_EVALUATIONS} evaluations"
 
