@@ -63,11 +63,16 @@ def heldout_accuracy(record: Record | None) -> float | None:
     return record["heldout_correct"] / record["heldout_total"]
 
 
+def stable_window(records: Sequence[Record]) -> list[Record]:
+    """The last STABLE_EVALUATIONS evaluations (all of them in a shorter run)."""
+    return list(records)[-STABLE_EVALUATIONS:]
+
+
 def heldout_accuracy_tail(records: Sequence[Record]) -> float | None:
     """Held-out accuracy pooled over the last STABLE_EVALUATIONS evaluations (all of them in a
     shorter run): the graded form of "stably extrapolates", which is this being 1.0 over a full
     window. None without held-out samples."""
-    tail = list(records)[-STABLE_EVALUATIONS:]
+    tail = stable_window(records)
     total = sum(r.get("heldout_total", 0) for r in tail)
     if not total:
         return None
@@ -81,7 +86,7 @@ def heldout_by_operation_tail(records: Sequence[Record]) -> dict[str, float]:
     sampled equally often: heldout_total / its number of prompts."""
     correct: dict[str, int] = {}
     total: dict[str, float] = {}
-    for record in list(records)[-STABLE_EVALUATIONS:]:
+    for record in stable_window(records):
         by_prompt = record.get("heldout_by_prompt") or {}
         for text, right in by_prompt.items():
             operation = "add" if "+" in text else "sub" if "-" in text else None
@@ -119,7 +124,7 @@ def heldout_summary(records: Sequence[Record], selection: str = "combined") -> d
     paper_best = best_record(records, "combined")
     id_best = best_record(records, "in_distribution")
     first = next((r["iter"] for r in records if extrapolated(r)), None)
-    tail = records[-STABLE_EVALUATIONS:]
+    tail = stable_window(records)
     return {
         "heldout_total": records[-1].get("heldout_total", 0),
         "heldout_acc_last": heldout_accuracy(records[-1]),

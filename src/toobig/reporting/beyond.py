@@ -94,12 +94,12 @@ def _capacity_comparisons(rows: Sequence[VariantCell]) -> list[Comparison]:
     out = []
     if n14 is not None and n28 is not None and n28 is not widest:
         out.append(Comparison(
-            "Extrapolation falls from n14 to n28 (the paper's Table 2)", group("n14", [n14]), group("n28", [n28]),
+            "Extrapolation falls from n14 to n28 (the paper's Table 2)", group("n14", n14), group("n28", n28),
         ))
     if n14 is not None and n14 is not widest:
         out.append(Comparison(
             f"Extrapolation falls from n14 to the widest width ({widest.variant.model})",
-            group("n14", [n14]), group(widest.variant.model, [widest]),
+            group("n14", n14), group(widest.variant.model, widest),
         ))
     return out
 
@@ -115,7 +115,7 @@ def _order_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell]) -> li
             if other is not None:
                 out.append(Comparison(
                     f"{model} extrapolates more with {label} than with the paper's fixed file",
-                    group(label, [other]), group("paper", [paper]),
+                    group(label, other), group("paper", paper),
                 ))
     return out
 
@@ -130,7 +130,7 @@ def _heldout_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell]) -> 
             if small is not None and big is not None:
                 out.append(Comparison(
                     f"held out {label}: n14 extrapolates more often than {model}",
-                    group("n14", [small]), group(model, [big]),
+                    group("n14", small), group(model, big),
                 ))
     return out
 
@@ -151,17 +151,17 @@ def _weight_decay_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell]
         long_control = _by(rows, model, NO_WD_100K)
         if iters > PAPER_ITERS and label != NO_WD_100K and long_control is not None:
             hypothesis = f"{model} extrapolates more with {label} than without weight decay at as many iterations"
-            control = group(NO_WD_100K, [long_control])
+            control = group(NO_WD_100K, long_control)
         elif model not in paper:
             continue
         elif label == NO_WD_100K:
             hypothesis = f"{model} extrapolates more with {iters:,} iterations than with 30,000 (no weight decay either way)"
-            control = group("paper", [paper[model]])
+            control = group("paper", paper[model])
         else:
             longer = " (the paper's runs are 30,000 iterations: the length differs too)" if iters > PAPER_ITERS else ""
             hypothesis = f"{model} extrapolates more with {label} than with the paper's regularization{longer}"
-            control = group("paper", [paper[model]])
-        out.append(Comparison(hypothesis, group(label, [vc]), control))
+            control = group("paper", paper[model])
+        out.append(Comparison(hypothesis, group(label, vc), control))
     return out
 
 
@@ -170,7 +170,7 @@ def _learning_rate_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell
     return [
         Comparison(
             f"{vc.variant.model} extrapolates more with {vc.variant.label} than with the paper's 1e-2",
-            group(vc.variant.label, [vc]), group("paper", [paper[vc.variant.model]]),
+            group(vc.variant.label, vc), group("paper", paper[vc.variant.model]),
         )
         for vc in rows
         if vc.variant.model in paper

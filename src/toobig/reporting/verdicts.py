@@ -21,7 +21,7 @@ GRADED_NAME = f"held-out accuracy over the last {STABLE_EVALUATIONS} evaluations
 
 @dataclass(frozen=True)
 class Group:
-    """One side of a comparison: the complete seeds of one or more variant cells."""
+    """One side of a comparison: the complete seeds of a variant cell."""
 
     name: str
     extrapolating: int  # seeds that extrapolate (VERDICT_STRENGTH)
@@ -29,17 +29,9 @@ class Group:
     graded: tuple[float, ...]  # each seed's held-out accuracy over the last evaluations
 
 
-def group(name: str, cells: Sequence[VariantCell | None]) -> Group:
-    """The seeds of the cells that ran (None: not run) as one group."""
-    present = [vc for vc in cells if vc is not None]
-    if not present:
-        raise ValueError(f"group {name!r} has no runs")
-    return Group(
-        name,
-        sum(vc.count() for vc in present),
-        sum(vc.n for vc in present),
-        tuple(r.heldout_tail for vc in present for r in vc.runs if r.heldout_tail is not None),
-    )
+def group(name: str, vc: VariantCell) -> Group:
+    """A variant cell's seeds as one side of a comparison, called name."""
+    return Group(name, vc.count(), vc.n, tuple(r.heldout_tail for r in vc.runs if r.heldout_tail is not None))
 
 
 @dataclass(frozen=True)
@@ -122,9 +114,11 @@ def verdict_lines(comparisons: Sequence[Comparison]) -> list[str]:
     """Each comparison of one study as a bullet with its two verdicts. The p-values are adjusted
     within the study (Holm), one family per test, so that "holds" keeps its 5% meaning however
     many comparisons the study makes."""
-    counted = holm([c.counted_p for c in comparisons])
-    with_graded = [i for i, c in enumerate(comparisons) if c.graded_p is not None]
-    graded = dict(zip(with_graded, holm([comparisons[i].graded_p for i in with_graded])))
+    counted_p = [c.counted_p for c in comparisons]
+    graded_p = [c.graded_p for c in comparisons]  # each test computed once
+    counted = holm(counted_p)
+    with_graded = [i for i, p in enumerate(graded_p) if p is not None]
+    graded = dict(zip(with_graded, holm([graded_p[i] for i in with_graded])))
     lines = []
     for i, c in enumerate(comparisons):
         (ka, na), (kb, nb) = (c.a.extrapolating, c.a.seeds), (c.b.extrapolating, c.b.seeds)
@@ -135,7 +129,7 @@ def verdict_lines(comparisons: Sequence[Comparison]) -> list[str]:
             f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{verdict}**. {c.a.name} {ka}/{na} vs "
             f"{c.b.name} {kb}/{nb} (difference {100 * (ka / na - kb / nb):+.0f} points, 95% interval "
             f"{100 * low:+.0f} to {100 * high:+.0f}); Fisher's exact test, two-sided "
-            f"{_adjusted(c.counted_p, counted[i], len(comparisons))}.",
+            f"{_adjusted(counted_p[i], counted[i], len(comparisons))}.",
         ]
         if i in graded:
             a, b = c.a.graded, c.b.graded
@@ -144,6 +138,6 @@ def verdict_lines(comparisons: Sequence[Comparison]) -> list[str]:
             lines.append(
                 f"  - {GRADED_NAME}: **{verdict}**. {c.a.name} mean {mean_a:.1f}% (n={len(a)}) vs {c.b.name} "
                 f"{mean_b:.1f}% (n={len(b)}); exact rank-sum (Mann-Whitney) test, two-sided "
-                f"{_adjusted(c.graded_p, graded[i], len(with_graded))}; Cliff's delta {cliffs_delta(a, b):+.2f}."
+                f"{_adjusted(graded_p[i], graded[i], len(with_graded))}; Cliff's delta {cliffs_delta(a, b):+.2f}."
             )
     return lines
