@@ -182,3 +182,13 @@ def test_results_csv_splits_the_held_out_accuracy_by_operation_when_the_prompts_
     rows = {r["seed"]: r for r in csv.DictReader((tmp_path / "report" / "results.csv").open())}
     assert (rows["0"]["heldout_add_acc_last10"], rows["0"]["heldout_sub_acc_last10"]) == ("1.0", "0.0")
     assert (rows["1"]["heldout_add_acc_last10"], rows["1"]["heldout_sub_acc_last10"]) == ("", "")
+
+
+def test_missing_runs_count_each_variant_up_to_the_seeds_asked(tmp_path):
+    # The paper's protocol at 10 seeds (Table 2's runs) does not make up for a protocol at 3 of 5.
+    _study_runs(tmp_path, "order-ablation", "paper", "n28", 0, seeds=10)
+    _study_runs(tmp_path, "order-ablation", "whole lines", "n28", 0, seeds=3)
+    text = beyond_section(load_runs(tmp_path).cells())
+    section = text[text.index("### Order ablation"):]
+    variants = len(STUDIES["order-ablation"].variants)
+    assert f"Seeds asked for: 5 per variant; complete runs missing: {5 * variants - 5 - 3}." in section
