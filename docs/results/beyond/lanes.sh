@@ -2,7 +2,8 @@
 # Run the studies' background queue (queue.sh) across sessions: start, pause, resume, stop,
 # status, and commit the runs that completed.
 #
-#   lanes.sh start [COMMIT]   pin a git worktree at COMMIT (default: HEAD) and start both lanes,
+#   lanes.sh start [COMMIT]   pin a git worktree at COMMIT (default: HEAD) and start both lanes
+#                             (refused while a lane of this QUEUE_DIR still runs or is paused),
 #                             "order" on core 1 and "other" on core 0, each in its own process group
 #   lanes.sh pause [LANE...]  SIGSTOP lanes (default: other), e.g. while tests run on core 0
 #   lanes.sh resume [LANE...] SIGCONT them
@@ -38,6 +39,12 @@ signal() {  # signal SIGNAL LANE...
 case ${1:-status} in
     start)
         mkdir -p "$queue_dir"
+        for lane in "${lanes[@]}"; do  # a second queue would race the first for the same runs
+            if [ -s "$queue_dir/$lane.pid" ] && kill -0 -- "-$(cat "$queue_dir/$lane.pid")" 2>/dev/null; then
+                echo "lanes.sh: lane $lane is already running (process group $(cat "$queue_dir/$lane.pid")); stop it first" >&2
+                exit 2
+            fi
+        done
         commit=$(git -C "$repo" rev-parse "${2:-HEAD}") || exit 2
         if [ -d "$worktree" ]; then
             git -C "$worktree" checkout -q --detach "$commit" || exit 2
