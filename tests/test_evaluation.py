@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
 from toobig import model as gpt
 from toobig.engine import rng
 from toobig.training import Prepared
-from toobig.evaluation import Evaluator, score, tally
+from toobig.evaluation import Completions, Evaluator, heldout_answers, score, tally
 from toobig.presets import make_config
 from toobig.tasks import build_task
 
@@ -62,12 +63,45 @@ def test_oracle_scores_all_and_wrong_model_scores_nothing(task, wrong):
         assert metrics["heldout_correct"] == (0 if wrong else 8)
         right = 0 if wrong else 2  # of each held-out prompt's 2 samples
         assert metrics["heldout_by_prompt"] == {"<5+7=": right, "<7+5=": right, "<5-7=": right, "<7-5=": right}
+        (answers,) = heldout_answers(prompts, completions, prepared.tokenizer)
+        # The oracle's wrong answer is the right one plus 1; 4 characters are generated, the 4th
+        # the line's padding.
+        given = {"<5+7=": 12, "<7+5=": 12, "<5-7=": -2, "<7-5=": 2}
+        assert answers == {text: {f"{value + wrong}>": 2} for text, value in given.items()}
         assert metrics["add_acc"] == metrics["sub_acc"] == expected
     else:
         assert "heldout_by_prompt" not in metrics  # nothing held out
     if task != "arithmetic":
         assert metrics["facts_total"] == 100
         assert metrics["facts_acc"] == expected
+
+
+def test_heldout_answers_count_each_members_own_completions():
+    config = make_config("arithmetic", "n14")
+    prompts = build_task(config.task).prompts(replace(config.eval, paper_counts=False))
+    tokenizer = Prepared.from_config(config).tokenizer
+    index = {p.text: i for i, p in enumerate(prompts)}
+    picked = ["<5+7=", "<1+1=", "<3-8="]
+    # Two members, three samples per prompt; member 0 holds out (5,7), member 1 (1,1) and (3,8).
+    sampled = {
+        0: {"<5+7=": ["13>\n", "12>\n", "13>\n"], "<1+1=": ["2>\n"] * 3, "<3-8=": ["5>\n"] * 3},
+        1: {"<5+7=": ["12>\n"] * 3, "<1+1=": ["2>\n", "11>\n", ">\n\n\n"], "<3-8=": ["5> \n", "-5>\n", "5>\n"]},
+    }
+    rows = [(text, s) for text in picked for s in range(3)]
+    tokens = np.array([[tokenizer.encode(sampled[m][text][s].ljust(4, "\n")) for text, s in rows] for m in (0, 1)])
+    completions = Completions(tokens, np.array([index[text] for text, _ in rows]))
+    held_out = np.zeros((2, len(prompts)), dtype=bool)
+    held_out[0, index["<5+7="]] = True
+    held_out[1, [index["<1+1="], index["<3-8="]]] = True
+    answers = heldout_answers(prompts, completions, tokenizer, held_out)
+    assert answers == [
+        {"<5+7=": {"13>": 2, "12>": 1}},
+        {"<1+1=": {">": 1, "11>": 1, "2>": 1}, "<3-8=": {"5>": 2, "-5>": 1}},
+    ]
+    # Most frequent first, ties by text (dicts compare equal in any order, lists do not).
+    assert [list(a.items()) for a in answers[1].values()] == [[("11>", 1), ("2>", 1), (">", 1)], [("5>", 2), ("-5>", 1)]]
+    assert list(answers[0]["<5+7="]) == ["13>", "12>"]
+    assert heldout_answers(prompts, completions, tokenizer, np.zeros_like(held_out)) == [{}, {}]
 
 
 def test_paper_counts_give_910_per_operation():

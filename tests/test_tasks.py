@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from toobig.config import TaskConfig
-from toobig.tasks import build_task, corpus_text
+from toobig.tasks import build_task, corpus_text, parse_answer, prompt_answer
 from toobig.tasks.arithmetic import arithmetic_prompts, line_width
 from toobig.tokenizer import CharTokenizer
 
@@ -84,3 +84,11 @@ def test_fact_scoring_takes_the_first_line_trimmed_and_ignores_case_and_a_final_
     assert score_fact("paris \nCapital of", "Paris")
     assert score_fact(" PARIS.", "Paris")
     assert not score_fact("Pari", "Paris") and not score_fact("\nParis", "Paris")
+
+
+def test_prompt_answer_and_parse_answer_read_arithmetic_text():
+    for a in range(20):
+        for b in range(20):
+            assert prompt_answer(f"<{a}+{b}=") == a + b and prompt_answer(f"<{a}-{b}=") == a - b
+    assert [prompt_answer(t) for t in ("<5+7", "5+7=", "<5*7=", "<Paris=", "<5+7=1")] == [None] * 5
+    assert [parse_answer(t) for t in ("12>", "-2> ", "7", ">12", "", "- 2")] == [12, -2, 7, None, None, None]

@@ -39,6 +39,13 @@ def score(prompts: Sequence[Prompt], completions: Completions, tokenizer: CharTo
     return verdicts[inverse.reshape(-1)].reshape(k_members, rows)
 
 
+def _members_held_out(prompts: Sequence[Prompt], k_members: int, held_out: np.ndarray | None) -> np.ndarray:
+    """(K, prompts) bool: each member's own held-out prompts, or the prompts' flags for all."""
+    if held_out is not None:
+        return held_out
+    return np.tile(np.array([p.held_out for p in prompts], dtype=bool), (k_members, 1))
+
+
 def tally(
     prompts: Sequence[Prompt], correct: np.ndarray, prompt_index: np.ndarray, held_out: np.ndarray | None = None
 ) -> list[dict]:
@@ -47,8 +54,7 @@ def tally(
     held_out (K, prompts), if given, says per member which prompts it never trained on (members
     with random held-out sets differ); otherwise the prompts' own flags hold for every member."""
     kinds = np.array([prompts[i].kind for i in prompt_index])
-    if held_out is None:
-        held_out = np.tile(np.array([p.held_out for p in prompts], dtype=bool), (correct.shape[0], 1))
+    held_out = _members_held_out(prompts, correct.shape[0], held_out)
     out = []
     for row, member_held in zip(correct, held_out):
         held = member_held[prompt_index]
@@ -67,6 +73,26 @@ def tally(
         total = m["add_total"] + m["sub_total"] + m["facts_total"]
         m["combined"] = (m["add_correct"] + m["sub_correct"] + m["facts_correct"]) / total
         out.append(m)
+    return out
+
+
+def heldout_answers(
+    prompts: Sequence[Prompt], completions: Completions, tokenizer: CharTokenizer, held_out: np.ndarray | None = None
+) -> list[dict[str, dict[str, int]]]:
+    """Per member, what it answered on each of its held-out prompts: every distinct completion (up
+    to the end of its line) and how many samples gave it. The counts say how often a model is
+    wrong; the answers say how (a neighbour's answer, the sign flipped, no number at all)."""
+    held_out = _members_held_out(prompts, completions.tokens.shape[0], held_out)
+    out = []
+    for tokens, member_held in zip(completions.tokens, held_out):
+        answers: dict[str, dict[str, int]] = {}
+        for p in np.flatnonzero(member_held):
+            counts: dict[str, int] = {}
+            for row in tokens[completions.prompt_index == p]:
+                text = tokenizer.decode(row).split("\n", 1)[0].rstrip()  # without the line's padding
+                counts[text] = counts.get(text, 0) + 1
+            answers[prompts[p].text] = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+        out.append(answers)
     return out
 
 
@@ -187,6 +213,9 @@ class Evaluator:
             losses = self.loss(params).tolist()
         correct = score(self.prompts, completions, self.tokenizer)
         metrics = tally(self.prompts, correct, completions.prompt_index, self.held_out)
-        for m, loss in zip(metrics, losses):
+        answers = heldout_answers(self.prompts, completions, self.tokenizer, self.held_out)
+        for m, loss, answered in zip(metrics, losses, answers):
             m["loss"] = loss
+            if answered:
+                m["heldout_answers"] = answered
         return metrics

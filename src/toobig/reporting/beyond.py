@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 from ..metrics import STABLE_EVALUATIONS
 from ..studies import NO_WD_100K, PAPER_ITERS, STUDIES, Study
+from .answers import answers_table
 from .markdown import DASH, format_estimate, md_table
 from .runs import Cell
 from .stats import clopper_pearson
@@ -190,17 +191,21 @@ _COMPARISONS = {
 def _study_section(study: Study, rows: list[VariantCell], cells: Sequence[Cell]) -> str:
     parts = [f"### {study.title}", "", f"*{study.question}*", ""]
     if study.axis == "width":
-        parts.append(_table(rows, "Width", lambda vc: vc.variant.model))
+        first_header, label = "Width", lambda vc: vc.variant.model
         verdicts = [_capacity_summary(rows), *verdict_lines(_capacity_comparisons(rows))] if len(rows) > 1 else []
     else:
-        parts.append(_table(rows, f"Model, {study.axis}", lambda vc: f"{vc.variant.model}, {vc.variant.label}"))
+        first_header, label = f"Model, {study.axis}", lambda vc: f"{vc.variant.model}, {vc.variant.label}"
         verdicts = verdict_lines(_COMPARISONS[study.axis](rows, cells))
+    parts.append(_table(rows, first_header, label))
     # A variant's seeds beyond those asked (the paper's runs, shared with Table 2 at more seeds)
     # cannot stand in for another variant's missing ones.
     missing = study.seeds * len(study.variants) - sum(min(vc.n, study.seeds) for vc in rows)
     parts += ["", f"Seeds asked for: {study.seeds} per variant; complete runs missing: {missing}."]
     if verdicts:
         parts += ["", *verdicts]
+    answers = answers_table(rows, first_header, label)
+    if answers:
+        parts += ["", answers]
     return "\n".join(parts)
 
 

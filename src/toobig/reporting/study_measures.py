@@ -7,7 +7,7 @@ cell's run length), so runs are found wherever they lie.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Sequence
 
@@ -51,6 +51,9 @@ class RunMeasures:
     in_distribution_at_best: float | None
     final_loss: float | None
     order_fraction: float | None
+    # What the run answered on each held-out prompt at its last evaluation: completion -> samples;
+    # {} for runs whose records do not carry them (trained before evaluation recorded answers).
+    heldout_answers_last: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ def measure(run: SeedRun) -> RunMeasures:
         in_distribution_at_best=None if id_best is None else in_distribution_score(id_best),
         final_loss=final_loss,
         order_fraction=_order_fraction(run, final_loss),
+        heldout_answers_last=dict((final or {}).get("heldout_answers", {})),
     )
 
 

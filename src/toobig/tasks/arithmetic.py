@@ -11,6 +11,7 @@ from .base import Prompt
 
 MAX_NEW_TOKENS = 4  # the reference generates 4 characters after "="
 _ANSWER = re.compile(r"-?\d+")
+_PROMPT = re.compile(r"<(\d+)([+-])(\d+)=")
 
 
 def _pairs(lo: int, hi: int) -> Iterator[tuple[int, int]]:
@@ -32,10 +33,25 @@ def line_width(operand_max: int) -> int:
     return max(len(expression(a, op, b)) for a, b in _pairs(0, operand_max) for op in "+-") + 1
 
 
-def score_arithmetic(completion: str, answer: str) -> bool:
-    """Correct if the integer right after '=' (up to the next non-digit) equals the answer."""
+def parse_answer(completion: str) -> int | None:
+    """The integer right after '=' (up to the next non-digit), or None when there is none."""
     match = _ANSWER.match(completion)
-    return match is not None and int(match.group()) == int(answer)
+    return None if match is None else int(match.group())
+
+
+def prompt_answer(text: str) -> int | None:
+    """The right answer of a prompt '<a+b=' or '<a-b='; None for any other text."""
+    match = _PROMPT.fullmatch(text)
+    if match is None:
+        return None
+    a, op, b = int(match[1]), match[2], int(match[3])
+    return a + b if op == "+" else a - b
+
+
+def score_arithmetic(completion: str, answer: str) -> bool:
+    """Correct if the integer right after '=' equals the answer."""
+    given = parse_answer(completion)
+    return given is not None and given == int(answer)
 
 
 def arithmetic_prompts(
