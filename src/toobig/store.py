@@ -36,6 +36,9 @@ MANIFEST_FILE = "SHA256SUMS.json"
 # Left by a failed sweep attempt (RunDir.write_failure); removed once the run completes.
 ERROR_FILE, TRACEBACK_FILE = "error.json", "traceback.txt"
 EXTRAPOLATION_FILE = "extrapolation.json"
+# What a finished run answers on its held-out prompts at its last evaluation, for runs trained
+# before the evaluation records carried the answers (toobig.answers).
+ANSWERS_FILE = "answers.json"
 LOCK_FILE = ".lock"
 # How to recover from a damaged file of a run directory, said with every refusal.
 RECOVER = "restore it from a copy (e.g. `git checkout`), or delete the run directory and train the run again"
@@ -370,7 +373,8 @@ class RunDir:
 
     def clear_outputs(self) -> None:
         """Remove every result of an earlier attempt (the caller holds the lock)."""
-        for path in (self.summary_path, self.metrics_path, self.path / EXTRAPOLATION_FILE, self.manifest_path, self.vocab_path):
+        for path in (self.summary_path, self.metrics_path, self.path / EXTRAPOLATION_FILE, self.path / ANSWERS_FILE,
+                     self.manifest_path, self.vocab_path):
             path.unlink(missing_ok=True)
         for name in CHECKPOINT_NAMES:
             self.checkpoint_path(name).unlink(missing_ok=True)
@@ -384,7 +388,7 @@ class RunDir:
             return "a complete run"
         if self.checkpoint_path("last").is_file():
             return "an interrupted run with a checkpoint"
-        if summary or self.read_metrics() or (self.path / EXTRAPOLATION_FILE).is_file():
+        if summary or self.read_metrics() or any((self.path / f).is_file() for f in (EXTRAPOLATION_FILE, ANSWERS_FILE)):
             return "results of an earlier run"
         return None
 

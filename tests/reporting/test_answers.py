@@ -62,12 +62,13 @@ def _runs(root, answers) -> None:
 def test_the_study_section_counts_each_seeds_answers_by_kind(tmp_path):
     _runs(tmp_path, [*_ANSWERS, None])  # a fourth seed from before answers were recorded
     text = beyond_section(load_runs(tmp_path).cells())
-    assert "for the 3 of 4 runs whose records carry the answers" in text
+    assert "Answers on the held-out prompts at the last evaluation (3 of 4 runs recorded them):" in text
     # 12 answers (3 seeds x 4 prompts), counted by hand. Seed 0: 13 off by one, 12 right, 2 sign
     # flipped, 2 right; seed 1: 13 off, 11 off, 2 flipped, 2 right; seed 2: 12 right, no number,
     # -2 right, 2 right.
     assert (
-        "| n28, whole lines | 3 | 6/12 | 3/12 | 2/12 | 0/12 | 1/12 | "
+        # Wrong numbers: 13, 13, 11 (1 off), 2, 2 (4 off): median distance 1.
+        "| n28, whole lines | 3 | 6/12 | 3/12 | 2/12 | 0/12 | 1/12 | 1 | "
         "5+7: 13 ×2, 12 ×1; 5-7: 2 ×2, -2 ×1; 7+5: '>' ×1, 11 ×1, 12 ×1; 7-5: 2 ×3 |"  # prompts in the records' order
     ) in text
 
@@ -75,7 +76,8 @@ def test_the_study_section_counts_each_seeds_answers_by_kind(tmp_path):
 def test_random_held_out_sets_are_counted_but_not_listed(tmp_path):
     _runs(tmp_path, [_ANSWERS[0], {"<1+2=": {"3>": 10}, "<2+1=": {"4>": 10}, "<1-2=": {"1>": 10}, "<2-1=": {"1>": 10}}])
     text = beyond_section(load_runs(tmp_path).cells())
-    assert "| n28, whole lines | 2 | 4/8 | 2/8 | 2/8 | 0/8 | 0/8 | — |" in text
+    # Wrong numbers: 13 and 4 (1 off), 2 for -2 (4 off), 1 for -1 (2 off): median distance 1.5.
+    assert "| n28, whole lines | 2 | 4/8 | 2/8 | 2/8 | 0/8 | 0/8 | 1.5 | — |" in text
 
 
 def test_no_answers_recorded_no_table(tmp_path):
@@ -90,3 +92,23 @@ def test_results_csv_names_each_prompts_most_frequent_answer(tmp_path):
         rows = {int(r["seed"]): r for r in csv.DictReader(f)}
     assert json.loads(rows[0]["heldout_answers_last"]) == {"<5+7=": "13>", "<7+5=": "11>", "<5-7=": "2>", "<7-5=": "2>"}
     assert rows[1]["heldout_answers_last"] == ""
+
+
+def test_answers_json_stands_in_for_records_that_lack_the_answers(tmp_path):
+    _runs(tmp_path, [None, None])
+    seeds = sorted(tmp_path.glob("*/seed*"))
+    (seeds[0] / "answers.json").write_text(json.dumps({"checkpoint": "last", "iteration": 2750, "heldout_answers": _ANSWERS[0]}))
+    (seeds[1] / "answers.json").write_text(json.dumps({"checkpoint": "last", "iteration": 250, "heldout_answers": _ANSWERS[1]}))
+    collection = load_runs(tmp_path)
+    # Seed 1's file is from another iteration than its last evaluation: ignored, and said so.
+    assert any("not the last evaluation (2750); ignored" in w for w in collection.warnings)
+    text = beyond_section(collection.cells())
+    assert "(1 of 2 runs recorded them)" in text
+    assert "| n28, whole lines | 1 | 2/4 | 1/4 | 1/4 | 0/4 | 0/4 | 2.5 | 5+7: 13 ×1; 7+5: 12 ×1; 5-7: 2 ×1; 7-5: 2 ×1 |" in text
+
+
+def test_distance_is_the_median_of_how_far_the_wrong_numbers_fall(tmp_path):
+    # 9 for 12 (3 below), 10 for 12 (2 below), -1 for -2 (1 above); 7-5 right: median distance 2.
+    _runs(tmp_path, [{"<5+7=": {"9>": 10}, "<7+5=": {"10>": 10}, "<5-7=": {"-1>": 10}, "<7-5=": {"2>": 10}}])
+    text = beyond_section(load_runs(tmp_path).cells())
+    assert "| n28, whole lines | 1 | 1/4 | 1/4 | 0/4 | 2/4 | 0/4 | 2 |" in text

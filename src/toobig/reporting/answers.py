@@ -5,6 +5,7 @@ expected to answer with a line it has seen; these counts say whether it does."""
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from typing import Callable, Mapping, Sequence
 
@@ -13,6 +14,17 @@ from .markdown import DASH, md_table
 from .study_measures import VariantCell
 
 KINDS = ("right", "off by one", "sign flipped", "another number", "no number")
+
+# How to read the tables below; said once, in the report's note on the studies.
+NOTE = (
+    "Answers on the held-out prompts: each seed's most frequent completion of each held-out prompt at "
+    "its last evaluation, counted by kind. Off by one: the answer with one operand moved by one (a "
+    "neighbouring line's); sign flipped: a subtraction's operands swapped; distance: the median of "
+    "|answer - right answer| over the wrong numbers. The answers come from the last evaluation record "
+    "(`heldout_answers`) or, for runs trained before the records carried them, from answers.json, "
+    "written from the run's last checkpoint, which must reproduce the last evaluation's counts exactly "
+    "(`toobig.answers.record_answers`)."
+)
 
 
 def answer_kind(prompt: str, completion: str) -> str | None:
@@ -65,23 +77,28 @@ def answers_table(rows: Sequence[VariantCell], first_header: str, label: Callabl
         answers = [r.heldout_answers_last for r in vc.runs if r.heldout_answers_last]
         total += vc.n
         recorded += len(answers)
-        if not answers:
-            continue
-        kinds = Counter(
-            answer_kind(prompt, most_frequent(counts)) for a in answers for prompt, counts in a.items()
-        )
+        modal = [(prompt, most_frequent(counts)) for a in answers for prompt, counts in a.items()]
+        kinds = Counter(answer_kind(prompt, completion) for prompt, completion in modal)
         given = sum(kinds[k] for k in KINDS)
         if not given:
-            continue  # held-out prompts that are not arithmetic
-        table.append([label(vc), len(answers), *(f"{kinds[k]}/{given}" for k in KINDS), _per_prompt(answers)])
+            continue  # nothing recorded, or held-out prompts that are not arithmetic
+        table.append([
+            label(vc), len(answers), *(f"{kinds[k]}/{given}" for k in KINDS), _median_distance(modal), _per_prompt(answers),
+        ])
     if not table:
         return None
-    headers = [first_header, "Seeds", *(k.capitalize() for k in KINDS), "Answers per held-out prompt (seeds)"]
+    headers = [first_header, "Seeds", *(k.capitalize() for k in KINDS), "Distance", "Answers per held-out prompt (seeds)"]
     return (
-        "What the models answer on their held-out prompts at the last evaluation: each seed's most "
-        f"frequent completion of each prompt, counted by kind, for the {recorded} of {total} runs whose "
-        "records carry the answers (`heldout_answers` in metrics.jsonl; earlier runs only counted them). "
-        "Off by one: the answer with one operand moved by one (a neighbouring line's); sign flipped: a "
-        "subtraction's operands swapped.\n\n"
+        f"Answers on the held-out prompts at the last evaluation ({recorded} of {total} runs recorded them):\n\n"
         + md_table(headers, table)
     )
+
+
+def _median_distance(modal: Sequence[tuple[str, str]]) -> str:
+    """Median |answer - right answer| over the wrong numeric answers, or a dash when there are none."""
+    distances = []
+    for prompt, completion in modal:
+        right, given = prompt_answer(prompt), parse_answer(completion)
+        if right is not None and given is not None and given != right:
+            distances.append(abs(given - right))
+    return f"{statistics.median(distances):g}" if distances else DASH

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from ..metrics import STABLE_EVALUATIONS
 from ..studies import NO_WD_100K, PAPER_ITERS, STUDIES, Study
-from .answers import answers_table
+from .answers import NOTE as ANSWERS_NOTE, answers_table
 from .markdown import DASH, format_estimate, md_table
 from .runs import Cell
 from .stats import clopper_pearson
@@ -241,7 +241,7 @@ def beyond_section(cells: Sequence[Cell], figures: Sequence[Path] = (), out_dir:
             sections.append(_study_section(study, rows, cells))
     if not sections:
         return None
-    text = "## Beyond the paper\n\n" + _NOTE + "\n\n" + "\n\n".join(sections)
+    text = "## Beyond the paper\n\n" + _NOTE + "\n\n" + ANSWERS_NOTE + "\n\n" + "\n\n".join(sections)
     mine = [p for p in figures if p.name.startswith("beyond_")]
     if mine and out_dir is not None:
         text += "\n\n### Figures\n\n" + "\n\n".join(

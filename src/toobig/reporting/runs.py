@@ -18,7 +18,7 @@ from ..config import ConfigError, protocol_changes, to_dict
 from ..integrity import check_run
 from ..metrics import arithmetic_perfect, best_record, extrapolated, in_distribution_perfect
 from ..presets import MODEL_NAMES, make_config
-from ..store import CONFIG_FILE, ERROR_FILE, EXTRAPOLATION_FILE, SUMMARY_FILE, RunDir, StoreError
+from ..store import ANSWERS_FILE, CONFIG_FILE, ERROR_FILE, EXTRAPOLATION_FILE, SUMMARY_FILE, RunDir, StoreError
 from .paper import table_number
 
 _N_MODEL = re.compile(r"n(\d+)")
@@ -73,6 +73,9 @@ class SeedRun:
     config: Mapping[str, Any]  # nested dict as in config.toml
     metrics: tuple[Mapping[str, Any], ...]
     out_of_range: OutOfRange | None
+    # What it answered on its held-out prompts at its last evaluation, from answers.json (runs
+    # trained before the records carried them); None when absent.
+    answers_after_training: Mapping[str, Mapping[str, int]] | None = None
 
     @property
     def complete(self) -> bool:
@@ -205,6 +208,18 @@ def load_run(path: Path) -> tuple[SeedRun, list[str]]:
             out_of_range = _read_out_of_range(extrapolation, int(config.get("task", {}).get("operand_max", 9)))
         except (ValueError, KeyError, TypeError) as exc:
             warnings.append(f"{extrapolation}: unreadable, ignored ({exc!r})")
+    answers = None
+    answers_path = run.path / ANSWERS_FILE
+    if answers_path.is_file():
+        try:
+            raw = json.loads(answers_path.read_text(encoding="utf-8"))
+            final_iter = (summary.get("final") or {}).get("iter")
+            if raw["iteration"] == final_iter:
+                answers = {str(p): {str(c): int(n) for c, n in counts.items()} for p, counts in raw["heldout_answers"].items()}
+            else:
+                warnings.append(f"{answers_path}: from iteration {raw['iteration']}, not the last evaluation ({final_iter}); ignored")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            warnings.append(f"{answers_path}: unreadable, ignored ({exc!r})")
     task_cfg = config.get("task", {})
     train_cfg = config.get("train", {})
     timings = summary.get("timings") or {}
@@ -242,6 +257,7 @@ def load_run(path: Path) -> tuple[SeedRun, list[str]]:
         config=config,
         metrics=metrics,
         out_of_range=out_of_range,
+        answers_after_training=answers,
     )
     return seed_run, warnings
 

@@ -51,8 +51,8 @@ class RunMeasures:
     in_distribution_at_best: float | None
     final_loss: float | None
     order_fraction: float | None
-    # What the run answered on each held-out prompt at its last evaluation: completion -> samples;
-    # {} for runs whose records do not carry them (trained before evaluation recorded answers).
+    # What the run answered on each held-out prompt at its last evaluation: completion -> samples,
+    # from its last record or answers.json (toobig.answers); {} when neither has them.
     heldout_answers_last: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
@@ -125,7 +125,7 @@ def measure(run: SeedRun) -> RunMeasures:
         in_distribution_at_best=None if id_best is None else in_distribution_score(id_best),
         final_loss=final_loss,
         order_fraction=_order_fraction(run, final_loss),
-        heldout_answers_last=dict((final or {}).get("heldout_answers", {})),
+        heldout_answers_last=dict((final or {}).get("heldout_answers") or run.answers_after_training or {}),
     )
 
 
