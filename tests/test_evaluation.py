@@ -71,6 +71,8 @@ def test_oracle_scores_all_and_wrong_model_scores_nothing(task, wrong):
         assert metrics["add_acc"] == metrics["sub_acc"] == expected
     else:
         assert "heldout_by_prompt" not in metrics  # nothing held out
+        (recorded,) = evaluator(params, rng.member_keys([0]), iteration=0)
+        assert "heldout_answers" not in recorded and "heldout_by_prompt" not in recorded
     if task != "arithmetic":
         assert metrics["facts_total"] == 100
         assert metrics["facts_acc"] == expected

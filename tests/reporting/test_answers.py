@@ -63,13 +63,14 @@ def test_the_study_section_counts_each_seeds_answers_by_kind(tmp_path):
     _runs(tmp_path, [*_ANSWERS, None])  # a fourth seed from before answers were recorded
     text = beyond_section(load_runs(tmp_path).cells())
     assert "Answers on the held-out prompts at the last evaluation (3 of 4 runs recorded them):" in text
+    assert "Off by one: |answer - right answer| = 1" in text  # the note, once the study has a table
     # 12 answers (3 seeds x 4 prompts), counted by hand. Seed 0: 13 off by one, 12 right, 2 sign
     # flipped, 2 right; seed 1: 13 off, 11 off, 2 flipped, 2 right; seed 2: 12 right, no number,
-    # -2 right, 2 right.
+    # -2 right, 2 right. Wrong numbers: 13, 13, 11 (1 off), 2, 2 (4 off): median distance 1 of 5.
+    # Prompts in the task's order (additions first), whatever order the records hold them in.
     assert (
-        # Wrong numbers: 13, 13, 11 (1 off), 2, 2 (4 off): median distance 1.
-        "| n28, whole lines | 3 | 6/12 | 3/12 | 2/12 | 0/12 | 1/12 | 1 | "
-        "5+7: 13 ×2, 12 ×1; 5-7: 2 ×2, -2 ×1; 7+5: '>' ×1, 11 ×1, 12 ×1; 7-5: 2 ×3 |"  # prompts in the records' order
+        "| n28, whole lines | 3 (0-2) | 6/12 | 3/12 | 2/12 | 0/12 | 1/12 | 1 (n=5) | "
+        "5+7: 13 ×2, 12 ×1; 7+5: '>' ×1, 11 ×1, 12 ×1; 5-7: 2 ×2, -2 ×1; 7-5: 2 ×3 |"
     ) in text
 
 
@@ -77,12 +78,14 @@ def test_random_held_out_sets_are_counted_but_not_listed(tmp_path):
     _runs(tmp_path, [_ANSWERS[0], {"<1+2=": {"3>": 10}, "<2+1=": {"4>": 10}, "<1-2=": {"1>": 10}, "<2-1=": {"1>": 10}}])
     text = beyond_section(load_runs(tmp_path).cells())
     # Wrong numbers: 13 and 4 (1 off), 2 for -2 (4 off), 1 for -1 (2 off): median distance 1.5.
-    assert "| n28, whole lines | 2 | 4/8 | 2/8 | 2/8 | 0/8 | 0/8 | 1.5 | — |" in text
+    assert "| n28, whole lines | 2 (0-1) | 4/8 | 2/8 | 2/8 | 0/8 | 0/8 | 1.5 (n=4) | — |" in text
 
 
-def test_no_answers_recorded_no_table(tmp_path):
+def test_no_answers_recorded_no_table_and_no_note(tmp_path):
     _runs(tmp_path, [None, None])
-    assert "What the models answer" not in beyond_section(load_runs(tmp_path).cells())
+    text = beyond_section(load_runs(tmp_path).cells())
+    assert "### Order ablation" in text
+    assert "Answers on the held-out prompts" not in text and "Off by one" not in text
 
 
 def test_results_csv_names_each_prompts_most_frequent_answer(tmp_path):
@@ -94,21 +97,35 @@ def test_results_csv_names_each_prompts_most_frequent_answer(tmp_path):
     assert rows[1]["heldout_answers_last"] == ""
 
 
+def _answers_file(seed_dir, answers, **changed) -> None:
+    """answers.json as record_answers writes it, reproducing the run's own last record unless changed."""
+    final = json.loads((seed_dir / "summary.json").read_text())["final"]
+    checked = ("iter", "add_correct", "sub_correct", "facts_correct", "heldout_correct", "heldout_total", "heldout_by_prompt", "loss")
+    reproduced = {k: v for k, v in final.items() if k in checked}
+    (seed_dir / "answers.json").write_text(json.dumps({
+        "checkpoint": "last", "iteration": final["iter"], "reproduced": {**reproduced, **changed}, "heldout_answers": answers,
+    }))
+
+
 def test_answers_json_stands_in_for_records_that_lack_the_answers(tmp_path):
-    _runs(tmp_path, [None, None])
+    _runs(tmp_path, [None, None, _ANSWERS[2]])
     seeds = sorted(tmp_path.glob("*/seed*"))
-    (seeds[0] / "answers.json").write_text(json.dumps({"checkpoint": "last", "iteration": 2750, "heldout_answers": _ANSWERS[0]}))
-    (seeds[1] / "answers.json").write_text(json.dumps({"checkpoint": "last", "iteration": 250, "heldout_answers": _ANSWERS[1]}))
+    _answers_file(seeds[0], _ANSWERS[0])
+    _answers_file(seeds[1], _ANSWERS[1], loss=0.61)  # e.g. another run's file copied here
+    _answers_file(seeds[2], _ANSWERS[0])  # the record has its own answers, which win
     collection = load_runs(tmp_path)
-    # Seed 1's file is from another iteration than its last evaluation: ignored, and said so.
-    assert any("not the last evaluation (2750); ignored" in w for w in collection.warnings)
+    assert any("seed1/answers.json: its loss is not this run's last evaluation's; ignored" in w for w in collection.warnings)
+    runs = {r.seed: r for c in collection.cells() for r in c.runs}
+    assert runs[0].answers_after_training == _ANSWERS[0]
+    assert runs[1].answers_after_training is None and runs[2].answers_after_training is None
     text = beyond_section(collection.cells())
-    assert "(1 of 2 runs recorded them)" in text
-    assert "| n28, whole lines | 1 | 2/4 | 1/4 | 1/4 | 0/4 | 0/4 | 2.5 | 5+7: 13 ×1; 7+5: 12 ×1; 5-7: 2 ×1; 7-5: 2 ×1 |" in text
+    assert "(2 of 3 runs recorded them)" in text
+    # Seed 0 from its file (13 off, 12 right, 2 flipped, 2 right), seed 2 from its record.
+    assert "| n28, whole lines | 2 (0, 2) | 5/8 | 1/8 | 1/8 | 0/8 | 1/8 | 2.5 (n=2) | 5+7: 12 ×1, 13 ×1; 7+5: '>' ×1, 12 ×1;" in text
 
 
 def test_distance_is_the_median_of_how_far_the_wrong_numbers_fall(tmp_path):
     # 9 for 12 (3 below), 10 for 12 (2 below), -1 for -2 (1 above); 7-5 right: median distance 2.
     _runs(tmp_path, [{"<5+7=": {"9>": 10}, "<7+5=": {"10>": 10}, "<5-7=": {"-1>": 10}, "<7-5=": {"2>": 10}}])
     text = beyond_section(load_runs(tmp_path).cells())
-    assert "| n28, whole lines | 1 | 1/4 | 1/4 | 0/4 | 2/4 | 0/4 | 2 |" in text
+    assert "| n28, whole lines | 1 (0) | 1/4 | 1/4 | 0/4 | 2/4 | 0/4 | 2 (n=3) |" in text

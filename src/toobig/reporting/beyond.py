@@ -188,7 +188,8 @@ _COMPARISONS = {
 }
 
 
-def _study_section(study: Study, rows: list[VariantCell], cells: Sequence[Cell]) -> str:
+def _study_section(study: Study, rows: list[VariantCell], cells: Sequence[Cell]) -> tuple[str, bool]:
+    """The study's text, and whether it has a table of held-out answers."""
     parts = [f"### {study.title}", "", f"*{study.question}*", ""]
     if study.axis == "width":
         first_header, label = "Width", lambda vc: vc.variant.model
@@ -206,7 +207,7 @@ def _study_section(study: Study, rows: list[VariantCell], cells: Sequence[Cell])
     answers = answers_table(rows, first_header, label)
     if answers:
         parts += ["", answers]
-    return "\n".join(parts)
+    return "\n".join(parts), answers is not None
 
 
 _NOTE = (
@@ -234,14 +235,17 @@ _NOTE = (
 
 def beyond_section(cells: Sequence[Cell], figures: Sequence[Path] = (), out_dir: Path | None = None) -> str | None:
     """The studies that have runs, each with its table and verdicts; None when none has."""
-    sections = []
+    sections, with_answers = [], False
     for study in STUDIES.values():
         rows = study_cells(study, cells)
         if study_ran(rows):
-            sections.append(_study_section(study, rows, cells))
+            text, answered = _study_section(study, rows, cells)
+            sections.append(text)
+            with_answers |= answered
     if not sections:
         return None
-    text = "## Beyond the paper\n\n" + _NOTE + "\n\n" + ANSWERS_NOTE + "\n\n" + "\n\n".join(sections)
+    notes = [_NOTE, ANSWERS_NOTE] if with_answers else [_NOTE]
+    text = "## Beyond the paper\n\n" + "\n\n".join([*notes, *sections])
     mine = [p for p in figures if p.name.startswith("beyond_")]
     if mine and out_dir is not None:
         text += "\n\n### Figures\n\n" + "\n\n".join(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..answers import first_difference
 from ..config import ConfigError, protocol_changes, to_dict
 from ..integrity import check_run
 from ..metrics import arithmetic_perfect, best_record, extrapolated, in_distribution_perfect
@@ -210,14 +211,17 @@ def load_run(path: Path) -> tuple[SeedRun, list[str]]:
             warnings.append(f"{extrapolation}: unreadable, ignored ({exc!r})")
     answers = None
     answers_path = run.path / ANSWERS_FILE
-    if answers_path.is_file():
+    final = summary.get("final") or {}
+    if answers_path.is_file() and "heldout_answers" not in final:  # the record's own answers win
         try:
             raw = json.loads(answers_path.read_text(encoding="utf-8"))
-            final_iter = (summary.get("final") or {}).get("iter")
-            if raw["iteration"] == final_iter:
+            # The values the re-evaluation reproduced must be this run's last evaluation's: a file
+            # of another run, seed or iteration is refused.
+            differ = first_difference(final, raw["reproduced"])
+            if differ is None:
                 answers = {str(p): {str(c): int(n) for c, n in counts.items()} for p, counts in raw["heldout_answers"].items()}
             else:
-                warnings.append(f"{answers_path}: from iteration {raw['iteration']}, not the last evaluation ({final_iter}); ignored")
+                warnings.append(f"{answers_path}: its {differ} is not this run's last evaluation's; ignored")
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             warnings.append(f"{answers_path}: unreadable, ignored ({exc!r})")
     task_cfg = config.get("task", {})

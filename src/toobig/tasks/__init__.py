@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..config import ConfigError, TaskConfig
-from .arithmetic import ArithmeticTask, arithmetic_prompts, parse_answer, prompt_answer, score_arithmetic
+from .arithmetic import ArithmeticTask, arithmetic_prompts, parse_answer, parse_prompt, prompt_answer, score_arithmetic
 from .base import KINDS, Prompt, Task, shuffled_corpus, split_lines
 from .capitals import CapitalsTask, score_fact
 from .combined import CombinedTask
@@ -111,6 +111,6 @@ def is_correct(prompt: Prompt, completion: str) -> bool:
 
 __all__ = [
     "KINDS", "Prompt", "Task", "build_task", "corpus_text", "is_correct", "arithmetic_prompts",
-    "resolve_task", "random_held_out", "answer_mask", "line_spans", "parse_answer", "prompt_answer",
+    "resolve_task", "random_held_out", "answer_mask", "line_spans", "parse_answer", "parse_prompt", "prompt_answer",
     "ArithmeticTask", "CapitalsTask", "CombinedTask", "PairsTask", "read_pairs", "held_out_label",
 ]

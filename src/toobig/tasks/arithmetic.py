@@ -39,12 +39,18 @@ def parse_answer(completion: str) -> int | None:
     return None if match is None else int(match.group())
 
 
+def parse_prompt(text: str) -> tuple[int, str, int] | None:
+    """(a, operator, b) of a prompt '<a+b=' or '<a-b='; None for any other text."""
+    match = _PROMPT.fullmatch(text)
+    return None if match is None else (int(match[1]), match[2], int(match[3]))
+
+
 def prompt_answer(text: str) -> int | None:
     """The right answer of a prompt '<a+b=' or '<a-b='; None for any other text."""
-    match = _PROMPT.fullmatch(text)
-    if match is None:
+    parsed = parse_prompt(text)
+    if parsed is None:
         return None
-    a, op, b = int(match[1]), match[2], int(match[3])
+    a, op, b = parsed
     return a + b if op == "+" else a - b
 
 
