@@ -17,7 +17,8 @@ KINDS = ("right", "off by one", "sign flipped", "another number", "no number")
 NOTE = (
     "Answers on the held-out prompts: each seed's most frequent completion of each held-out prompt at "
     "its last evaluation, counted by kind. Off by one: |answer - right answer| = 1 (an arithmetic slip "
-    "and a neighbouring line's answer look alike here); sign flipped: the negative of a subtraction's "
+    "and a neighbouring line's answer look alike here; for scale, with operands 0-9 a wrong answer drawn "
+    "uniformly from the other answers of its operation is off by one at most 1 time in 9); sign flipped: the negative of a subtraction's "
     "answer (its operands swapped); distance: the median of |answer - right answer| over the wrong "
     "numbers, with how many there are. 'Seeds recorded' lists the seeds whose answers are known: from "
     "the last evaluation record (`heldout_answers`) or, for runs trained before the records carried "
