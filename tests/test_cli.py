@@ -56,6 +56,13 @@ def test_eval_reproduces_the_logged_record(trained):
     for key in ("add_correct", "sub_correct", "heldout_correct", "combined"):
         assert metrics[key] == logged[key]
     assert metrics["loss"] == pytest.approx(logged["loss"], rel=1e-5)
+    # What each held-out prompt was answered, as logged, one line per prompt below the count.
+    assert metrics["heldout_answers"] == logged["heldout_answers"]
+    held = readable.index(next(line for line in readable if "held-out pairs" in line))
+    answered = readable[held + 1:]
+    assert len(answered) == len(logged["heldout_answers"]) == 4
+    for line, (prompt, counts) in zip(answered, logged["heldout_answers"].items()):
+        assert line.split() == [prompt] + [part for text, n in counts.items() for part in (text or "''", f"x{n}")]
 
 
 def test_sample_prints_completions(trained):

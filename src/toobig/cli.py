@@ -110,6 +110,9 @@ def scores_text(scores: dict) -> str:
         if total:
             correct = scores[f"{part}_correct"]
             lines.append(f"  {name:<15} {correct:>5}/{total:<5} {correct / total:7.1%}")
+    # What each held-out prompt was answered, e.g. "    <5+7=  13> x6  12> x4".
+    for prompt, counts in (scores.get("heldout_answers") or {}).items():
+        lines.append(f"    {prompt:<7} " + "  ".join(f"{text or repr(text)} x{n}" for text, n in counts.items()))
     return "\n".join(lines)
 
 
