@@ -192,3 +192,13 @@ def test_missing_runs_count_each_variant_up_to_the_seeds_asked(tmp_path):
     section = text[text.index("### Order ablation"):]
     variants = len(STUDIES["order-ablation"].variants)
     assert f"Seeds asked for: 5 per variant; complete runs missing: {5 * variants - 5 - 3}." in section
+
+
+def test_weight_decay_and_learning_rate_get_their_own_figures(tmp_path):
+    _study_runs(tmp_path, "capacity-curve", "n28", "n28", 0)
+    names = {p.name for p in beyond_figures(load_runs(tmp_path).cells(), tmp_path / "figures")}
+    assert not names & {"beyond_weight_decay_over_training.png", "beyond_learning_rate_over_training.png"}
+    _study_runs(tmp_path, "weight-decay", "wd 1.0, 30k", "n28", 0, seeds=2)
+    _study_runs(tmp_path, "learning-rate", "lr 3e-3", "n28", 0, seeds=2)
+    names = {p.name for p in beyond_figures(load_runs(tmp_path).cells(), tmp_path / "figures")}
+    assert {"beyond_weight_decay_over_training.png", "beyond_learning_rate_over_training.png"} <= names

@@ -1,9 +1,10 @@
 """Figures of the studies beyond the paper: extrapolation against parameters per protocol, order
-learned and held-out accuracy against width, held-out accuracy during training, and the held-out
-set x width grid."""
+learned and held-out accuracy against width, held-out accuracy during training (per protocol, per
+weight decay, per learning rate), and the held-out set x width grid."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -34,6 +35,10 @@ FEW_SEEDS = 5
 _FEW_NOTE = f"(dots: seeds; mean hollow and not joined below {FEW_SEEDS} seeds)"
 
 
+# How the paper's runs are named beside each study's variants.
+_PAPER_LABELS = {"weight-decay": "paper: no wd, 30k", "learning-rate": "paper: lr 1e-2"}
+
+
 def _width(model: str) -> int:
     return int(model[1:])
 
@@ -41,7 +46,8 @@ def _width(model: str) -> int:
 def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
     """Figures of the studies that have runs: extrapolation against parameters per protocol,
     order learned and held-out accuracy against width, held-out accuracy during training per
-    protocol, and the held-out set x width grid."""
+    protocol, weight decay and learning rate (beside the paper's runs), and the held-out set x
+    width grid."""
     import matplotlib
     from matplotlib.figure import Figure
 
@@ -135,12 +141,13 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         save(fig, "beyond_heldout_vs_width.png")
 
-    if ablation:
-        models_run = list(dict.fromkeys(vc.variant.model for vc in ablation))
+    def over_training(rows: Sequence[VariantCell], what: str, name: str) -> None:
+        """One panel per model: held-out accuracy at each evaluation, per variant."""
+        models_run = list(dict.fromkeys(vc.variant.model for vc in rows))
         fig = Figure(figsize=(4.2 * len(models_run) + 2, 3.8))
         axes = fig.subplots(1, len(models_run), sharey=True, squeeze=False)[0]
         for ax, model in zip(axes, models_run):
-            for vc in (vc for vc in ablation if vc.variant.model == model):
+            for vc in (vc for vc in rows if vc.variant.model == model):
                 iters, mean = heldout_over_training(vc)
                 if not iters:
                     continue
@@ -155,8 +162,22 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
             if ax.lines:
                 ax.legend(fontsize=7, loc="best")
         axes[0].set_ylabel("held-out accuracy, mean over seeds")
-        fig.suptitle("Held-out accuracy during training, per protocol (thick: mean; thin: seeds; legend: seeds)")
-        save(fig, "beyond_heldout_over_training.png")
+        fig.suptitle(f"Held-out accuracy during training, per {what} (thick: mean; thin: seeds; legend: seeds)")
+        save(fig, name)
+
+    if ablation:
+        over_training(ablation, "protocol", "beyond_heldout_over_training.png")
+    # The weight-decay and learning-rate variants beside the paper's runs of the same models.
+    paper = [vc for vc in study_cells(STUDIES["capacity-curve"], cells) if vc.variant.is_table2]
+    for study, what, name in (
+        ("weight-decay", "weight decay and length", "beyond_weight_decay_over_training.png"),
+        ("learning-rate", "peak learning rate", "beyond_learning_rate_over_training.png"),
+    ):
+        rows = studies[study]
+        if rows:
+            models = {vc.variant.model for vc in rows}
+            control = [replace(vc, variant=replace(vc.variant, label=_PAPER_LABELS[study])) for vc in paper if vc.variant.model in models]
+            over_training([*control, *rows], what, name)
 
     grid_rows = [("(5,7), paper", {vc.variant.model: vc for vc in curve})]
     for label in dict.fromkeys(vc.variant.label for vc in generality):
