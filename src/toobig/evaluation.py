@@ -81,7 +81,8 @@ def heldout_answers(
 ) -> list[dict[str, dict[str, int]]]:
     """Per member, what it answered on each of its held-out prompts: every distinct completion (up
     to the end of its line) and how many samples gave it. The counts say how often a model is
-    wrong; the answers say how (a neighbour's answer, the sign flipped, no number at all)."""
+    wrong; the answers say how (off by one, the sign flipped, no number at all). Most frequent
+    first, ties in code-point order."""
     held_out = _members_held_out(prompts, completions.tokens.shape[0], held_out)
     out = []
     for tokens, member_held in zip(completions.tokens, held_out):
