@@ -123,6 +123,8 @@ CASES = [
     pytest.param(["sweep", "{sweep_ok}", "--device", "cuda"], "CUDA is not available", marks=NO_CUDA),
     pytest.param(["reproduce", "--experiments", "table2", "--device", "cuda"], "CUDA is not available", marks=NO_CUDA),
     (["report", "no-such-dir"], "no such runs directory: no-such-dir"),
+    (["compare", "no-such-dir", RUN], "no such folder: no-such-dir"),
+    (["compare", RUN, "{empty_dir}"], "holds no readable run; pass the folder of one configuration"),
     (["runs", "no-such-dir"], "no such runs directory: no-such-dir"),
     (["info", "--model", "n0"], "unknown model 'n0'"),
     (["info", "--set", "model.n_layer=0"], "model.n_layer"),

@@ -194,6 +194,14 @@ def report(runs_dir: str | Path, out: str | Path | None = None) -> Path:
     return write_report(runs_dir, Path(out) if out is not None else runs_dir / "report")[0]
 
 
+def compare(a: str | Path, b: str | Path) -> str:
+    """Does configuration A extrapolate more than B? The report's two tests on the complete seeds
+    of two configuration folders, as plain-words verdicts (markdown)."""
+    from .reporting.compare import compare as compare_configurations
+
+    return compare_configurations(a, b)
+
+
 _FIELDS = _field_names()
 
-__all__ = ["Run", "RunOptions", "config", "evaluate", "load_run", "load_runs", "report", "sample", "train"]
+__all__ = ["Run", "RunOptions", "compare", "config", "evaluate", "load_run", "load_runs", "report", "sample", "train"]

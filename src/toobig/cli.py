@@ -195,6 +195,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    print(api.compare(args.a, args.b))
+    return 0
+
+
 def runs_table(runs: Sequence[api.Run]) -> str:
     """One row per configuration (a folder of seed<N> runs): seeds, how many are complete, and
     the means over seeds of the best evaluation's combined score and held-out accuracy."""
@@ -397,6 +402,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("runs_dir", type=Path, help=RUNS_DIR_HELP)
     p.add_argument("--out", type=Path, help="output directory (default: RUNS_DIR/report)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare", help="does configuration A extrapolate more than B? the studies' two tests on their seeds")
+    p.add_argument("a", type=Path, help="the folder of one configuration (its seed<N> runs)")
+    p.add_argument("b", type=Path, help="the folder of the configuration to compare it with")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("export", help="write a run's checkpoint for HF transformers (GPT-2) or nanoGPT")
     p.add_argument("run_dir", type=Path, help=RUN_DIR_HELP)

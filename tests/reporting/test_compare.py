@@ -1,0 +1,38 @@
+"""toobig compare: two configuration folders, the studies' two tests, refusals in one line."""
+
+from __future__ import annotations
+
+import pytest
+
+import toobig
+from toobig.store import StoreError
+
+from .synthetic import record, write_run, config_for
+
+
+def _seeds(root, model: str, stable: int, seeds: int = 5) -> None:
+    """seeds runs of one configuration; the first `stable` get every held-out sample right over their last 10 evaluations."""
+    for seed in range(seeds):
+        held = 40 if seed < stable else 0
+        metrics = [record("arithmetic", 250 * i, 1.0, 1.0, heldout=held if i >= 2 else 0) for i in range(12)]
+        write_run(root, config_for("arithmetic", model, seed=seed), metrics)
+
+
+def test_compare_gives_both_verdicts_on_the_seeds_of_two_folders(tmp_path):
+    _seeds(tmp_path / "a", "n14", stable=5)
+    _seeds(tmp_path / "b", "n28", stable=0)
+    (a,), (b,) = (tmp_path / "a").iterdir(), (tmp_path / "b").iterdir()
+    lines = toobig.compare(a, b).splitlines()
+    assert lines[0] == f"- {a.name} extrapolates more than {b.name}:"
+    # 5/5 against 0/5: Fisher's two-sided p = 2 / C(10, 5) = 0.00794; held-out 100% against 0%.
+    assert "**holds**" in lines[1] and f"{a.name} 5/5 vs {b.name} 0/5" in lines[1] and "p = 0.00794" in lines[1]
+    assert "**holds**" in lines[2] and "mean 100.0% (n=5)" in lines[2] and "Cliff's delta +1.00" in lines[2]
+    # The other way round, the opposite is significant.
+    assert "does not hold (the opposite is significant)" in toobig.compare(b, a).splitlines()[1]
+
+
+def test_compare_refuses_a_folder_of_several_configurations(tmp_path):
+    _seeds(tmp_path, "n14", stable=1, seeds=2)
+    _seeds(tmp_path, "n28", stable=0, seeds=2)
+    with pytest.raises(StoreError, match="holds 2 configurations; pass the folder of one configuration"):
+        toobig.compare(tmp_path, next(tmp_path.iterdir()))
