@@ -67,7 +67,7 @@ MUTANTS = [
     Mutant("in-distribution-keeps-heldout", "metrics.py", 'total -= record.get("heldout_total", 0)', 'total -= 0'),
     Mutant("answer-mask-includes-equals", "tasks/__init__.py", "mask += [eq < i < stop for i in range(len(line))]", "mask += [eq <= i < stop for i in range(len(line))]"),
     Mutant("reshuffle-order-shared-by-members", "engine/sampling.py", "order = rng.hash32(self.keys.view(-1, 1, 1), rng.STREAM_ORDER, its, lines)", "order = rng.hash32(self.keys[:1].view(-1, 1, 1), rng.STREAM_ORDER, its, lines).expand(self.size, -1, -1)"),
-    Mutant("floor-ignores-used-lines", "floors.py", "ways = float(len(starting) - sum(1 for u in used if u in starting))", "ways = float(len(starting))"),
+    Mutant("floor-ignores-used-lines", "floors.py", "ways = float(self.prefix_total.get(r, 0) - sum(1 for text in used if text in starting))", "ways = float(self.prefix_total.get(r, 0))"),
 ]
 
 
