@@ -39,6 +39,8 @@ EXTRAPOLATION_FILE = "extrapolation.json"
 # What a finished run answers on its held-out prompts at its last evaluation, for runs trained
 # before the evaluation records carried the answers (toobig.answers).
 ANSWERS_FILE = "answers.json"
+# Written from a finished run's checkpoints after training; a fresh start removes them with the rest.
+DERIVED_FILES = (EXTRAPOLATION_FILE, ANSWERS_FILE)
 LOCK_FILE = ".lock"
 # How to recover from a damaged file of a run directory, said with every refusal.
 RECOVER = "restore it from a copy (e.g. `git checkout`), or delete the run directory and train the run again"
@@ -373,8 +375,8 @@ class RunDir:
 
     def clear_outputs(self) -> None:
         """Remove every result of an earlier attempt (the caller holds the lock)."""
-        for path in (self.summary_path, self.metrics_path, self.path / EXTRAPOLATION_FILE, self.path / ANSWERS_FILE,
-                     self.manifest_path, self.vocab_path):
+        derived = [self.path / name for name in DERIVED_FILES]
+        for path in (self.summary_path, self.metrics_path, *derived, self.manifest_path, self.vocab_path):
             path.unlink(missing_ok=True)
         for name in CHECKPOINT_NAMES:
             self.checkpoint_path(name).unlink(missing_ok=True)
@@ -388,7 +390,7 @@ class RunDir:
             return "a complete run"
         if self.checkpoint_path("last").is_file():
             return "an interrupted run with a checkpoint"
-        if summary or self.read_metrics() or any((self.path / f).is_file() for f in (EXTRAPOLATION_FILE, ANSWERS_FILE)):
+        if summary or self.read_metrics() or any((self.path / name).is_file() for name in DERIVED_FILES):
             return "results of an earlier run"
         return None
 

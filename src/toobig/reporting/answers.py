@@ -45,9 +45,14 @@ def answer_kind(prompt: str, completion: str) -> str | None:
     return "another number"
 
 
+def ranked(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    """(text, count) pairs, most frequent first, ties in code-point order."""
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
 def most_frequent(counts: Mapping[str, int]) -> str:
     """The completion sampled most often; ties go to the first in code-point order."""
-    return min(counts.items(), key=lambda item: (-item[1], item[0]))[0]
+    return ranked(counts)[0][0]
 
 
 def _prompt_order(prompt: str) -> tuple:
@@ -72,8 +77,7 @@ def _per_prompt(answers: Sequence[Mapping[str, Mapping[str, int]]]) -> str:
     parts = []
     for prompt in prompts:
         tally = Counter(_shown(most_frequent(a[prompt])) for a in answers)
-        ranked = sorted(tally.items(), key=lambda item: (-item[1], item[0]))
-        parts.append(f"{prompt.strip('<=')}: " + ", ".join(f"{text} ×{n}" for text, n in ranked))
+        parts.append(f"{prompt.strip('<=')}: " + ", ".join(f"{text} ×{n}" for text, n in ranked(tally)))
     return "; ".join(parts)
 
 

@@ -52,8 +52,8 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
     from matplotlib.figure import Figure
 
     out_dir = Path(out_dir)
-    studies = {name: study_cells(study, cells) for name, study in STUDIES.items()}
-    studies = {name: rows if study_ran(rows) else [] for name, rows in studies.items()}
+    measured = {name: study_cells(study, cells) for name, study in STUDIES.items()}
+    studies = {name: rows if study_ran(rows) else [] for name, rows in measured.items()}
     curve, ablation, generality = studies["capacity-curve"], studies["order-ablation"], studies["heldout-generality"]
     written: list[Path] = []
 
@@ -168,7 +168,7 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
     if ablation:
         over_training(ablation, "protocol", "beyond_heldout_over_training.png")
     # The weight-decay and learning-rate variants beside the paper's runs of the same models.
-    paper = [vc for vc in study_cells(STUDIES["capacity-curve"], cells) if vc.variant.is_table2]
+    paper = [vc for vc in measured["capacity-curve"] if vc.variant.is_table2]
     for study, what, name in (
         ("weight-decay", "weight decay and length", "beyond_weight_decay_over_training.png"),
         ("learning-rate", "peak learning rate", "beyond_learning_rate_over_training.png"),

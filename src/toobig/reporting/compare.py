@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ..store import StoreError
 from .runs import Cell, load_runs
-from .study_measures import VERDICT_STRENGTH, measure
-from .verdicts import Comparison, Group, verdict_lines
+from .study_measures import measure
+from .verdicts import Comparison, Group, group_of, verdict_lines
 
 
 def _one_configuration(path: Path) -> Cell:
@@ -25,10 +25,9 @@ def _one_configuration(path: Path) -> Cell:
 
 def _group(name: str, cell: Cell) -> Group:
     runs = [measure(r) for r in cell.runs if r.complete and r.metrics]
-    runs = [r for r in runs if r.heldout_tail is not None]
-    if not runs:
+    if not any(r.heldout_tail is not None for r in runs):
         raise StoreError(f"{name}: no complete run with held-out samples to compare")
-    return Group(name, sum(r.extrapolates[VERDICT_STRENGTH] for r in runs), len(runs), tuple(r.heldout_tail for r in runs))
+    return group_of(name, runs)
 
 
 def compare(a: str | Path, b: str | Path) -> str:

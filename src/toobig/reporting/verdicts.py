@@ -9,7 +9,7 @@ from typing import Sequence
 
 from ..metrics import STABLE_EVALUATIONS
 from .stats import cliffs_delta, difference_interval, fisher_exact, holm, rank_sum_floor, rank_sum_test
-from .study_measures import STRENGTH_NAMES, VERDICT_STRENGTH, VariantCell
+from .study_measures import STRENGTH_NAMES, VERDICT_STRENGTH, RunMeasures, VariantCell
 
 ALPHA = 0.05
 # "Does not hold" is said when the interval of the difference in the share of seeds that
@@ -29,9 +29,19 @@ class Group:
     graded: tuple[float, ...]  # each seed's held-out accuracy over the last evaluations
 
 
+def group_of(name: str, runs: Sequence[RunMeasures]) -> Group:
+    """Measured complete runs as one side of a comparison, called name."""
+    return Group(
+        name,
+        sum(r.extrapolates[VERDICT_STRENGTH] for r in runs),
+        len(runs),
+        tuple(r.heldout_tail for r in runs if r.heldout_tail is not None),
+    )
+
+
 def group(name: str, vc: VariantCell) -> Group:
     """A variant cell's seeds as one side of a comparison, called name."""
-    return Group(name, vc.count(), vc.n, tuple(r.heldout_tail for r in vc.runs if r.heldout_tail is not None))
+    return group_of(name, vc.runs)
 
 
 @dataclass(frozen=True)
