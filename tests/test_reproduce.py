@@ -90,3 +90,28 @@ def test_a_dry_run_says_where_the_capacity_search_stands(tmp_path, monkeypatch):
     messages.clear()
     reproduce(dry, say=messages.append)
     assert messages[1] == "capacity search: done, no width up to n=2 learns in most seeds"
+
+
+def test_no_report_trains_and_tests_but_leaves_the_report_alone(tmp_path):
+    # A queue that trains into a folder holding a committed report must not rewrite it.
+    report_dir = tmp_path / "report"
+    report_dir.mkdir()
+    (report_dir / "report.md").write_text("the committed report\n")
+    messages: list[str] = []
+    options = ReproduceOptions(
+        experiments=("table2",), seeds=(0,), out=tmp_path, run_options=RunOptions(device="cpu"), max_iters=5,
+        write_report=False,
+    )
+    result = reproduce(options, say=messages.append)
+    assert result.failed == () and result.report_dir is None
+    assert len(list((tmp_path / "runs").glob("*/seed0/summary.json"))) == 3
+    assert list((tmp_path / "runs").glob("*-n14-*/seed0/extrapolation.json"))  # the out-of-range test still ran
+    assert sorted(p.name for p in report_dir.iterdir()) == ["report.md"]
+    assert (report_dir / "report.md").read_text() == "the committed report\n"
+    assert any(m.startswith("report: not written") for m in messages), messages
+    cli = subprocess.run(
+        [sys.executable, "-m", "toobig.cli", "reproduce", "--num-seeds", "1", "--max-iters", "5", "--out", str(tmp_path), "--no-report"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert cli.returncode == 0 and "report: not written" in cli.stdout, cli.stdout + cli.stderr
+    assert (report_dir / "report.md").read_text() == "the committed report\n"

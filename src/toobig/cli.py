@@ -164,6 +164,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         workers=args.workers,
         run_options=_run_options(args),
         dry_run=args.dry_run,
+        write_report=not args.no_report,
     )
     return 1 if reproduce(options).failed else 0
 
@@ -389,6 +390,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("results"), help="runs go to OUT/runs, the report to OUT/report")
     p.add_argument("--max-iters", type=int, help="shorten every run (the schedule shrinks in proportion)")
     p.add_argument("--include-mlt", action="store_true", help="also train the MLT rows and the grokking run (10.6M parameters) on a CPU")
+    p.add_argument("--no-report", action="store_true", help="train and test only; `toobig report OUT/runs` writes the report later")
     _add_executor_flags(p)
     p.set_defaults(func=cmd_reproduce)
 

@@ -37,6 +37,9 @@ class ReproduceOptions:
     run_options: RunOptions = RunOptions()
     # Say what would train, train nothing, write no report.
     dry_run: bool = False
+    # False: train and test only. A queue that trains into a folder holding a committed report
+    # writes the report once, from the runs it means to show, with `toobig report`.
+    write_report: bool = True
 
     def seeds_for(self, experiment: str) -> list[int]:
         if self.seeds is not None:
@@ -54,13 +57,15 @@ class ReproduceOptions:
 
 @dataclass(frozen=True)
 class ReproduceResult:
-    report_dir: Path
+    # None where no report was written (write_report=False).
+    report_dir: Path | None
     # Runs that failed to train and runs whose out-of-range test failed; the rest went on.
     failed: tuple[Failure, ...] = ()
 
 
 def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> ReproduceResult:
-    """Train what is missing (complete runs are skipped), run the extras, write the report.
+    """Train what is missing (complete runs are skipped), run the extras, write the report
+    (unless options.write_report is False).
 
     A failed run or out-of-range test does not stop the others or the report; it is listed in
     the result (and its directory holds error.json where training failed)."""
@@ -82,21 +87,26 @@ def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> 
         check_batch_shards(config, options.run_options.batch_shards)
     if options.dry_run:
         _dry_run(configs, options, say)
-        return ReproduceResult(options.report_dir)
+        return ReproduceResult(None)
     failed = list(_run(configs, options, say).failed)
     if "capacity" in options.experiments:
         failed += _capacity_search(options, say)
     if "table2" in options.experiments:
         failed += _out_of_range(configs, options, say)
-    from .reporting import write_report
+    report_dir = None
+    if options.write_report:
+        from .reporting import write_report
 
-    paths = write_report(options.runs_dir, options.report_dir)
-    say(f"report: {options.report_dir / 'report.md'} ({len(paths)} files)")
+        paths = write_report(options.runs_dir, options.report_dir)
+        say(f"report: {options.report_dir / 'report.md'} ({len(paths)} files)")
+        report_dir = options.report_dir
+    else:
+        say(f"report: not written (toobig report {options.runs_dir} --out {options.report_dir} writes it)")
     if failed:
         say(f"{len(failed)} failure(s); re-run the same command to retry them:")
         for failure in failed:
             say(f"  {failure.path}: {failure.error}")
-    return ReproduceResult(options.report_dir, tuple(failed))
+    return ReproduceResult(report_dir, tuple(failed))
 
 
 def _run(configs, options: ReproduceOptions, say: Callable[[str], None]) -> SweepOutcome:
@@ -114,7 +124,7 @@ def _dry_run(configs, options: ReproduceOptions, say: Callable[[str], None]) -> 
     if "table2" in options.experiments:
         lacking = [c for c in _table2_n14(configs, options) if not (options.runs_dir / run_dir_name(c) / EXTRAPOLATION_FILE).is_file()]
         say(f"out-of-range test (0-19): on the Table 2 n14 runs without one once complete ({len(lacking)} of them now)")
-    say(f"report: {options.report_dir / 'report.md'}")
+    say(f"report: {options.report_dir / 'report.md'}" if options.write_report else "report: not written")
 
 
 def _learners(paths: list[Path]) -> int:
