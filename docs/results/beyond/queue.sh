@@ -13,7 +13,8 @@
 # curve with the held-out generality study one seed behind it (the learning-rate study after their
 # first seed). The two lanes never share an incomplete run, so they can run at once, each on its
 # own core.
-# TOOBIG is the command to run (default: toobig); the queue stops before its next stage
+# The report is not written by the queue (--no-report): it is written from the committed runs only
+# (README). TOOBIG is the command to run (default: toobig); the queue stops before its next stage
 # once the file STOP_FILE exists (default: ~/.toobig-queue-stop-LANE).
 set -u
 lane=${1:?usage: queue.sh order|other CORE}
@@ -29,7 +30,7 @@ stage() {  # stage EXPERIMENT NUM_SEEDS
     fi
     echo "$(date -u +%FT%TZ) $1 --num-seeds $2"
     taskset -c "$core" $toobig reproduce --experiments "$1" --num-seeds "$2" \
-        --out "$out" --device cpu --compile --workers 1
+        --out "$out" --device cpu --compile --workers 1 --no-report
 }
 
 case $lane in
