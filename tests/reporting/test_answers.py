@@ -8,8 +8,9 @@ import json
 import pytest
 
 from toobig.reporting import write_report
-from toobig.reporting.answers import answer_kind, most_frequent
+from toobig.reporting.answers import answer_kind, kinds_over_training, most_frequent
 from toobig.reporting.beyond import beyond_section
+from toobig.reporting.beyond_figures import beyond_figures
 from toobig.reporting.runs import load_runs
 from toobig.studies import STUDIES
 
@@ -129,3 +130,50 @@ def test_distance_is_the_median_of_how_far_the_wrong_numbers_fall(tmp_path):
     _runs(tmp_path, [{"<5+7=": {"9>": 10}, "<7+5=": {"10>": 10}, "<5-7=": {"-1>": 10}, "<7-5=": {"2>": 10}}])
     text = beyond_section(load_runs(tmp_path).cells())
     assert "| n28, whole lines | 1 (0) | 1/4 | 1/4 | 0/4 | 2/4 | 0/4 | 2 (n=3) |" in text
+
+
+def _runs_answering_over_training(root, answers_at) -> None:
+    """One n28 whole-lines seed per entry: answers_at(i) is the i-th evaluation's answers (None: not recorded)."""
+    variant = next(v for v in STUDIES["order-ablation"].variants if v.label == "whole lines" and v.model == "n28")
+    for seed, answers in enumerate(answers_at):
+        metrics = [record("arithmetic", 250 * i, 1.0, 1.0, heldout=0, loss=0.6) for i in range(3)]
+        for i, answered in enumerate(answers):
+            if answered is not None:
+                metrics[i] = {**metrics[i], "heldout_answers": answered}
+        write_run(root, variant.config(seed), metrics)
+
+
+_RIGHT = {"<5+7=": {"12>": 10}, "<7+5=": {"12>": 10}, "<5-7=": {"-2>": 10}, "<7-5=": {"2>": 10}}
+_SLIPPED = {"<5+7=": {"13>": 10}, "<7+5=": {"12>": 3, "13>": 7}, "<5-7=": {"2>": 10}, "<7-5=": {">": 10}}
+
+
+def test_kinds_over_training_pool_the_seeds_that_recorded_every_evaluation(tmp_path):
+    _runs_answering_over_training(tmp_path, [
+        [_RIGHT, _RIGHT, _SLIPPED],
+        [_RIGHT, _SLIPPED, _SLIPPED],
+        [None, _SLIPPED, _SLIPPED],  # resumed across the change that added the answers: left out
+        [None, None, None],  # trained before it: left out
+    ])
+    (cell,) = load_runs(tmp_path).cells()
+    kinds = kinds_over_training(cell.runs)
+    assert kinds.seeds == (0, 1) and kinds.iterations == (0, 250, 500)
+    # _SLIPPED by hand: 13 off by one, 13 off by one (7 of 10 samples; 3 say 12), 2 sign flipped, no number.
+    assert kinds.shares == {
+        "right": (1.0, 0.5, 0.0),
+        "off by one": (0.0, 0.25, 0.5),
+        "sign flipped": (0.0, 0.125, 0.25),
+        "another number": (0.0, 0.0, 0.0),
+        "no number": (0.0, 0.125, 0.25),
+    }
+
+
+def test_each_study_with_answers_over_training_gets_a_figure_of_them(tmp_path):
+    before, after = tmp_path / "before", tmp_path / "after"
+    _runs_answering_over_training(before, [[None, None, None]])
+    assert kinds_over_training(load_runs(before).cells()[0].runs) is None
+    names = {p.name for p in beyond_figures(load_runs(before).cells(), tmp_path / "figures")}
+    assert "beyond_heldout_over_training.png" in names
+    assert "beyond_answers_over_training_order-ablation.png" not in names
+    _runs_answering_over_training(after, [[_RIGHT, _SLIPPED, _SLIPPED]])
+    names = {p.name for p in beyond_figures(load_runs(after).cells(), tmp_path / "figures")}
+    assert "beyond_answers_over_training_order-ablation.png" in names

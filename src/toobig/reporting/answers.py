@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from ..tasks import parse_answer, parse_prompt, prompt_answer
 from .markdown import DASH, md_table
+from .runs import SeedRun
 from .study_measures import VariantCell
 
 KINDS = ("right", "off by one", "sign flipped", "another number", "no number")
@@ -89,6 +91,42 @@ def _median_distance(modal: Sequence[tuple[str, str]]) -> str:
         if right is not None and given is not None and given != right:
             distances.append(abs(given - right))
     return f"{statistics.median(distances):g} (n={len(distances)})" if distances else DASH
+
+
+@dataclass(frozen=True)
+class KindsOverTraining:
+    """The share of each kind among the seeds' most frequent held-out answers at each evaluation."""
+
+    seeds: tuple[int, ...]  # the runs pooled: those that recorded answers at every evaluation
+    iterations: tuple[int, ...]  # the evaluations all of them have
+    shares: dict[str, tuple[float, ...]]  # kind (KINDS) -> share at each iteration
+
+
+def kinds_over_training(runs: Sequence[SeedRun]) -> KindsOverTraining | None:
+    """Pooled over the complete runs whose every evaluation record names its held-out answers
+    (runs resumed across the change that added them, and older runs, are left out); None when no
+    run qualifies or the held-out prompts are not arithmetic."""
+    by_run = []
+    for run in runs:
+        evaluations = [r for r in run.metrics if r.get("heldout_total")]
+        if run.complete and evaluations and all("heldout_answers" in r for r in evaluations):
+            by_run.append((run.seed, {int(r["iter"]): r["heldout_answers"] for r in evaluations}))
+    if not by_run:
+        return None
+    iterations = sorted(set.intersection(*(set(answers) for _, answers in by_run)))
+    shares: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    for iteration in iterations:
+        kinds = Counter(
+            answer_kind(prompt, most_frequent(counts)) for _, answers in by_run for prompt, counts in answers[iteration].items()
+        )
+        given = sum(kinds[k] for k in KINDS)
+        if not given:
+            return None
+        for kind in KINDS:
+            shares[kind].append(kinds[kind] / given)
+    return KindsOverTraining(
+        tuple(sorted(seed for seed, _ in by_run)), tuple(iterations), {k: tuple(v) for k, v in shares.items()}
+    )
 
 
 def seed_ranges(seeds: Sequence[int]) -> str:

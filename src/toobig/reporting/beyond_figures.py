@@ -1,6 +1,7 @@
 """Figures of the studies beyond the paper: extrapolation against parameters per protocol, order
 learned and held-out accuracy against width, held-out accuracy during training (per protocol, per
-weight decay, per learning rate), and the held-out set x width grid."""
+weight decay, per learning rate), the held-out set x width grid, and per study the kinds of the
+held-out answers during training."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Sequence
 
 from ..metrics import STABLE_EVALUATIONS, heldout_accuracy
 from ..studies import STUDIES
+from .answers import KINDS, kinds_over_training
 from .runs import Cell
 from .stats import clopper_pearson
 from .study_measures import STRENGTH_NAMES, VERDICT_STRENGTH, VariantCell, study_cells, study_ran
@@ -36,7 +38,10 @@ _FEW_NOTE = f"(dots: seeds; mean hollow and not joined below {FEW_SEEDS} seeds)"
 
 
 # How the paper's runs are named beside each study's variants.
-_PAPER_LABELS = {"weight-decay": "paper: no wd, 30k", "learning-rate": "paper: lr 1e-2"}
+_PAPER_LABELS = {"weight-decay": "paper: no wd, 30k", "learning-rate": "paper: lr 1e-2", "heldout-generality": "(5,7), paper"}
+
+# The kinds of held-out answers, right to wrong; grey for no number at all.
+_KIND_COLOURS = dict(zip(KINDS, ("tab:green", "tab:orange", "tab:purple", "tab:red", "0.75")))
 
 
 def _width(model: str) -> int:
@@ -46,10 +51,11 @@ def _width(model: str) -> int:
 def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
     """Figures of the studies that have runs: extrapolation against parameters per protocol,
     order learned and held-out accuracy against width, held-out accuracy during training per
-    protocol, weight decay and learning rate (beside the paper's runs), and the held-out set x
-    width grid."""
+    protocol, weight decay and learning rate (beside the paper's runs), the held-out set x width
+    grid, and per study the kinds of the held-out answers during training."""
     import matplotlib
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
     out_dir = Path(out_dir)
     measured = {name: study_cells(study, cells) for name, study in STUDIES.items()}
@@ -165,19 +171,71 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         fig.suptitle(f"Held-out accuracy during training, per {what} (thick: mean; thin: seeds; legend: seeds)")
         save(fig, name)
 
+    def answers_over_training(rows: Sequence[VariantCell], study: str) -> None:
+        """One panel per variant (rows: models, columns: variants; a study of widths wraps):
+        the kinds of the seeds' most frequent held-out answers at each evaluation."""
+        panels = [(vc, kinds_over_training(vc.cell.runs)) for vc in rows]
+        if not any(kinds for _, kinds in panels):
+            return
+        labels = list(dict.fromkeys(vc.variant.label for vc in rows))
+        models = list(dict.fromkeys(vc.variant.model for vc in rows))
+        if len(models) == len(panels):  # one variant per model (the capacity curve): wrap
+            columns = min(len(models), 6)
+            place = {id(vc): divmod(i, columns) for i, (vc, _) in enumerate(panels)}
+            shape = (-(-len(panels) // columns), columns)
+        else:
+            place = {id(vc): (models.index(vc.variant.model), labels.index(vc.variant.label)) for vc, _ in panels}
+            shape = (len(models), len(labels))
+        fig = Figure(figsize=(2.6 * shape[1] + 1, 2.2 * shape[0] + 1.4), layout="constrained")
+        axes = fig.subplots(*shape, sharex=True, sharey=True, squeeze=False)
+        used = set()
+        for vc, kinds in panels:
+            row, column = place[id(vc)]
+            ax = axes[row][column]
+            used.add((row, column))
+            title = vc.variant.model if vc.variant.label == vc.variant.model else f"{vc.variant.model}, {vc.variant.label}"
+            if kinds is None:
+                ax.text(0.5, 0.5, "answers not recorded\nover training", ha="center", va="center", fontsize=7, transform=ax.transAxes)
+                ax.set_title(title, fontsize=8)
+                continue
+            ax.stackplot(kinds.iterations, *(kinds.shares[k] for k in KINDS), colors=[_KIND_COLOURS[k] for k in KINDS], lw=0)
+            ax.set_title(f"{title} ({len(kinds.seeds)} seed{'s' if len(kinds.seeds) != 1 else ''})", fontsize=8)
+            ax.set_ylim(0, 1)
+        for row in range(shape[0]):
+            for column in range(shape[1]):
+                if (row, column) not in used:
+                    axes[row][column].set_axis_off()
+        handles = [Patch(color=_KIND_COLOURS[k], label=k) for k in KINDS]
+        fig.legend(handles=handles, loc="outside right upper", fontsize=8)
+        fig.supxlabel("iteration")
+        fig.supylabel("share of held-out answers")
+        fig.suptitle(
+            f"{STUDIES[study].title}\nHeld-out answers during training: each seed's most frequent answer per prompt, "
+            "pooled over the seeds that recorded answers at every evaluation",
+            fontsize=9,
+        )
+        save(fig, f"beyond_answers_over_training_{study}.png")
+
     if ablation:
         over_training(ablation, "protocol", "beyond_heldout_over_training.png")
     # The weight-decay and learning-rate variants beside the paper's runs of the same models.
     paper = [vc for vc in measured["capacity-curve"] if vc.variant.is_table2]
+
+    def with_paper(study: str) -> list[VariantCell]:
+        rows = studies[study]
+        models = {vc.variant.model for vc in rows}
+        control = [replace(vc, variant=replace(vc.variant, label=_PAPER_LABELS[study])) for vc in paper if vc.variant.model in models]
+        return [*control, *rows]
+
     for study, what, name in (
         ("weight-decay", "weight decay and length", "beyond_weight_decay_over_training.png"),
         ("learning-rate", "peak learning rate", "beyond_learning_rate_over_training.png"),
     ):
-        rows = studies[study]
+        if studies[study]:
+            over_training(with_paper(study), what, name)
+    for study, rows in studies.items():
         if rows:
-            models = {vc.variant.model for vc in rows}
-            control = [replace(vc, variant=replace(vc.variant, label=_PAPER_LABELS[study])) for vc in paper if vc.variant.model in models]
-            over_training([*control, *rows], what, name)
+            answers_over_training(with_paper(study) if study in _PAPER_LABELS else rows, study)
 
     grid_rows = [("(5,7), paper", {vc.variant.model: vc for vc in curve})]
     for label in dict.fromkeys(vc.variant.label for vc in generality):
