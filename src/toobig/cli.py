@@ -377,7 +377,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("reproduce", help="run the paper's experiments that are missing, then write the report")
+    p = sub.add_parser("reproduce", help="run the paper's experiments that are missing, then write the report (unless --no-report)")
     p.add_argument(
         "--experiments", default="table2",
         help="comma-separated: the paper's table2..table7, grokking, capacity (all: every one), and the studies "

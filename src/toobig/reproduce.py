@@ -1,4 +1,5 @@
-"""`toobig reproduce`: run whatever the requested experiments still miss, then write the report."""
+"""`toobig reproduce`: run whatever the requested experiments still miss, then write the report
+(unless told not to)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ class ReproduceOptions:
 
 @dataclass(frozen=True)
 class ReproduceResult:
-    # None where no report was written (write_report=False).
+    # None where no report was written (a dry run, or write_report=False).
     report_dir: Path | None
     # Runs that failed to train and runs whose out-of-range test failed; the rest went on.
     failed: tuple[Failure, ...] = ()

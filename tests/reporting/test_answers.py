@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import pytest
 
 from toobig.reporting import write_report
 from toobig.reporting.answers import answer_kind, kinds_over_training, most_frequent
 from toobig.reporting.beyond import beyond_section
-from toobig.reporting.beyond_figures import beyond_figures
+from toobig.reporting.beyond_figures import beyond_figures, panel_grid
 from toobig.reporting.runs import load_runs
-from toobig.studies import STUDIES
+from toobig.studies import STUDIES, Variant
 
 from .synthetic import record, write_run
 
@@ -132,15 +133,17 @@ def test_distance_is_the_median_of_how_far_the_wrong_numbers_fall(tmp_path):
     assert "| n28, whole lines | 1 (0) | 1/4 | 1/4 | 0/4 | 2/4 | 0/4 | 2 (n=3) |" in text
 
 
-def _runs_answering_over_training(root, answers_at) -> None:
-    """One n28 whole-lines seed per entry: answers_at(i) is the i-th evaluation's answers (None: not recorded)."""
+def _runs_answering_over_training(root, answers_at, every=250, status="complete") -> None:
+    """One n28 whole-lines seed per entry: its i-th evaluation (at every * i) answers entry[i]
+    (None: not recorded)."""
     variant = next(v for v in STUDIES["order-ablation"].variants if v.label == "whole lines" and v.model == "n28")
+    variant = replace(variant, eval_interval=every)
     for seed, answers in enumerate(answers_at):
-        metrics = [record("arithmetic", 250 * i, 1.0, 1.0, heldout=0, loss=0.6) for i in range(3)]
+        metrics = [record("arithmetic", every * i, 1.0, 1.0, heldout=0, loss=0.6) for i in range(len(answers))]
         for i, answered in enumerate(answers):
             if answered is not None:
                 metrics[i] = {**metrics[i], "heldout_answers": answered}
-        write_run(root, variant.config(seed), metrics)
+        write_run(root, variant.config(seed), metrics, status=status)
 
 
 _RIGHT = {"<5+7=": {"12>": 10}, "<7+5=": {"12>": 10}, "<5-7=": {"-2>": 10}, "<7-5=": {"2>": 10}}
@@ -165,6 +168,35 @@ def test_kinds_over_training_pool_the_seeds_that_recorded_every_evaluation(tmp_p
         "another number": (0.0, 0.0, 0.0),
         "no number": (0.0, 0.125, 0.25),
     }
+
+
+def test_kinds_over_training_leave_out_what_cannot_be_pooled(tmp_path):
+    unfinished, apart, capitals = tmp_path / "unfinished", tmp_path / "apart", tmp_path / "capitals"
+    _runs_answering_over_training(unfinished, [[_RIGHT, _SLIPPED]], status="running")
+    assert kinds_over_training(load_runs(unfinished).cells()[0].runs) is None
+    # Seeds evaluated at different iterations: only the evaluations they share are pooled.
+    _runs_answering_over_training(apart / "a", [[_RIGHT, _RIGHT, _SLIPPED]], every=250)
+    _runs_answering_over_training(apart / "b", [[], [_SLIPPED, _SLIPPED, _SLIPPED]], every=500)
+    kinds = kinds_over_training([run for cell in load_runs(apart).cells() for run in cell.runs])
+    assert kinds.seeds == (0, 1) and kinds.iterations == (0, 500) and kinds.shares["right"] == (0.5, 0.0)
+    # Held-out prompts that are not arithmetic have no kind.
+    _runs_answering_over_training(capitals, [[{"<Paris is the capital of=": {"France": 10}}]])
+    assert kinds_over_training(load_runs(capitals).cells()[0].runs) is None
+
+
+@pytest.mark.parametrize("variants, places, shape", [
+    # The capacity curve: one variant per width, wrapped at 6 columns.
+    ([(f"n{w}", f"n{w}") for w in (4, 6, 8, 10, 12, 14, 16, 20, 24, 28, 40, 56)],
+     [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5)], (2, 6)),
+    # The weight-decay study beside the paper's runs: a row per model, a column per label, n56 has
+    # no run without weight decay at 100k.
+    ([("paper", "n28"), ("paper", "n56"), ("wd 30k", "n28"), ("wd 100k", "n28"), ("no wd 100k", "n28"),
+      ("wd 30k", "n56"), ("wd 100k", "n56")],
+     [(0, 0), (1, 0), (0, 1), (0, 2), (0, 3), (1, 1), (1, 2)], (2, 4)),
+    ([("lr 1e-3", "n28")], [(0, 0)], (1, 1)),
+])
+def test_answer_panels_go_a_row_per_model_and_a_column_per_variant(variants, places, shape):
+    assert panel_grid([Variant(label, model) for label, model in variants]) == (places, shape)
 
 
 def test_each_study_with_answers_over_training_gets_a_figure_of_them(tmp_path):

@@ -1,12 +1,13 @@
-"""What the models answer on their held-out prompts at the last evaluation, and how the wrong
-answers are wrong: off by one, a subtraction's sign flipped, another number, or no number."""
+"""What the models answer on their held-out prompts, at the last evaluation and over training, and
+how the wrong answers are wrong: off by one, a subtraction's sign flipped, another number, or no
+number."""
 
 from __future__ import annotations
 
 import statistics
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from ..tasks import parse_answer, parse_prompt, prompt_answer
 from .markdown import DASH, md_table
@@ -102,10 +103,18 @@ class KindsOverTraining:
     shares: dict[str, tuple[float, ...]]  # kind (KINDS) -> share at each iteration
 
 
+def kind_counts(modal: Iterable[tuple[str, str]]) -> tuple[Counter, int]:
+    """How many (prompt, most frequent completion) pairs are of each kind, and how many have a
+    kind at all (arithmetic prompts)."""
+    kinds = Counter(answer_kind(prompt, completion) for prompt, completion in modal)
+    return kinds, sum(kinds[k] for k in KINDS)
+
+
 def kinds_over_training(runs: Sequence[SeedRun]) -> KindsOverTraining | None:
-    """Pooled over the complete runs whose every evaluation record names its held-out answers
-    (runs resumed across the change that added them, and older runs, are left out); None when no
-    run qualifies or the held-out prompts are not arithmetic."""
+    """The share of each kind at each evaluation, pooled over the complete runs whose every
+    evaluation record names its held-out answers (runs resumed across the change that added them,
+    and older runs, are left out); None when no run qualifies, they share no evaluation, or the
+    held-out prompts are not arithmetic."""
     by_run = []
     for run in runs:
         evaluations = [r for r in run.metrics if r.get("heldout_total")]
@@ -114,12 +123,13 @@ def kinds_over_training(runs: Sequence[SeedRun]) -> KindsOverTraining | None:
     if not by_run:
         return None
     iterations = sorted(set.intersection(*(set(answers) for _, answers in by_run)))
+    if not iterations:
+        return None
     shares: dict[str, list[float]] = {kind: [] for kind in KINDS}
     for iteration in iterations:
-        kinds = Counter(
-            answer_kind(prompt, most_frequent(counts)) for _, answers in by_run for prompt, counts in answers[iteration].items()
+        kinds, given = kind_counts(
+            (prompt, most_frequent(counts)) for _, answers in by_run for prompt, counts in answers[iteration].items()
         )
-        given = sum(kinds[k] for k in KINDS)
         if not given:
             return None
         for kind in KINDS:
@@ -149,8 +159,7 @@ def answers_table(rows: Sequence[VariantCell], first_header: str, label: Callabl
         total += vc.n
         recorded += len(runs)
         modal = [(prompt, most_frequent(counts)) for r in runs for prompt, counts in r.heldout_answers_last.items()]
-        kinds = Counter(answer_kind(prompt, completion) for prompt, completion in modal)
-        given = sum(kinds[k] for k in KINDS)
+        kinds, given = kind_counts(modal)
         if not given:
             continue  # nothing recorded, or held-out prompts that are not arithmetic
         table.append([

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..metrics import STABLE_EVALUATIONS, heldout_accuracy
-from ..studies import STUDIES
+from ..studies import STUDIES, Variant
 from .answers import KINDS, kinds_over_training
 from .runs import Cell
 from .stats import clopper_pearson
@@ -48,6 +48,21 @@ def _width(model: str) -> int:
     return int(model[1:])
 
 
+# A study of one variant per model (the capacity curve) wraps its panels at this many columns.
+_WRAP = 6
+
+
+def panel_grid(variants: Sequence[Variant]) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+    """Where each variant's panel goes, (row, column), and the grid's (rows, columns): a row per
+    model and a column per label, or, with one variant per model, the models in reading order."""
+    labels = list(dict.fromkeys(v.label for v in variants))
+    models = list(dict.fromkeys(v.model for v in variants))
+    if len(models) == len(variants):
+        columns = min(len(variants), _WRAP)
+        return [divmod(i, columns) for i in range(len(variants))], (-(-len(variants) // columns), columns)
+    return [(models.index(v.model), labels.index(v.label)) for v in variants], (len(models), len(labels))
+
+
 def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
     """Figures of the studies that have runs: extrapolation against parameters per protocol,
     order learned and held-out accuracy against width, held-out accuracy during training per
@@ -56,6 +71,7 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
     import matplotlib
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter
 
     out_dir = Path(out_dir)
     measured = {name: study_cells(study, cells) for name, study in STUDIES.items()}
@@ -172,53 +188,47 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         save(fig, name)
 
     def answers_over_training(rows: Sequence[VariantCell], study: str) -> None:
-        """One panel per variant (rows: models, columns: variants; a study of widths wraps):
-        the kinds of the seeds' most frequent held-out answers at each evaluation."""
+        """One panel per variant (panel_grid): the kinds of the seeds' most frequent held-out
+        answers at each evaluation."""
         panels = [(vc, kinds_over_training(vc.cell.runs)) for vc in rows]
         if not any(kinds for _, kinds in panels):
             return
-        labels = list(dict.fromkeys(vc.variant.label for vc in rows))
-        models = list(dict.fromkeys(vc.variant.model for vc in rows))
-        if len(models) == len(panels):  # one variant per model (the capacity curve): wrap
-            columns = min(len(models), 6)
-            place = {id(vc): divmod(i, columns) for i, (vc, _) in enumerate(panels)}
-            shape = (-(-len(panels) // columns), columns)
-        else:
-            place = {id(vc): (models.index(vc.variant.model), labels.index(vc.variant.label)) for vc, _ in panels}
-            shape = (len(models), len(labels))
+        places, shape = panel_grid([vc.variant for vc in rows])
         fig = Figure(figsize=(2.6 * shape[1] + 1, 2.2 * shape[0] + 1.4), layout="constrained")
-        axes = fig.subplots(*shape, sharex=True, sharey=True, squeeze=False)
-        used = set()
-        for vc, kinds in panels:
-            row, column = place[id(vc)]
+        # Columns share their length (30k or 100k iterations); every panel shares the shares' axis.
+        axes = fig.subplots(*shape, sharex="col", sharey=True, squeeze=False)
+        for (vc, kinds), (row, column) in zip(panels, places):
             ax = axes[row][column]
-            used.add((row, column))
+            ax.set_xlim(0, vc.cell.max_iters)
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k"))
             title = vc.variant.model if vc.variant.label == vc.variant.model else f"{vc.variant.model}, {vc.variant.label}"
             if kinds is None:
-                ax.text(0.5, 0.5, "answers not recorded\nover training", ha="center", va="center", fontsize=7, transform=ax.transAxes)
+                ax.text(0.5, 0.5, "answers not recorded\nat every evaluation", ha="center", va="center", fontsize=7, transform=ax.transAxes)
                 ax.set_title(title, fontsize=8)
                 continue
             ax.stackplot(kinds.iterations, *(kinds.shares[k] for k in KINDS), colors=[_KIND_COLOURS[k] for k in KINDS], lw=0)
-            ax.set_title(f"{title} ({len(kinds.seeds)} seed{'s' if len(kinds.seeds) != 1 else ''})", fontsize=8)
+            # The seeds pooled are those trained since the records carried answers: say how many of all.
+            ax.set_title(f"{title} ({len(kinds.seeds)} of {vc.n} seeds)", fontsize=8)
             ax.set_ylim(0, 1)
         for row in range(shape[0]):
             for column in range(shape[1]):
-                if (row, column) not in used:
+                if (row, column) not in places:
                     axes[row][column].set_axis_off()
         handles = [Patch(color=_KIND_COLOURS[k], label=k) for k in KINDS]
-        fig.legend(handles=handles, loc="outside right upper", fontsize=8)
+        fig.legend(handles=handles, loc="outside right center", fontsize=8)
         fig.supxlabel("iteration")
         fig.supylabel("share of held-out answers")
         fig.suptitle(
-            f"{STUDIES[study].title}\nHeld-out answers during training: each seed's most frequent answer per prompt, "
-            "pooled over the seeds that recorded answers at every evaluation",
+            f"{STUDIES[study].title}\nHeld-out answers during training: each seed's most frequent answer per prompt,\n"
+            "pooled over the complete seeds that recorded answers at every evaluation",
             fontsize=9,
         )
         save(fig, f"beyond_answers_over_training_{study}.png")
 
     if ablation:
         over_training(ablation, "protocol", "beyond_heldout_over_training.png")
-    # The weight-decay and learning-rate variants beside the paper's runs of the same models.
+    # The weight-decay, learning-rate and held-out set variants beside the paper's runs of the
+    # same models.
     paper = [vc for vc in measured["capacity-curve"] if vc.variant.is_table2]
 
     def with_paper(study: str) -> list[VariantCell]:
@@ -237,7 +247,7 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         if rows:
             answers_over_training(with_paper(study) if study in _PAPER_LABELS else rows, study)
 
-    grid_rows = [("(5,7), paper", {vc.variant.model: vc for vc in curve})]
+    grid_rows = [(_PAPER_LABELS["heldout-generality"], {vc.variant.model: vc for vc in curve})]
     for label in dict.fromkeys(vc.variant.label for vc in generality):
         grid_rows.append((label, {vc.variant.model: vc for vc in generality if vc.variant.label == label}))
     models = ("n14", "n28", "n56")
