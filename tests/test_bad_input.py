@@ -125,6 +125,8 @@ CASES = [
     (["report", "no-such-dir"], "no such runs directory: no-such-dir"),
     (["compare", "no-such-dir", RUN], "no such folder: no-such-dir"),
     (["compare", RUN, "{empty_dir}"], "holds no readable run; pass the folder of one configuration"),
+    (["compare", RUN], "compare needs two configuration folders, or one or more with --than FOLDER"),
+    (["compare", RUN, "--than", RUN], "named twice; each configuration folder takes one side"),
     (["runs", "no-such-dir"], "no such runs directory: no-such-dir"),
     (["info", "--model", "n0"], "unknown model 'n0'"),
     (["info", "--set", "model.n_layer=0"], "model.n_layer"),

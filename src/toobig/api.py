@@ -194,12 +194,13 @@ def report(runs_dir: str | Path, out: str | Path | None = None) -> Path:
     return write_report(runs_dir, Path(out) if out is not None else runs_dir / "report")[0]
 
 
-def compare(a: str | Path, b: str | Path) -> str:
-    """Does configuration A extrapolate more than B? The report's two tests on the complete seeds
-    of two configuration folders, as plain-words verdicts (markdown)."""
+def compare(a: str | Path, *others: str | Path, than: str | Path | None = None) -> str:
+    """Does configuration A extrapolate more than B (and than C, ...)? Or, with `than`, does each
+    of A, B, ... extrapolate more than it? The report's two tests on the complete seeds of
+    configuration folders, Holm-adjusted over the hypotheses, as plain-words verdicts (markdown)."""
     from .reporting.compare import compare as compare_configurations
 
-    return compare_configurations(a, b)
+    return compare_configurations(a, *others, than=than)
 
 
 _FIELDS = _field_names()

@@ -197,7 +197,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    print(api.compare(args.a, args.b))
+    if args.than is None and len(args.folders) < 2:
+        raise UsageError("compare needs two configuration folders, or one or more with --than FOLDER")
+    print(api.compare(*args.folders, than=args.than))
     return 0
 
 
@@ -405,9 +407,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output directory (default: RUNS_DIR/report)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("compare", help="does configuration A extrapolate more than B? the studies' two tests on their seeds")
-    p.add_argument("a", type=Path, help="the folder of one configuration (its seed<N> runs)")
-    p.add_argument("b", type=Path, help="the folder of the configuration to compare it with")
+    p = sub.add_parser(
+        "compare", help="does configuration A extrapolate more than B (and than C, ...)? the studies' two tests on their seeds",
+    )
+    p.add_argument(
+        "folders", type=Path, nargs="+", metavar="FOLDER",
+        help="configuration folders (each holds its seed<N> runs): the first is tested against each of the others",
+    )
+    p.add_argument(
+        "--than", type=Path, metavar="FOLDER",
+        help="test instead whether each FOLDER extrapolates more than this one (e.g. ablations against their control)",
+    )
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("export", help="write a run's checkpoint for HF transformers (GPT-2) or nanoGPT")

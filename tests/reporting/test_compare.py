@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import toobig
+from toobig.cli import main
 from toobig.store import StoreError
 
 from .synthetic import record, write_run, config_for
@@ -36,3 +37,27 @@ def test_compare_refuses_a_folder_of_several_configurations(tmp_path):
     _seeds(tmp_path, "n28", stable=0, seeds=2)
     with pytest.raises(StoreError, match="holds 2 configurations; pass the folder of one configuration"):
         toobig.compare(tmp_path, next(tmp_path.iterdir()))
+
+
+def test_several_hypotheses_are_one_family_adjusted_together(tmp_path, capsys):
+    _seeds(tmp_path / "small", "n14", stable=5)
+    _seeds(tmp_path / "mid", "n28", stable=0)
+    _seeds(tmp_path / "big", "n56", stable=0)
+    (small,), (mid,), (big,) = ((tmp_path / name).iterdir() for name in ("small", "mid", "big"))
+    lines = toobig.compare(small, mid, big).splitlines()
+    assert [line for line in lines if not line.startswith("  ")] == [
+        f"- {small.name} extrapolates more than {mid.name}:", f"- {small.name} extrapolates more than {big.name}:",
+    ]
+    # Both p = 0.00794 (5/5 against 0/5); Holm over two: 2 x 0.00794 = 0.0159 for both.
+    assert "p = 0.00794 (Holm-adjusted over the study's 2 comparisons: 0.0159)" in lines[1]
+    # With --than, every folder named is tested against that one: ablations against their control.
+    lines = toobig.compare(small, mid, than=big).splitlines()
+    assert [line for line in lines if not line.startswith("  ")] == [
+        f"- {small.name} extrapolates more than {big.name}:", f"- {mid.name} extrapolates more than {big.name}:",
+    ]
+    assert "**holds**" in lines[1] and "Holm-adjusted over the study's 2 comparisons: 0.0159" in lines[1]
+    assert f"{mid.name} 0/5 vs {big.name} 0/5" in lines[4]
+    assert "**undecided at this many seeds (no difference in the expected direction so far" in lines[4]
+    # The command line says the same.
+    assert main(["compare", str(small), str(mid), "--than", str(big)]) == 0
+    assert capsys.readouterr().out.splitlines() == lines

@@ -1,6 +1,7 @@
-"""Two configurations of your own, compared with the studies' two tests: does A extrapolate more
-than B? The share of seeds that extrapolate stably (Fisher's exact test, with the interval of the
-difference) and the held-out accuracy over the last evaluations (exact rank-sum test)."""
+"""Configurations of your own, compared with the studies' two tests: does A extrapolate more than
+B (and than C, ...)? The share of seeds that extrapolate stably (Fisher's exact test, with the
+interval of the difference) and the held-out accuracy over the last evaluations (exact rank-sum
+test), Holm-adjusted over the hypotheses asked together."""
 
 from __future__ import annotations
 
@@ -30,8 +31,24 @@ def _group(name: str, cell: Cell) -> Group:
     return group_of(name, runs)
 
 
-def compare(a: str | Path, b: str | Path) -> str:
-    """The hypothesis "A extrapolates more than B" tested on the complete seeds of two
-    configuration folders, as the report's two verdicts in plain words (markdown)."""
-    ga, gb = (_group(Path(p).name, _one_configuration(Path(p))) for p in (a, b))
-    return "\n".join(verdict_lines([Comparison(f"{ga.name} extrapolates more than {gb.name}", ga, gb)]))
+def compare(a: str | Path, *others: str | Path, than: str | Path | None = None) -> str:
+    """Hypotheses about configuration folders, tested on their complete seeds as the report's two
+    verdicts in plain words (markdown): "A extrapolates more than B" for each B of others, or,
+    with `than`, "X extrapolates more than THAN" for each X of A and others. Several hypotheses
+    are one family: their p-values are Holm-adjusted together, as within a study."""
+    folders = [Path(p) for p in (a, *others)]
+    if than is None and not others:
+        raise StoreError("compare needs a second configuration folder to compare with (or than=)")
+    named = [*folders, *([Path(than)] if than is not None else [])]
+    resolved = [p.resolve() for p in named]
+    repeated = sorted({str(p) for p, r in zip(named, resolved) if resolved.count(r) > 1})
+    if repeated:
+        raise StoreError(f"{repeated[0]}: named twice; each configuration folder takes one side")
+    groups = [_group(p.name, _one_configuration(p)) for p in named]
+    if than is not None:
+        *higher, lower = groups
+        pairs = [(g, lower) for g in higher]
+    else:
+        higher, *lower = groups
+        pairs = [(higher, g) for g in lower]
+    return "\n".join(verdict_lines([Comparison(f"{ga.name} extrapolates more than {gb.name}", ga, gb) for ga, gb in pairs]))
