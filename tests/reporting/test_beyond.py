@@ -202,3 +202,25 @@ def test_weight_decay_and_learning_rate_get_their_own_figures(tmp_path):
     _study_runs(tmp_path, "learning-rate", "lr 3e-3", "n28", 0, seeds=2)
     names = {p.name for p in beyond_figures(load_runs(tmp_path).cells(), tmp_path / "figures")}
     assert {"beyond_weight_decay_over_training.png", "beyond_learning_rate_over_training.png"} <= names
+
+
+def test_each_study_shows_its_own_figures_in_its_section(tmp_path):
+    # The order ablation only: its protocol figure goes in its section; the extrapolation figure,
+    # drawn for the capacity curve first, has no capacity section to go to and is listed after.
+    _study_runs(tmp_path, "order-ablation", "paper", "n28", 0, stably=True)
+    _study_runs(tmp_path, "order-ablation", "whole lines", "n28", 2, stably=True)
+    _study_runs(tmp_path, "learning-rate", "lr 1e-3", "n28", 0, stably=True)
+    write_report(tmp_path, tmp_path / "report")
+    text = (tmp_path / "report" / "report.md").read_text()
+    sections = text.split("\n### ")
+    ablation = next(s for s in sections if s.startswith("Order ablation"))
+    learning_rate = next(s for s in sections if s.startswith("Learning rate"))
+    assert "](figures/beyond_heldout_over_training.png)" in ablation
+    assert "](figures/beyond_learning_rate_over_training.png)" in learning_rate
+    assert "beyond_learning_rate" not in ablation and "beyond_heldout_over_training" not in learning_rate
+    other = next(s for s in sections if s.startswith("Other figures of the studies"))
+    assert "](figures/beyond_extrapolation_vs_parameters.png)" in other
+    assert text.count("beyond_extrapolation_vs_parameters.png") == 1
+    # The paper's figures keep their own section, without the studies'.
+    paper = text.split("\n## Figures")[1]
+    assert "beyond_" not in paper and "fig1_arithmetic.png" in paper

@@ -1,5 +1,5 @@
-"""The report's section for the studies beyond the paper: per study a table, its verdicts and a
-note on how to read them. Proportions get exact (Clopper-Pearson) 95% intervals, means
+"""The report's section for the studies beyond the paper: per study a table, its verdicts and its
+figures, with a note on how to read them. Proportions get exact (Clopper-Pearson) 95% intervals, means
 Student-t intervals; the verdicts are toobig.reporting.verdicts'.
 """
 
@@ -13,6 +13,7 @@ from typing import Any, Sequence
 from ..metrics import STABLE_EVALUATIONS
 from ..studies import NO_WD_100K, PAPER_ITERS, STUDIES, Study
 from .answers import NOTE as ANSWERS_NOTE, answers_table
+from .beyond_figures import shown_in
 from .markdown import DASH, format_estimate, md_table
 from .runs import Cell
 from .stats import clopper_pearson
@@ -233,22 +234,30 @@ _NOTE = (
 )
 
 
+def _images(paths: Sequence[Path], out_dir: Path) -> str:
+    return "\n\n".join(f"![{p.stem}]({Path(os.path.relpath(p, out_dir)).as_posix()})" for p in paths)
+
+
 def beyond_section(cells: Sequence[Cell], figures: Sequence[Path] = (), out_dir: Path | None = None) -> str | None:
-    """The studies that have runs, each with its table and verdicts; None when none has."""
-    sections, with_answers = [], False
+    """The studies that have runs, each with its table, verdicts and figures; None when none has."""
+    mine = [p for p in figures if shown_in(p.name)] if out_dir is not None else []
+    sections, with_answers, placed = [], False, set()
     for study in STUDIES.values():
         rows = study_cells(study, cells)
         if study_ran(rows):
             text, answered = _study_section(study, rows, cells)
+            own = [p for p in mine if shown_in(p.name) == study.name]
+            if own:
+                text += "\n\n" + _images(own, out_dir)
+                placed.update(own)
             sections.append(text)
             with_answers |= answered
     if not sections:
         return None
     notes = [_NOTE, ANSWERS_NOTE] if with_answers else [_NOTE]
     text = "## Beyond the paper\n\n" + "\n\n".join([*notes, *sections])
-    mine = [p for p in figures if p.name.startswith("beyond_")]
-    if mine and out_dir is not None:
-        text += "\n\n### Figures\n\n" + "\n\n".join(
-            f"![{p.stem}]({Path(os.path.relpath(p, out_dir)).as_posix()})" for p in mine
-        )
+    # A figure drawn for two studies goes to the first; if that one has no section, here.
+    rest = [p for p in mine if p not in placed]
+    if rest:
+        text += "\n\n### Other figures of the studies\n\n" + _images(rest, out_dir)
     return text

@@ -37,6 +37,28 @@ FEW_SEEDS = 5
 _FEW_NOTE = f"(dots: seeds; mean hollow and not joined below {FEW_SEEDS} seeds)"
 
 
+# The figures' files, and the study whose section shows each (the first of those it draws on).
+EXTRAPOLATION_FIGURE = "beyond_extrapolation_vs_parameters.png"
+ORDER_FIGURE = "beyond_order_fraction_vs_width.png"
+WIDTH_FIGURE = "beyond_heldout_vs_width.png"
+PROTOCOL_FIGURE = "beyond_heldout_over_training.png"
+WEIGHT_DECAY_FIGURE = "beyond_weight_decay_over_training.png"
+LEARNING_RATE_FIGURE = "beyond_learning_rate_over_training.png"
+GRID_FIGURE = "beyond_heldout_grid.png"
+_SHOWN_IN = {
+    EXTRAPOLATION_FIGURE: "capacity-curve", ORDER_FIGURE: "capacity-curve", WIDTH_FIGURE: "capacity-curve",
+    PROTOCOL_FIGURE: "order-ablation", WEIGHT_DECAY_FIGURE: "weight-decay", LEARNING_RATE_FIGURE: "learning-rate",
+    GRID_FIGURE: "heldout-generality",
+}
+_ANSWERS_FIGURE = "beyond_answers_over_training_{}.png"
+
+
+def shown_in(name: str) -> str | None:
+    """The study whose report section shows the figure file called name; None for another file."""
+    studies = [study for study in STUDIES if name == _ANSWERS_FIGURE.format(study)]
+    return studies[0] if studies else _SHOWN_IN.get(name)
+
+
 # How the paper's runs are named beside each study's variants.
 _PAPER_LABELS = {"weight-decay": "paper: no wd, 30k", "learning-rate": "paper: lr 1e-2", "heldout-generality": "(5,7), paper"}
 
@@ -119,7 +141,7 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
             f"(exact 95% intervals; hollow: fewer than {FEW_SEEDS} seeds, not joined)"
         )
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-        save(fig, "beyond_extrapolation_vs_parameters.png")
+        save(fig, EXTRAPOLATION_FIGURE)
 
     def per_width(ax, rows: Sequence[VariantCell], field: str, label: str, colour: str) -> None:
         for vc in rows:
@@ -149,7 +171,7 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         ax.set_ylabel("fraction of the line order learned")
         ax.set_title(f"How much of the training file's line order each width memorizes\n{_FEW_NOTE}")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-        save(fig, "beyond_order_fraction_vs_width.png")
+        save(fig, ORDER_FIGURE)
 
         fig = Figure(figsize=(7, 4))
         ax = fig.add_subplot()
@@ -161,7 +183,7 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         ax.set_ylabel("accuracy")
         ax.set_title(f"Held-out and in-distribution accuracy against width, paper protocol\n{_FEW_NOTE}")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-        save(fig, "beyond_heldout_vs_width.png")
+        save(fig, WIDTH_FIGURE)
 
     def over_training(rows: Sequence[VariantCell], what: str, name: str) -> None:
         """One panel per model: held-out accuracy at each evaluation, per variant."""
@@ -223,10 +245,10 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
             "pooled over the complete seeds that recorded answers at every evaluation",
             fontsize=9,
         )
-        save(fig, f"beyond_answers_over_training_{study}.png")
+        save(fig, _ANSWERS_FIGURE.format(study))
 
     if ablation:
-        over_training(ablation, "protocol", "beyond_heldout_over_training.png")
+        over_training(ablation, "protocol", PROTOCOL_FIGURE)
     # The weight-decay, learning-rate and held-out set variants beside the paper's runs of the
     # same models.
     paper = [vc for vc in measured["capacity-curve"] if vc.variant.is_table2]
@@ -238,8 +260,8 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         return [*control, *rows]
 
     for study, what, name in (
-        ("weight-decay", "weight decay and length", "beyond_weight_decay_over_training.png"),
-        ("learning-rate", "peak learning rate", "beyond_learning_rate_over_training.png"),
+        ("weight-decay", "weight decay and length", WEIGHT_DECAY_FIGURE),
+        ("learning-rate", "peak learning rate", LEARNING_RATE_FIGURE),
     ):
         if studies[study]:
             over_training(with_paper(study), what, name)
@@ -278,5 +300,5 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
             f"over the last {STABLE_EVALUATIONS} evaluations (grey: fewer than {FEW_SEEDS} seeds)"
         )
         fig.colorbar(image, ax=ax, label="fraction of seeds")
-        save(fig, "beyond_heldout_grid.png")
+        save(fig, GRID_FIGURE)
     return written

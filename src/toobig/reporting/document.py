@@ -8,6 +8,7 @@ from typing import Sequence
 
 from .. import __version__
 from .beyond import beyond_section
+from .beyond_figures import shown_in
 from .capacity import capacity_section
 from .findings import findings_section
 from .grokking import grokking_section
@@ -87,7 +88,7 @@ def render_report(collection: RunCollection, figures: Sequence[Path], out_dir: P
         capacity_section(cells),
         beyond_section(cells, figures, out_dir),
         other_section(cells),
-        _figures([f for f in figures if not f.name.startswith("beyond_")], out_dir),
+        _figures([f for f in figures if shown_in(f.name) is None], out_dir),  # the studies place their own
         _environment(collection),
         _skipped(collection),
         _paper_notes(),
