@@ -23,13 +23,23 @@ def test_compare_gives_both_verdicts_on_the_seeds_of_two_folders(tmp_path):
     _seeds(tmp_path / "a", "n14", stable=5)
     _seeds(tmp_path / "b", "n28", stable=0)
     (a,), (b,) = (tmp_path / "a").iterdir(), (tmp_path / "b").iterdir()
-    lines = toobig.compare(a, b).splitlines()
+    table, verdicts = toobig.compare(a, b).split("\n\n")
+    # The studies' table of both folders first: seeds, learned, the three strengths, held-out.
+    rows = table.splitlines()
+    assert rows[0].startswith("| Configuration | Parameters | Seeds | Learned | Extrapolates at some evaluation |")
+    cells = [row.strip("| ").split(" | ") for row in rows[2:]]
+    # Name, parameters, seeds; extrapolates at some evaluation and stably; held-out over the last 10.
+    assert [c[:3] + [c[4], c[6], c[9]] for c in cells] == [
+        [a.name, "1,456", "5", "5/5 [48, 100]", "5/5 [48, 100]", "100.0% [100.0, 100.0]"],
+        [b.name, "5,264", "5", "0/5 [0, 52]", "0/5 [0, 52]", "0.0% [0.0, 0.0]"],
+    ]
+    lines = verdicts.splitlines()
     assert lines[0] == f"- {a.name} extrapolates more than {b.name}:"
     # 5/5 against 0/5: Fisher's two-sided p = 2 / C(10, 5) = 0.00794; held-out 100% against 0%.
     assert "**holds**" in lines[1] and f"{a.name} 5/5 vs {b.name} 0/5" in lines[1] and "p = 0.00794" in lines[1]
     assert "**holds**" in lines[2] and "mean 100.0% (n=5)" in lines[2] and "Cliff's delta +1.00" in lines[2]
     # The other way round, the opposite is significant.
-    assert "does not hold (the opposite is significant)" in toobig.compare(b, a).splitlines()[1]
+    assert "does not hold (the opposite is significant)" in toobig.compare(b, a).split("\n\n")[1].splitlines()[1]
 
 
 def test_compare_refuses_a_folder_of_several_configurations(tmp_path):
@@ -44,14 +54,17 @@ def test_several_hypotheses_are_one_family_adjusted_together(tmp_path, capsys):
     _seeds(tmp_path / "mid", "n28", stable=0)
     _seeds(tmp_path / "big", "n56", stable=0)
     (small,), (mid,), (big,) = ((tmp_path / name).iterdir() for name in ("small", "mid", "big"))
-    lines = toobig.compare(small, mid, big).splitlines()
+    lines = toobig.compare(small, mid, big).split("\n\n")[1].splitlines()
     assert [line for line in lines if not line.startswith("  ")] == [
         f"- {small.name} extrapolates more than {mid.name}:", f"- {small.name} extrapolates more than {big.name}:",
     ]
     # Both p = 0.00794 (5/5 against 0/5); Holm over two: 2 x 0.00794 = 0.0159 for both.
     assert "p = 0.00794 (Holm-adjusted over the study's 2 comparisons: 0.0159)" in lines[1]
     # With --than, every folder named is tested against that one: ablations against their control.
-    lines = toobig.compare(small, mid, than=big).splitlines()
+    output = toobig.compare(small, mid, than=big)
+    table, verdicts = output.split("\n\n")
+    assert [row.split(" | ")[0] for row in table.splitlines()[2:]] == [f"| {small.name}", f"| {mid.name}", f"| {big.name}"]
+    lines = verdicts.splitlines()
     assert [line for line in lines if not line.startswith("  ")] == [
         f"- {small.name} extrapolates more than {big.name}:", f"- {mid.name} extrapolates more than {big.name}:",
     ]
@@ -60,4 +73,4 @@ def test_several_hypotheses_are_one_family_adjusted_together(tmp_path, capsys):
     assert "**undecided at this many seeds (no difference in the expected direction so far" in lines[4]
     # The command line says the same.
     assert main(["compare", str(small), str(mid), "--than", str(big)]) == 0
-    assert capsys.readouterr().out.splitlines() == lines
+    assert capsys.readouterr().out == output + "\n"

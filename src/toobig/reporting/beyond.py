@@ -17,7 +17,7 @@ from .beyond_figures import shown_in
 from .markdown import DASH, format_estimate, md_table
 from .runs import Cell
 from .stats import clopper_pearson
-from .study_measures import STRENGTH_NAMES, STRENGTHS, VERDICT_STRENGTH, VariantCell, study_cells, study_ran
+from .study_measures import STRENGTH_NAMES, STRENGTHS, VERDICT_STRENGTH, MeasuredCell, VariantCell, study_cells, study_ran
 from .verdicts import MARGIN, Comparison, group, verdict_lines
 
 
@@ -26,14 +26,14 @@ def _proportion(k: int, n: int) -> str:
     return f"{k}/{n} [{100 * low:.0f}, {100 * high:.0f}]"
 
 
-def _peak(vc: VariantCell) -> str:
+def _peak(vc: MeasuredCell) -> str:
     iters = [r.heldout_peak_iter for r in vc.runs if r.heldout_peak_iter is not None]
     if not iters:
         return DASH
     return f"{format_estimate(vc.mean('heldout_peak'))} at {statistics.median(iters):,.0f}"
 
 
-def _row(vc: VariantCell, first: str) -> list[Any]:
+def _row(vc: MeasuredCell, first: str) -> list[Any]:
     unfinished = sum(not r.complete for r in vc.cell.runs)
     seeds = f"{vc.n}" + (f" (+{unfinished} unfinished)" if unfinished else "")
     return [
@@ -58,8 +58,10 @@ _HEADERS = [
 ]
 
 
-def _table(rows: Sequence[VariantCell], first_header: str, label) -> str:
-    return md_table([first_header, *_HEADERS[1:]], [_row(vc, label(vc)) for vc in rows])
+def measures_table(rows: Sequence[MeasuredCell], first_header: str, labels: Sequence[str]) -> str:
+    """The studies' table: per configuration (labelled), its seeds, how many learn and extrapolate
+    (three strengths), held-out accuracy, in-distribution accuracy and the order learned."""
+    return md_table([first_header, *_HEADERS[1:]], [_row(vc, label) for vc, label in zip(rows, labels)])
 
 
 def _by(rows: Sequence[VariantCell], model: str, label: str) -> VariantCell | None:
@@ -198,7 +200,7 @@ def _study_section(study: Study, rows: list[VariantCell], cells: Sequence[Cell])
     else:
         first_header, label = f"Model, {study.axis}", lambda vc: f"{vc.variant.model}, {vc.variant.label}"
         verdicts = verdict_lines(_COMPARISONS[study.axis](rows, cells))
-    parts.append(_table(rows, first_header, label))
+    parts.append(measures_table(rows, first_header, [label(vc) for vc in rows]))
     # A variant's seeds beyond those asked (the paper's runs, shared with Table 2 at more seeds)
     # cannot stand in for another variant's missing ones.
     missing = study.seeds * len(study.variants) - sum(min(vc.n, study.seeds) for vc in rows)

@@ -57,9 +57,9 @@ class RunMeasures:
 
 
 @dataclass(frozen=True)
-class VariantCell:
-    study: Study
-    variant: Variant
+class MeasuredCell:
+    """One configuration's complete runs, measured."""
+
     cell: Cell
     runs: tuple[RunMeasures, ...]  # complete runs only
 
@@ -80,6 +80,19 @@ class VariantCell:
 
     def mean(self, field: str) -> Estimate | None:
         return estimate([getattr(r, field) for r in self.runs if getattr(r, field) is not None])
+
+
+@dataclass(frozen=True)
+class VariantCell(MeasuredCell):
+    """A study's variant and its configuration's measured runs."""
+
+    study: Study
+    variant: Variant
+
+
+def measure_cell(cell: Cell) -> MeasuredCell:
+    """The configuration's complete runs that evaluated, measured."""
+    return MeasuredCell(cell, tuple(measure(r) for r in cell.runs if r.complete and r.metrics))
 
 
 @lru_cache(maxsize=256)
@@ -141,7 +154,7 @@ def study_cells(study: Study, cells: Sequence[Cell]) -> list[VariantCell]:
         variant = study.variant_of(cell.digest, cell.max_iters)
         if variant is None:
             continue
-        runs = tuple(measure(r) for r in cell.runs if r.complete and r.metrics)
-        if runs and (variant not in found or found[variant].cell.max_iters < cell.max_iters):
-            found[variant] = VariantCell(study, variant, cell, runs)
+        measured = measure_cell(cell)
+        if measured.runs and (variant not in found or found[variant].cell.max_iters < cell.max_iters):
+            found[variant] = VariantCell(cell, measured.runs, study, variant)
     return [found[v] for v in study.variants if v in found]

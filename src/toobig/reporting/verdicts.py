@@ -9,7 +9,7 @@ from typing import Sequence
 
 from ..metrics import STABLE_EVALUATIONS
 from .stats import cliffs_delta, difference_interval, fisher_exact, holm, rank_sum_floor, rank_sum_test
-from .study_measures import STRENGTH_NAMES, VERDICT_STRENGTH, RunMeasures, VariantCell
+from .study_measures import STRENGTH_NAMES, VERDICT_STRENGTH, MeasuredCell
 
 ALPHA = 0.05
 # "Does not hold" is said when the interval of the difference in the share of seeds that
@@ -21,7 +21,7 @@ GRADED_NAME = f"held-out accuracy over the last {STABLE_EVALUATIONS} evaluations
 
 @dataclass(frozen=True)
 class Group:
-    """One side of a comparison: the complete seeds of a variant cell."""
+    """One side of a comparison: the complete seeds of a configuration."""
 
     name: str
     extrapolating: int  # seeds that extrapolate (VERDICT_STRENGTH)
@@ -29,19 +29,9 @@ class Group:
     graded: tuple[float, ...]  # each seed's held-out accuracy over the last evaluations
 
 
-def group_of(name: str, runs: Sequence[RunMeasures]) -> Group:
-    """Measured complete runs as one side of a comparison, called name."""
-    return Group(
-        name,
-        sum(r.extrapolates[VERDICT_STRENGTH] for r in runs),
-        len(runs),
-        tuple(r.heldout_tail for r in runs if r.heldout_tail is not None),
-    )
-
-
-def group(name: str, vc: VariantCell) -> Group:
-    """A variant cell's seeds as one side of a comparison, called name."""
-    return group_of(name, vc.runs)
+def group(name: str, vc: MeasuredCell) -> Group:
+    """A configuration's measured seeds as one side of a comparison, called name."""
+    return Group(name, vc.count(), vc.n, tuple(r.heldout_tail for r in vc.runs if r.heldout_tail is not None))
 
 
 @dataclass(frozen=True)
