@@ -265,9 +265,6 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
     ):
         if studies[study]:
             over_training(with_paper(study), what, name)
-    for study, rows in studies.items():
-        if rows:
-            answers_over_training(with_paper(study) if study in _PAPER_LABELS else rows, study)
 
     grid_rows = [(_PAPER_LABELS["heldout-generality"], {vc.variant.model: vc for vc in curve})]
     for label in dict.fromkeys(vc.variant.label for vc in generality):
@@ -301,4 +298,8 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         )
         fig.colorbar(image, ax=ax, label="fraction of seeds")
         save(fig, GRID_FIGURE)
+    # Last, so that each study's section shows them after its own figures.
+    for study, rows in studies.items():
+        if rows:
+            answers_over_training(with_paper(study) if study in _PAPER_LABELS else rows, study)
     return written
