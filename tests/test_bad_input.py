@@ -126,7 +126,9 @@ CASES = [
     (["compare", "no-such-dir", RUN], "no such folder: no-such-dir"),
     (["compare", RUN, "{empty_dir}"], "holds no readable run; pass the folder of one configuration"),
     (["compare", RUN], "compare needs two configuration folders, or one or more with --than FOLDER"),
-    (["compare", RUN, "--than", RUN], "named twice; each configuration folder takes one side"),
+    (["compare", RUN, "--than", RUN], "share runs; each configuration folder takes one side"),
+    (["compare", RUN, "{run_dot}"], "share runs; each configuration folder takes one side"),  # one folder, spelled twice
+    (["compare", "{run_parent}", RUN], "share runs; each configuration folder takes one side"),  # a folder and its seed run
     (["runs", "no-such-dir"], "no such runs directory: no-such-dir"),
     (["info", "--model", "n0"], "unknown model 'n0'"),
     (["info", "--set", "model.n_layer=0"], "model.n_layer"),
@@ -151,7 +153,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_on_disk(argv, message, run_dir
                "partial": b"<1+1=2>\n<12+1=13>\n"}
     for name, data in corpora.items():
         (tmp_path / f"{name}.txt").write_bytes(data)
-    paths = {**{f"{{{name}_corpus}}": str(tmp_path / f"{name}.txt") for name in corpora},"{run}": str(run_dir), "{bad_toml}": str(tmp_path / "bad.toml"), "{empty_dir}": str(tmp_path / "empty"),
+    paths = {**{f"{{{name}_corpus}}": str(tmp_path / f"{name}.txt") for name in corpora},"{run}": str(run_dir), "{run_dot}": f"{run_dir}/.", "{run_parent}": str(run_dir.parent), "{bad_toml}": str(tmp_path / "bad.toml"), "{empty_dir}": str(tmp_path / "empty"),
              "{sweep_unknown_model}": str(tmp_path / "sweep.toml"), "{a_file}": str(tmp_path / "a_file"),
              "{sweep_ok}": str(tmp_path / "ok.toml")}
     argv = [paths.get(a, a) for a in argv]

@@ -6,7 +6,7 @@ import pytest
 
 from toobig.reporting import write_report
 from toobig.reporting.beyond import beyond_section
-from toobig.reporting.beyond_figures import beyond_figures, heldout_over_training
+from toobig.reporting.beyond_figures import beyond_figures, heldout_over_training, studies_showing
 from toobig.reporting.study_measures import study_cells
 from toobig.reporting.runs import load_runs
 from toobig.studies import STUDIES
@@ -205,8 +205,8 @@ def test_weight_decay_and_learning_rate_get_their_own_figures(tmp_path):
 
 
 def test_each_study_shows_its_own_figures_in_its_section(tmp_path):
-    # The order ablation only: its protocol figure goes in its section; the extrapolation figure,
-    # drawn for the capacity curve first, has no capacity section to go to and is listed after.
+    # The order ablation and the learning rate only: the extrapolation figure, drawn for the
+    # capacity curve first, goes to the order ablation's section, the one study of its that ran.
     _study_runs(tmp_path, "order-ablation", "paper", "n28", 0, stably=True)
     _study_runs(tmp_path, "order-ablation", "whole lines", "n28", 2, stably=True)
     _study_runs(tmp_path, "learning-rate", "lr 1e-3", "n28", 0, stably=True)
@@ -216,11 +216,36 @@ def test_each_study_shows_its_own_figures_in_its_section(tmp_path):
     ablation = next(s for s in sections if s.startswith("Order ablation"))
     learning_rate = next(s for s in sections if s.startswith("Learning rate"))
     assert "](figures/beyond_heldout_over_training.png)" in ablation
+    assert "](figures/beyond_extrapolation_vs_parameters.png)" in ablation
     assert "](figures/beyond_learning_rate_over_training.png)" in learning_rate
     assert "beyond_learning_rate" not in ablation and "beyond_heldout_over_training" not in learning_rate
-    other = next(s for s in sections if s.startswith("Other figures of the studies"))
-    assert "](figures/beyond_extrapolation_vs_parameters.png)" in other
-    assert text.count("beyond_extrapolation_vs_parameters.png") == 1
+    assert text.count("beyond_extrapolation_vs_parameters.png") == 1 and "Other figures of the studies" not in text
     # The paper's figures keep their own section, without the studies'.
     paper = text.split("\n## Figures")[1]
     assert "beyond_" not in paper and "fig1_arithmetic.png" in paper
+    # A figure none of whose studies has a section is listed after the sections.
+    cells = load_runs(tmp_path).cells()
+    figures = [tmp_path / "report" / "figures" / "beyond_order_fraction_vs_width.png"]
+    assert beyond_section(cells, figures, tmp_path / "report").endswith(
+        "### Other figures of the studies\n\n![beyond_order_fraction_vs_width](figures/beyond_order_fraction_vs_width.png)"
+    )
+
+
+def test_every_study_figure_has_a_section_to_go_to_and_answers_come_last(tmp_path):
+    for study, label, model in (
+        ("capacity-curve", "n8", "n8"), ("order-ablation", "whole lines", "n28"), ("heldout-generality", "(3,8)", "n14"),
+        ("weight-decay", "wd 1.0, 30k", "n28"), ("learning-rate", "lr 1e-3", "n28"),
+    ):
+        _study_runs(tmp_path, study, label, model, 1, seeds=2, stably=True)
+    answered = next(v for v in STUDIES["learning-rate"].variants if v.label == "lr 1e-3")
+    metrics = _metrics(True, True)
+    write_run(tmp_path, answered.config(7), [{**r, "heldout_answers": {"<5+7=": {"12>": 10}}} for r in metrics])
+    paths = beyond_figures(load_runs(tmp_path).cells(), tmp_path / "figures")
+    names = [p.name for p in paths]
+    assert sorted(names) == [
+        "beyond_answers_over_training_learning-rate.png", "beyond_extrapolation_vs_parameters.png", "beyond_heldout_grid.png",
+        "beyond_heldout_over_training.png", "beyond_heldout_vs_width.png", "beyond_learning_rate_over_training.png",
+        "beyond_order_fraction_vs_width.png", "beyond_weight_decay_over_training.png",
+    ]
+    assert all(studies_showing(name) for name in names)
+    assert names.index("beyond_answers_over_training_learning-rate.png") > names.index("beyond_learning_rate_over_training.png")

@@ -59,7 +59,7 @@ def test_several_hypotheses_are_one_family_adjusted_together(tmp_path, capsys):
         f"- {small.name} extrapolates more than {mid.name}:", f"- {small.name} extrapolates more than {big.name}:",
     ]
     # Both p = 0.00794 (5/5 against 0/5); Holm over two: 2 x 0.00794 = 0.0159 for both.
-    assert "p = 0.00794 (Holm-adjusted over the study's 2 comparisons: 0.0159)" in lines[1]
+    assert "p = 0.00794 (Holm-adjusted over these 2 comparisons: 0.0159)" in lines[1]
     # With --than, every folder named is tested against that one: ablations against their control.
     output = toobig.compare(small, mid, than=big)
     table, verdicts = output.split("\n\n")
@@ -68,9 +68,29 @@ def test_several_hypotheses_are_one_family_adjusted_together(tmp_path, capsys):
     assert [line for line in lines if not line.startswith("  ")] == [
         f"- {small.name} extrapolates more than {big.name}:", f"- {mid.name} extrapolates more than {big.name}:",
     ]
-    assert "**holds**" in lines[1] and "Holm-adjusted over the study's 2 comparisons: 0.0159" in lines[1]
+    assert "**holds**" in lines[1] and "Holm-adjusted over these 2 comparisons: 0.0159" in lines[1]
     assert f"{mid.name} 0/5 vs {big.name} 0/5" in lines[4]
     assert "**undecided at this many seeds (no difference in the expected direction so far" in lines[4]
     # The command line says the same.
     assert main(["compare", str(small), str(mid), "--than", str(big)]) == 0
     assert capsys.readouterr().out == output + "\n"
+
+
+def test_folders_are_named_so_that_they_can_be_told_apart(tmp_path, monkeypatch):
+    _seeds(tmp_path / "one", "n14", stable=2)
+    _seeds(tmp_path / "two", "n14", stable=0)
+    (a,), (b,) = (tmp_path / "one").iterdir(), (tmp_path / "two").iterdir()
+    assert a.name == b.name  # one configuration in two folders of runs
+    verdicts = toobig.compare(a, b).split("\n\n")[1]
+    assert verdicts.splitlines()[0] == f"- one/{a.name} extrapolates more than two/{b.name}:"
+    monkeypatch.chdir(a)
+    assert toobig.compare(".", b).split("\n\n")[1].splitlines()[0] == f"- one/{a.name} extrapolates more than two/{b.name}:"
+
+
+def test_a_folder_without_held_out_samples_is_refused_by_name(tmp_path):
+    _seeds(tmp_path / "a", "n14", stable=1)
+    for seed in range(2):
+        write_run(tmp_path / "facts", config_for("capitals", "n14", seed=seed), [record("capitals", 250 * i, facts=1.0) for i in range(12)])
+    (a,), (facts,) = (tmp_path / "a").iterdir(), (tmp_path / "facts").iterdir()
+    with pytest.raises(StoreError, match=f"^{facts}: no complete run with held-out samples to compare$"):
+        toobig.compare(a, facts)

@@ -14,13 +14,13 @@ from toobig.store import run_dir_name
 from toobig.studies import STUDIES
 
 # What queue.sh asks for beyond each study's own seeds: Table 2 (the paper's n14, n28 and n56,
-# shared with the capacity curve) at 20 seeds, and the order ablation at 10.
+# shared with the capacity curve) at 20 seeds, and the order ablation at 10. Keep in step with it.
 TABLE2_SEEDS = 20
 QUEUED_SEEDS = {"order-ablation": 10}
 
 
 def _asked() -> list[tuple[str, tuple, int]]:
-    """(name, variants, seeds asked) per block of the status, in the README's order."""
+    """(name, variants, seeds asked) per block of the status: the studies, then Table 2."""
     blocks = [(s.name, s.variants, max(s.seeds, QUEUED_SEEDS.get(s.name, 0))) for s in STUDIES.values()]
     table2 = tuple(v for v in STUDIES["capacity-curve"].variants if v.is_table2)
     return [*blocks, ("table2 (n14, n28, n56 under the paper's protocol)", table2, TABLE2_SEEDS)]
@@ -67,8 +67,8 @@ def main(runs: Path) -> None:
                         quiet += fastest.get(variant.model, max(fastest.values(), default=0.0)) * share
             span = f"{min(minutes):.1f}-{max(minutes):.1f}" if minutes else "—"
             listed = ", ".join(map(str, seeds)) or "none"
-            name = variant.label if variant.label.startswith(variant.model) else f"{variant.model}, {variant.label}"
-            print(f"| {name} | {len(seeds)} ({listed}) | {span} |")
+            shown = variant.label if variant.label.startswith(variant.model) else f"{variant.model}, {variant.label}"
+            print(f"| {shown} | {len(seeds)} ({listed}) | {span} |")
         print(f"\nMissing: {missing} runs.\n")
     print(f"The missing runs need about {remaining / 60:.0f} core-hours at the median run time per model so far "
           f"({quiet / 60:.0f} at each model's fastest run, closer to a core left alone).")

@@ -5,64 +5,18 @@ Student-t intervals; the verdicts are toobig.reporting.verdicts'.
 
 from __future__ import annotations
 
-import os
-import statistics
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from ..metrics import STABLE_EVALUATIONS
 from ..studies import NO_WD_100K, PAPER_ITERS, STUDIES, Study
 from .answers import NOTE as ANSWERS_NOTE, answers_table
-from .beyond_figures import shown_in
-from .markdown import DASH, format_estimate, md_table
+from .beyond_figures import studies_showing
+from .markdown import image_links
 from .runs import Cell
-from .stats import clopper_pearson
-from .study_measures import STRENGTH_NAMES, STRENGTHS, VERDICT_STRENGTH, MeasuredCell, VariantCell, study_cells, study_ran
+from .study_measures import STRENGTH_NAMES, VERDICT_STRENGTH, VariantCell, study_cells, study_ran
+from .study_table import measures_table
 from .verdicts import MARGIN, Comparison, group, verdict_lines
-
-
-def _proportion(k: int, n: int) -> str:
-    low, high = clopper_pearson(k, n)
-    return f"{k}/{n} [{100 * low:.0f}, {100 * high:.0f}]"
-
-
-def _peak(vc: MeasuredCell) -> str:
-    iters = [r.heldout_peak_iter for r in vc.runs if r.heldout_peak_iter is not None]
-    if not iters:
-        return DASH
-    return f"{format_estimate(vc.mean('heldout_peak'))} at {statistics.median(iters):,.0f}"
-
-
-def _row(vc: MeasuredCell, first: str) -> list[Any]:
-    unfinished = sum(not r.complete for r in vc.cell.runs)
-    seeds = f"{vc.n}" + (f" (+{unfinished} unfinished)" if unfinished else "")
-    return [
-        first,
-        f"{vc.cell.parameters:,}" if vc.cell.parameters else DASH,
-        seeds,
-        f"{vc.learned()}/{vc.n}",
-        *(_proportion(vc.count(s), vc.n) for s in STRENGTHS),
-        _proportion(vc.count_among_learned(), vc.learned()) if vc.learned() else DASH,
-        format_estimate(vc.mean("heldout_last")),
-        format_estimate(vc.mean("heldout_tail")),
-        _peak(vc),
-        format_estimate(vc.mean("in_distribution_at_best")),
-        format_estimate(vc.mean("order_fraction"), 0, clip=False),  # below 0: worse than order-agnostic
-    ]
-
-
-_HEADERS = [
-    "", "Parameters", "Seeds", "Learned", "Extrapolates at some evaluation", "... at the in-distribution best",
-    "... stably", "... stably, of those that learned", "Held-out acc., last eval.", f"... last {STABLE_EVALUATIONS} evals",
-    "Held-out peak, at iteration (median)", "In-distr. acc. at its best", "Order learned",
-]
-
-
-def measures_table(rows: Sequence[MeasuredCell], first_header: str, labels: Sequence[str]) -> str:
-    """The studies' table: per configuration (labelled), its seeds, how many learn and extrapolate
-    (three strengths), held-out accuracy, in-distribution accuracy and the order learned."""
-    return md_table([first_header, *_HEADERS[1:]], [_row(vc, label) for vc, label in zip(rows, labels)])
-
 
 def _by(rows: Sequence[VariantCell], model: str, label: str) -> VariantCell | None:
     return next((vc for vc in rows if vc.variant.model == model and vc.variant.label == label), None)
@@ -236,30 +190,25 @@ _NOTE = (
 )
 
 
-def _images(paths: Sequence[Path], out_dir: Path) -> str:
-    return "\n\n".join(f"![{p.stem}]({Path(os.path.relpath(p, out_dir)).as_posix()})" for p in paths)
-
-
 def beyond_section(cells: Sequence[Cell], figures: Sequence[Path] = (), out_dir: Path | None = None) -> str | None:
     """The studies that have runs, each with its table, verdicts and figures; None when none has."""
-    mine = [p for p in figures if shown_in(p.name)] if out_dir is not None else []
-    sections, with_answers, placed = [], False, set()
+    studies = {}  # name -> (section text, whether it has answers), in the studies' order
     for study in STUDIES.values():
         rows = study_cells(study, cells)
         if study_ran(rows):
-            text, answered = _study_section(study, rows, cells)
-            own = [p for p in mine if shown_in(p.name) == study.name]
-            if own:
-                text += "\n\n" + _images(own, out_dir)
-                placed.update(own)
-            sections.append(text)
-            with_answers |= answered
-    if not sections:
+            studies[study.name] = _study_section(study, rows, cells)
+    if not studies:
         return None
-    notes = [_NOTE, ANSWERS_NOTE] if with_answers else [_NOTE]
+    placed: dict[str, list[Path]] = {name: [] for name in studies}
+    rest = []
+    for path in figures if out_dir is not None else ():
+        showing = studies_showing(path.name)
+        if showing:
+            home = next((name for name in showing if name in studies), None)
+            (placed[home] if home else rest).append(path)
+    sections = [text + ("\n\n" + image_links(placed[name], out_dir) if placed[name] else "") for name, (text, _) in studies.items()]
+    notes = [_NOTE, ANSWERS_NOTE] if any(answered for _, answered in studies.values()) else [_NOTE]
     text = "## Beyond the paper\n\n" + "\n\n".join([*notes, *sections])
-    # A figure drawn for two studies goes to the first; if that one has no section, here.
-    rest = [p for p in mine if p not in placed]
-    if rest:
-        text += "\n\n### Other figures of the studies\n\n" + _images(rest, out_dir)
+    if rest:  # a figure none of whose studies has a section (not drawn that way today)
+        text += "\n\n### Other figures of the studies\n\n" + image_links(rest, out_dir)
     return text

@@ -37,7 +37,8 @@ FEW_SEEDS = 5
 _FEW_NOTE = f"(dots: seeds; mean hollow and not joined below {FEW_SEEDS} seeds)"
 
 
-# The figures' files, and the study whose section shows each (the first of those it draws on).
+# The figures' files, and the studies whose sections may show each, in order of preference: a
+# figure goes to the first of them that has a section in the report.
 EXTRAPOLATION_FIGURE = "beyond_extrapolation_vs_parameters.png"
 ORDER_FIGURE = "beyond_order_fraction_vs_width.png"
 WIDTH_FIGURE = "beyond_heldout_vs_width.png"
@@ -46,17 +47,18 @@ WEIGHT_DECAY_FIGURE = "beyond_weight_decay_over_training.png"
 LEARNING_RATE_FIGURE = "beyond_learning_rate_over_training.png"
 GRID_FIGURE = "beyond_heldout_grid.png"
 _SHOWN_IN = {
-    EXTRAPOLATION_FIGURE: "capacity-curve", ORDER_FIGURE: "capacity-curve", WIDTH_FIGURE: "capacity-curve",
-    PROTOCOL_FIGURE: "order-ablation", WEIGHT_DECAY_FIGURE: "weight-decay", LEARNING_RATE_FIGURE: "learning-rate",
-    GRID_FIGURE: "heldout-generality",
+    EXTRAPOLATION_FIGURE: ("capacity-curve", "order-ablation"), ORDER_FIGURE: ("capacity-curve",),
+    WIDTH_FIGURE: ("capacity-curve",), PROTOCOL_FIGURE: ("order-ablation",), WEIGHT_DECAY_FIGURE: ("weight-decay",),
+    LEARNING_RATE_FIGURE: ("learning-rate",), GRID_FIGURE: ("heldout-generality",),
 }
 _ANSWERS_FIGURE = "beyond_answers_over_training_{}.png"
 
 
-def shown_in(name: str) -> str | None:
-    """The study whose report section shows the figure file called name; None for another file."""
-    studies = [study for study in STUDIES if name == _ANSWERS_FIGURE.format(study)]
-    return studies[0] if studies else _SHOWN_IN.get(name)
+def studies_showing(name: str) -> tuple[str, ...]:
+    """The studies whose report sections may show the figure file called name, in order of
+    preference; () for a file that is not a study's figure."""
+    answers = tuple(study for study in STUDIES if name == _ANSWERS_FIGURE.format(study))
+    return answers or _SHOWN_IN.get(name, ())
 
 
 # How the paper's runs are named beside each study's variants.

@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..store import StoreError
-from .beyond import measures_table
 from .runs import Cell, load_runs
-from .study_measures import MeasuredCell, measure_cell
+from .study_measures import measure_cell
+from .study_table import measures_table
 from .verdicts import Comparison, group, verdict_lines
 
 
@@ -25,11 +25,12 @@ def _one_configuration(path: Path) -> Cell:
     return cells[0]
 
 
-def _measured(path: Path) -> MeasuredCell:
-    measured = measure_cell(_one_configuration(path))
-    if not any(r.heldout_tail is not None for r in measured.runs):
-        raise StoreError(f"{path.name}: no complete run with held-out samples to compare")
-    return measured
+def _labels(folders: list[Path]) -> list[str]:
+    """Each folder's name (a "." or ".." resolved), with its parent's where two names are alike."""
+    names = [p.resolve().name for p in folders]
+    return [
+        f"{p.resolve().parent.name}/{name}" if names.count(name) > 1 else name for p, name in zip(folders, names)
+    ]
 
 
 def compare(a: str | Path, *others: str | Path, than: str | Path | None = None) -> str:
@@ -38,17 +39,22 @@ def compare(a: str | Path, *others: str | Path, than: str | Path | None = None) 
     extrapolates more than B" for each B of others, or, with `than`, "X extrapolates more than
     THAN" for each X of A and others. Several hypotheses are one family: their p-values are
     Holm-adjusted together, as within a study."""
-    folders = [Path(p) for p in (a, *others)]
     if than is None and not others:
         raise StoreError("compare needs a second configuration folder to compare with (or than=)")
-    named = [*folders, *([Path(than)] if than is not None else [])]
-    resolved = [p.resolve() for p in named]
-    repeated = sorted({str(p) for p, r in zip(named, resolved) if resolved.count(r) > 1})
-    if repeated:
-        raise StoreError(f"{repeated[0]}: named twice; each configuration folder takes one side")
-    measured = [_measured(p) for p in named]
-    names = [p.name for p in named]
-    groups = [group(name, m) for name, m in zip(names, measured)]
+    folders = [Path(p) for p in (a, *others, *([than] if than is not None else []))]
+    cells = [_one_configuration(p) for p in folders]
+    # One run on both sides would compare it with itself: refuse folders that share runs (the
+    # same folder twice, however spelled, or a folder and one of its seed<N> runs).
+    runs = [{r.path.resolve() for r in cell.runs} for cell in cells]
+    for i, j in ((i, j) for i in range(len(folders)) for j in range(i + 1, len(folders))):
+        if runs[i] & runs[j]:
+            raise StoreError(f"{folders[i]} and {folders[j]} share runs; each configuration folder takes one side")
+    labels = _labels(folders)
+    measured = [measure_cell(cell) for cell in cells]
+    for folder, m in zip(folders, measured):
+        if not any(r.heldout_tail is not None for r in m.runs):
+            raise StoreError(f"{folder}: no complete run with held-out samples to compare")
+    groups = [group(label, m) for label, m in zip(labels, measured)]
     if than is not None:
         *higher, lower = groups
         pairs = [(g, lower) for g in higher]
@@ -56,4 +62,4 @@ def compare(a: str | Path, *others: str | Path, than: str | Path | None = None) 
         higher, *lower = groups
         pairs = [(higher, g) for g in lower]
     comparisons = [Comparison(f"{ga.name} extrapolates more than {gb.name}", ga, gb) for ga, gb in pairs]
-    return measures_table(measured, "Configuration", names) + "\n\n" + "\n".join(verdict_lines(comparisons))
+    return measures_table(measured, "Configuration", labels) + "\n\n" + "\n".join(verdict_lines(comparisons, "these"))

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
 from .. import __version__
 from .beyond import beyond_section
-from .beyond_figures import shown_in
+from .beyond_figures import studies_showing
 from .capacity import capacity_section
 from .findings import findings_section
 from .grokking import grokking_section
-from .markdown import DASH, md_table, unfinished_text
+from .markdown import DASH, image_links, md_table, unfinished_text
 from .other import other_section
 from .out_of_range import out_of_range_section
 from .paper import citation, paper_notes
@@ -60,8 +59,7 @@ def _environment(collection: RunCollection) -> str | None:
 def _figures(figures: Sequence[Path], out_dir: Path) -> str | None:
     if not figures:
         return None
-    links = [f"![{p.stem}]({Path(os.path.relpath(p, out_dir)).as_posix()})" for p in figures]
-    return "## Figures\n\nThin lines: one seed each; thick: mean over seeds; dashed: the paper's run; red dots: addition and subtraction both 100% (held-out included).\n\n" + "\n\n".join(links)
+    return "## Figures\n\nThin lines: one seed each; thick: mean over seeds; dashed: the paper's run; red dots: addition and subtraction both 100% (held-out included).\n\n" + image_links(figures, out_dir)
 
 
 def _skipped(collection: RunCollection) -> str | None:
@@ -88,7 +86,7 @@ def render_report(collection: RunCollection, figures: Sequence[Path], out_dir: P
         capacity_section(cells),
         beyond_section(cells, figures, out_dir),
         other_section(cells),
-        _figures([f for f in figures if shown_in(f.name) is None], out_dir),  # the studies place their own
+        _figures([f for f in figures if not studies_showing(f.name)], out_dir),  # the studies place their own
         _environment(collection),
         _skipped(collection),
         _paper_notes(),

@@ -1,7 +1,10 @@
-"""Small text formatters shared by the report's sections: percentages, intervals, markdown tables."""
+"""Small text formatters shared by the report's sections: percentages, intervals, markdown tables,
+image links."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Sequence
 
 from .stats import Estimate
@@ -52,3 +55,8 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 def unfinished_text(unfinished: int, failed: int) -> str:
     """"2 unfinished" or "2 unfinished, 1 failed" (unfinished: running, interrupted or failed)."""
     return f"{unfinished} unfinished" + (f", {failed} failed" if failed else "")
+
+
+def image_links(paths: Sequence[Path], out_dir: Path) -> str:
+    """Markdown images of the files, relative to the report's folder, one paragraph each."""
+    return "\n\n".join(f"![{p.stem}]({Path(os.path.relpath(p, out_dir)).as_posix()})" for p in paths)

@@ -55,15 +55,19 @@ def _significant(direction: float) -> str:
     return "holds" if direction > 0 else "does not hold (the opposite is significant)"
 
 
-def _too_few(family: int) -> str:
-    after = f", after the adjustment for the study's {family} comparisons" if family > 1 else ""
+# How a family of comparisons is named in the verdicts: a study's, or those asked together by compare.
+STUDY_FAMILY = "the study's"
+
+
+def _too_few(family: int, whose: str) -> str:
+    after = f", after the adjustment for {whose} {family} comparisons" if family > 1 else ""
     return f"undecided at this many seeds (too few for the test to reach 5% whatever they show{after})"
 
 
 NOT_SIGNIFICANT = "undecided at this many seeds (a difference in the expected direction, not significant)"
 
 
-def counted_verdict(c: Comparison, p: float, family: int = 1) -> str:
+def counted_verdict(c: Comparison, p: float, family: int = 1, whose: str = STUDY_FAMILY) -> str:
     """Plain words for the share of seeds that extrapolate. p is Fisher's, Holm-adjusted over the
     study's family of comparisons; the margin is read from an interval widened for the family
     (Bonferroni), so that "does not hold" too keeps its 5% meaning."""
@@ -81,7 +85,7 @@ def counted_verdict(c: Comparison, p: float, family: int = 1) -> str:
     # The smallest p-value these sizes allow: all of one group against none of the other; Holm
     # multiplies the smallest of a family by its size.
     if family * fisher_exact(na, na, 0, nb) >= ALPHA:
-        return _too_few(family)
+        return _too_few(family, whose)
     if ka / na <= kb / nb:
         return (
             f"undecided at this many seeds (no difference in the expected direction so far; ruling out a "
@@ -90,7 +94,7 @@ def counted_verdict(c: Comparison, p: float, family: int = 1) -> str:
     return NOT_SIGNIFICANT
 
 
-def graded_verdict(c: Comparison, p: float, family: int = 1) -> str:
+def graded_verdict(c: Comparison, p: float, family: int = 1, whose: str = STUDY_FAMILY) -> str:
     """Plain words for the graded held-out accuracy; p is the rank-sum test's, Holm-adjusted. It
     says "holds" or its opposite, or undecided: a rank test has no margin to rule a gain out with."""
     a, b = c.a.graded, c.b.graded
@@ -98,22 +102,23 @@ def graded_verdict(c: Comparison, p: float, family: int = 1) -> str:
     if p < ALPHA:
         return _significant(delta)
     if family * rank_sum_floor(len(a), len(b)) >= ALPHA:
-        return _too_few(family)
+        return _too_few(family, whose)
     if delta <= 0:
         return "undecided at this many seeds (no difference in the expected direction so far)"
     return NOT_SIGNIFICANT
 
 
-def _adjusted(raw: float, adjusted: float, family: int) -> str:
+def _adjusted(raw: float, adjusted: float, family: int, whose: str) -> str:
     if family == 1:
         return f"p = {raw:.3g}"
-    return f"p = {raw:.3g} (Holm-adjusted over the study's {family} comparisons: {adjusted:.3g})"
+    return f"p = {raw:.3g} (Holm-adjusted over {whose} {family} comparisons: {adjusted:.3g})"
 
 
-def verdict_lines(comparisons: Sequence[Comparison]) -> list[str]:
+def verdict_lines(comparisons: Sequence[Comparison], whose: str = STUDY_FAMILY) -> list[str]:
     """Each comparison of one study as a bullet with its two verdicts. The p-values are adjusted
     within the study (Holm), one family per test, so that "holds" keeps its 5% meaning however
-    many comparisons the study makes."""
+    many comparisons the study makes. whose names the family in the text ("the study's", or e.g.
+    "these" for comparisons asked together)."""
     counted_p = [c.counted_p for c in comparisons]
     graded_p = [c.graded_p for c in comparisons]  # each test computed once
     counted = holm(counted_p)
@@ -123,21 +128,21 @@ def verdict_lines(comparisons: Sequence[Comparison]) -> list[str]:
     for i, c in enumerate(comparisons):
         (ka, na), (kb, nb) = (c.a.extrapolating, c.a.seeds), (c.b.extrapolating, c.b.seeds)
         low, high = difference_interval(ka, na, kb, nb)
-        verdict = counted_verdict(c, counted[i], len(comparisons))
+        verdict = counted_verdict(c, counted[i], len(comparisons), whose)
         lines += [
             f"- {c.hypothesis}:",
             f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{verdict}**. {c.a.name} {ka}/{na} vs "
             f"{c.b.name} {kb}/{nb} (difference {100 * (ka / na - kb / nb):+.0f} points, 95% interval "
             f"{100 * low:+.0f} to {100 * high:+.0f}); Fisher's exact test, two-sided "
-            f"{_adjusted(counted_p[i], counted[i], len(comparisons))}.",
+            f"{_adjusted(counted_p[i], counted[i], len(comparisons), whose)}.",
         ]
         if i in graded:
             a, b = c.a.graded, c.b.graded
-            verdict = graded_verdict(c, graded[i], len(with_graded))
+            verdict = graded_verdict(c, graded[i], len(with_graded), whose)
             mean_a, mean_b = (100 * sum(g) / len(g) for g in (a, b))
             lines.append(
                 f"  - {GRADED_NAME}: **{verdict}**. {c.a.name} mean {mean_a:.1f}% (n={len(a)}) vs {c.b.name} "
                 f"{mean_b:.1f}% (n={len(b)}); exact rank-sum (Mann-Whitney) test, two-sided "
-                f"{_adjusted(graded_p[i], graded[i], len(with_graded))}; Cliff's delta {cliffs_delta(a, b):+.2f}."
+                f"{_adjusted(graded_p[i], graded[i], len(with_graded), whose)}; Cliff's delta {cliffs_delta(a, b):+.2f}."
             )
     return lines
