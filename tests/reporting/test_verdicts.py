@@ -3,7 +3,7 @@ wording of each outcome."""
 
 from __future__ import annotations
 
-from toobig.reporting.verdicts import Comparison, Group, verdict_lines
+from toobig.reporting.verdicts import Comparison, Group, Trend, verdict_lines
 
 
 def _groups(ka: int, na: int, kb: int, nb: int, graded: bool = False) -> tuple[Group, Group]:
@@ -86,3 +86,54 @@ def test_the_graded_reading_tells_apart_what_the_count_cannot():
     assert "opposite is significant" in line and "a mean 0.0% (n=5) vs b 84.0% (n=5)" in line
     line = graded_line(Group("a", 0, 10, (0.0,) * 10), Group("b", 0, 10, (0.0,) * 10))
     assert "**undecided at this many seeds (no difference in the expected direction so far)**" in line
+
+
+def _trend(*widths: tuple[int, int, int, tuple[float, ...]]) -> Trend:
+    """(width, extrapolating, seeds, graded values) per width."""
+    return Trend("h", "width", tuple((w, Group(f"n{w}", k, n, graded)) for w, k, n, graded in widths))
+
+
+def test_a_trend_over_widths_in_plain_words():
+    # Five of five at n14, none of five at n28 or n56: 2 of C(15, 5) subsets of the seeds lie as
+    # far from the expected rank sum (all at n14, or all at n56).
+    lines = verdict_lines([_trend((14, 5, 5, (1.0,) * 5), (28, 0, 5, (0.0,) * 5), (56, 0, 5, (0.0,) * 5))])
+    assert lines[0] == "- h:" and "**holds**" in lines[1] and f"p = {2 / 3003:.3g}." in lines[1]
+    assert "n14 5/5, n28 0/5, n56 0/5; Spearman's rho of width and extrapolating -0.87 over 15 seeds" in lines[1]
+    assert "**holds**" in lines[2] and "Means n14 100.0%, n28 0.0%, n56 0.0%" in lines[2]
+    # The other way round is significant too, and says so.
+    lines = verdict_lines([_trend((14, 0, 5, ()), (28, 0, 5, ()), (56, 5, 5, ()))])
+    assert "**does not hold (the opposite is significant)**" in lines[1] and "rho of width and extrapolating +0.87" in lines[1]
+    assert len(lines) == 2  # no graded values, no graded line
+    # A fall too small for the seeds; no seed extrapolating at all; a rise.
+    line = verdict_lines([_trend((14, 2, 5, ()), (28, 1, 5, ()), (56, 0, 5, ()))])[1]
+    assert "**undecided at this many seeds (a fall in the expected direction, not significant)**" in line
+    line = verdict_lines([_trend((14, 0, 5, ()), (28, 0, 5, ()), (56, 0, 5, ()))])[1]
+    assert "**undecided at this many seeds (no fall in the expected direction so far)**" in line
+    assert "rho of width and extrapolating undefined (every seed alike)" in line and "p = 1." in line
+    line = verdict_lines([_trend((14, 0, 5, ()), (28, 1, 5, ()), (56, 1, 5, ()))])[1]
+    assert "no fall in the expected direction so far" in line
+    # Graded values of one width alone cannot show a trend: the counted line only.
+    assert len(verdict_lines([_trend((14, 5, 5, (1.0,) * 5), (28, 0, 5, ()), (56, 0, 5, ()))])) == 2
+
+
+def test_a_graded_trend_is_estimated_from_random_orderings_and_says_so():
+    # Distinct accuracies falling with width over 30 seeds: no random ordering of 100,000 comes
+    # as far, so p is the floor 1 / 100,001, and the line says that is what it is.
+    widths = [(w, 0, 10, tuple(0.9 - 0.3 * i - 0.01 * j for j in range(10))) for i, w in enumerate((14, 28, 56))]
+    graded = verdict_lines([_trend(*widths)])[2]
+    assert "**holds**" in graded and "rho of width and accuracy -0.94 over 30 seeds" in graded
+    assert "permutation test (100,000 random orderings, fixed seed; none came as far as observed" in graded
+    assert "p = 1e-05" in graded
+    # Values that do not order the widths: the estimate, without the floor's words.
+    widths = [(w, 0, 4, (0.5 + 0.1 * i, 0.2, 0.7, 0.4 - 0.1 * i)) for i, w in enumerate((14, 28, 56))]
+    graded = verdict_lines([_trend(*widths)])[2]
+    assert "permutation test (100,000 random orderings, fixed seed)" in graded and "undecided" in graded
+
+
+def test_trends_and_comparisons_share_one_family():
+    # Raw p 0.00794 (the comparison) and 2/3003 (the trend): Holm doubles the smaller and takes
+    # the larger once, as the second of two.
+    a, b = _groups(5, 5, 0, 5)
+    lines = verdict_lines([Comparison("c", a, b), _trend((14, 5, 5, ()), (28, 0, 5, ()), (56, 0, 5, ()))])
+    assert "p = 0.00794 (Holm-adjusted over the study's 2 comparisons: 0.00794)" in lines[1]
+    assert f"p = {2 / 3003:.3g} (Holm-adjusted over the study's 2 comparisons: {4 / 3003:.3g})" in lines[3]

@@ -1,5 +1,6 @@
 """Intervals and exact tests over seeds: Student-t means, Clopper-Pearson proportions, Fisher's
-exact test and the exact rank-sum test (numpy only, no scipy)."""
+exact test, the exact rank-sum test and a permutation test of Spearman's rank correlation (numpy
+only, no scipy)."""
 
 from __future__ import annotations
 
@@ -187,18 +188,24 @@ def rank_sum_test(a: Sequence[float], b: Sequence[float]) -> float:
     if na < 1 or nb < 1:
         raise ValueError(f"need one value or more in each group, got {na} and {nb}")
     ranks = _doubled_midranks([float(v) for v in (*a, *b)])
-    n, top = na + nb, sum(ranks)
-    # ways[j, s]: subsets of j values whose doubled ranks sum to s (float64 counts: C(n, k)
-    # stays exact to n ~ 55, and only their ratio is used). numpy reads overlapping operands as
-    # if copied first, so each value joins a subset at most once.
-    ways = np.zeros((na + 1, top + 1))
+    return _subset_sum_p(ranks, range(na))
+
+
+def _subset_sum_p(weights: Sequence[int], chosen: Sequence[int]) -> float:
+    """Two-sided exact p-value of the sum of the chosen weights against every subset of as many
+    of them: the share whose sum lies at least as far from its expectation."""
+    k, n, top = len(chosen), len(weights), sum(weights)
+    # ways[j, s]: subsets of j weights summing to s (float64 counts: C(n, k) stays exact to
+    # n ~ 55, and only their ratio is used). numpy reads overlapping operands as if copied
+    # first, so each weight joins a subset at most once.
+    ways = np.zeros((k + 1, top + 1))
     ways[0, 0] = 1.0
-    for r in ranks:
-        ways[1:, r:] += ways[:-1, : top + 1 - r]
-    # The expected doubled rank sum of a is na * (n + 1).
-    distance = np.abs(np.arange(top + 1) - na * (n + 1))
-    observed = abs(sum(ranks[:na]) - na * (n + 1))
-    return float(min(1.0, ways[na][distance >= observed].sum() / ways[na].sum()))
+    for w in weights:
+        ways[1:, w:] += ways[:-1, : top + 1 - w]
+    # The expected sum is k * top / n; scaled by n to stay in integers.
+    distance = np.abs(n * np.arange(top + 1) - k * top)
+    observed = abs(n * sum(weights[i] for i in chosen) - k * top)
+    return float(min(1.0, ways[k][distance >= observed].sum() / ways[k].sum()))
 
 
 def rank_sum_floor(na: int, nb: int) -> float:
@@ -213,3 +220,51 @@ def cliffs_delta(a: Sequence[float], b: Sequence[float]) -> float:
     if not a or not b:
         raise ValueError("need one value or more in each group")
     return sum((x > y) - (x < y) for x in a for y in b) / (len(a) * len(b))
+
+
+@dataclass(frozen=True)
+class RankCorrelation:
+    """Spearman's rank correlation of x and y, with its permutation test's two-sided p-value."""
+
+    rho: float
+    p: float
+    permutations: int | None  # None: exact, over every pairing of the values
+
+
+SPEARMAN_PERMUTATIONS = 100_000
+
+
+def spearman_test(
+    x: Sequence[float], y: Sequence[float], permutations: int = SPEARMAN_PERMUTATIONS, seed: int = 0
+) -> RankCorrelation:
+    """Spearman's rho (ties at mid-ranks) and the permutation test that x and y are unrelated: the
+    share of pairings of x with the y values in another order whose rank correlation lies at least
+    as far from zero. Exact when x or y takes at most two values (a 0/1 outcome: the rank sum of
+    the ones, counted over every subset as in rank_sum_test); otherwise estimated from random
+    permutations with a fixed seed, as (1 + hits) / (1 + permutations), which keeps the test valid."""
+    if len(x) != len(y) or len(x) < 2:
+        raise ValueError(f"need two or more (x, y) pairs of equal length, got {len(x)} and {len(y)}")
+    rx, ry = (np.array(_doubled_midranks([float(v) for v in values]), dtype=np.int64) for values in (x, y))
+    n = len(rx)
+    if len(set(rx.tolist())) < 2 or len(set(ry.tolist())) < 2:
+        return RankCorrelation(float("nan"), 1.0, None)  # a constant has no order to follow
+    # With doubled mid-ranks every product sum is an integer and its mean under permutation is
+    # n (n + 1)^2, so the distances are compared exactly.
+    mean = n * (n + 1) ** 2
+    cx, cy = rx - (n + 1), ry - (n + 1)  # twice each rank's distance from the mean rank
+    rho = float(cx @ cy / math.sqrt((cx @ cx) * (cy @ cy)))
+    binary = next((r for r in (ry, rx) if len(set(r.tolist())) == 2), None)
+    if binary is not None:
+        other = rx if binary is ry else ry
+        # The product sum is affine in the other's rank sum over the upper value's positions.
+        upper = [i for i in range(n) if binary[i] == binary.max()]
+        return RankCorrelation(rho, _subset_sum_p(other.tolist(), upper), None)
+    observed = abs(int(rx @ ry) - mean)
+    rng = np.random.default_rng(seed)
+    hits, left = 0, permutations
+    while left:
+        chunk = min(left, 10_000)
+        shuffled = rng.permuted(np.broadcast_to(ry, (chunk, n)), axis=1)
+        hits += int((np.abs(shuffled @ rx - mean) >= observed).sum())
+        left -= chunk
+    return RankCorrelation(rho, (1 + hits) / (1 + permutations), permutations)

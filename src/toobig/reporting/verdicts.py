@@ -1,14 +1,19 @@
-"""A hypothesis "group a is higher than group b", tested twice and said in plain words: the share
-of seeds that extrapolate (Fisher's exact test; the verdict of record) and the graded held-out
-accuracy (exact rank-sum test). p-values are Holm-adjusted within a study."""
+"""Hypotheses tested twice and said in plain words: on the share of seeds that extrapolate (the
+verdict of record) and on the graded held-out accuracy. "Group a is higher than group b" uses
+Fisher's exact test and the exact rank-sum test; "extrapolation falls as the configurations grow"
+uses Spearman's rank correlation with a permutation test. p-values are Holm-adjusted within a study."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Sequence
+from functools import cached_property
+from typing import Protocol, Sequence
 
 from ..metrics import STABLE_EVALUATIONS
-from .stats import cliffs_delta, difference_interval, fisher_exact, holm, rank_sum_floor, rank_sum_test
+from .stats import (
+    RankCorrelation, cliffs_delta, difference_interval, fisher_exact, holm, rank_sum_floor, rank_sum_test, spearman_test,
+)
 from .study_measures import STRENGTH_NAMES, VERDICT_STRENGTH, MeasuredCell
 
 ALPHA = 0.05
@@ -35,6 +40,20 @@ def group(name: str, vc: MeasuredCell) -> Group:
 
 
 @dataclass(frozen=True)
+class Adjusted:
+    """A test's p-value and what Holm's adjustment over its family made of it."""
+
+    raw: float
+    adjusted: float
+    family: int
+
+    def text(self, whose: str) -> str:
+        if self.family == 1:
+            return f"p = {self.raw:.3g}"
+        return f"p = {self.raw:.3g} (Holm-adjusted over {whose} {self.family} comparisons: {self.adjusted:.3g})"
+
+
+@dataclass(frozen=True)
 class Comparison:
     """The hypothesis "a is higher than b", to be tested twice."""
 
@@ -49,6 +68,28 @@ class Comparison:
     @property
     def graded_p(self) -> float | None:
         return rank_sum_test(self.a.graded, self.b.graded) if self.a.graded and self.b.graded else None
+
+    def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]:
+        """The hypothesis as a bullet with its two verdicts, given its adjusted p-values."""
+        (ka, na), (kb, nb) = (self.a.extrapolating, self.a.seeds), (self.b.extrapolating, self.b.seeds)
+        low, high = difference_interval(ka, na, kb, nb)
+        verdict = counted_verdict(self, counted.adjusted, counted.family, whose)
+        lines = [
+            f"- {self.hypothesis}:",
+            f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{verdict}**. {self.a.name} {ka}/{na} vs "
+            f"{self.b.name} {kb}/{nb} (difference {100 * (ka / na - kb / nb):+.0f} points, 95% interval "
+            f"{100 * low:+.0f} to {100 * high:+.0f}); Fisher's exact test, two-sided {counted.text(whose)}.",
+        ]
+        if graded is not None:
+            a, b = self.a.graded, self.b.graded
+            verdict = graded_verdict(self, graded.adjusted, graded.family, whose)
+            mean_a, mean_b = (100 * sum(g) / len(g) for g in (a, b))
+            lines.append(
+                f"  - {GRADED_NAME}: **{verdict}**. {self.a.name} mean {mean_a:.1f}% (n={len(a)}) vs {self.b.name} "
+                f"{mean_b:.1f}% (n={len(b)}); exact rank-sum (Mann-Whitney) test, two-sided {graded.text(whose)}; "
+                f"Cliff's delta {cliffs_delta(a, b):+.2f}."
+            )
+        return lines
 
 
 def _significant(direction: float) -> str:
@@ -108,41 +149,105 @@ def graded_verdict(c: Comparison, p: float, family: int = 1, whose: str = STUDY_
     return NOT_SIGNIFICANT
 
 
-def _adjusted(raw: float, adjusted: float, family: int, whose: str) -> str:
-    if family == 1:
-        return f"p = {raw:.3g}"
-    return f"p = {raw:.3g} (Holm-adjusted over {whose} {family} comparisons: {adjusted:.3g})"
+class Hypothesis(Protocol):
+    """What verdict_lines needs of a hypothesis: its two p-values, and its bullet once adjusted."""
+
+    @property
+    def counted_p(self) -> float: ...
+
+    @property
+    def graded_p(self) -> float | None: ...
+
+    def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]: ...
 
 
-def verdict_lines(comparisons: Sequence[Comparison], whose: str = STUDY_FAMILY) -> list[str]:
-    """Each comparison of one study as a bullet with its two verdicts. The p-values are adjusted
+@dataclass(frozen=True)
+class Trend:
+    """The hypothesis "extrapolation falls as x grows", over the seeds of several configurations
+    (e.g. widths), each at its x: Spearman's rank correlation of x with each seed's outcome, so
+    that every configuration's seeds count, not only two configurations'."""
+
+    hypothesis: str
+    axis: str  # what x is, e.g. "width"
+    points: tuple[tuple[float, Group], ...]  # (x, the configuration's seeds), in x's order
+
+    @cached_property
+    def counted(self) -> RankCorrelation:
+        x = [x for x, g in self.points for _ in range(g.seeds)]
+        y = [1.0 if i < g.extrapolating else 0.0 for _, g in self.points for i in range(g.seeds)]
+        return spearman_test(x, y)  # a 0/1 outcome: exact
+
+    @cached_property
+    def graded(self) -> RankCorrelation | None:
+        x = [x for x, g in self.points for _ in g.graded]
+        y = [v for _, g in self.points for v in g.graded]
+        return spearman_test(x, y) if len({x_ for x_, g in self.points if g.graded}) > 1 else None
+
+    @property
+    def counted_p(self) -> float:
+        return self.counted.p
+
+    @property
+    def graded_p(self) -> float | None:
+        return None if self.graded is None else self.graded.p
+
+    def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]:
+        counts = ", ".join(f"{g.name} {g.extrapolating}/{g.seeds}" for _, g in self.points)
+        seeds = sum(g.seeds for _, g in self.points)
+        lines = [
+            f"- {self.hypothesis}:",
+            f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{trend_verdict(self.counted, counted.adjusted)}**. "
+            f"{counts}; Spearman's rho of {self.axis} and extrapolating {_rho(self.counted)} over {seeds} seeds; "
+            f"exact permutation test, two-sided {counted.text(whose)}.",
+        ]
+        if graded is not None and self.graded is not None:
+            means = ", ".join(
+                f"{g.name} {100 * sum(g.graded) / len(g.graded):.1f}%" for _, g in self.points if g.graded
+            )
+            seeds = sum(len(g.graded) for _, g in self.points)
+            lines.append(
+                f"  - {GRADED_NAME}: **{trend_verdict(self.graded, graded.adjusted)}**. Means {means}; "
+                f"Spearman's rho of {self.axis} and accuracy {_rho(self.graded)} over {seeds} seeds; "
+                f"{_method(self.graded)}, two-sided {graded.text(whose)}."
+            )
+        return lines
+
+
+def _rho(r: RankCorrelation) -> str:
+    return "undefined (every seed alike)" if math.isnan(r.rho) else f"{r.rho:+.2f}"
+
+
+def _method(r: RankCorrelation) -> str:
+    if r.permutations is None:
+        return "exact permutation test"
+    # (1 + hits) / (1 + orderings): with no hits p is the smallest the orderings can show, an
+    # upper bound on the exact p rather than an estimate of it.
+    floor = "; none came as far as observed, so p is the smallest they can give" if r.p * (1 + r.permutations) < 1.5 else ""
+    return f"permutation test ({r.permutations:,} random orderings, fixed seed{floor})"
+
+
+def trend_verdict(r: RankCorrelation, p: float) -> str:
+    """Plain words for "falls as x grows" (a negative rank correlation); p is Holm-adjusted. No
+    "does not hold" short of the opposite: a rank correlation has no margin to rule a fall out with."""
+    if p < ALPHA:
+        return _significant(-r.rho)
+    if math.isnan(r.rho) or r.rho >= 0:
+        return "undecided at this many seeds (no fall in the expected direction so far)"
+    return "undecided at this many seeds (a fall in the expected direction, not significant)"
+
+
+def verdict_lines(hypotheses: Sequence[Hypothesis], whose: str = STUDY_FAMILY) -> list[str]:
+    """Each hypothesis of one study as a bullet with its two verdicts. The p-values are adjusted
     within the study (Holm), one family per test, so that "holds" keeps its 5% meaning however
-    many comparisons the study makes. whose names the family in the text ("the study's", or e.g.
+    many hypotheses the study tests. whose names the family in the text ("the study's", or e.g.
     "these" for comparisons asked together)."""
-    counted_p = [c.counted_p for c in comparisons]
-    graded_p = [c.graded_p for c in comparisons]  # each test computed once
+    counted_p = [h.counted_p for h in hypotheses]
+    graded_p = [h.graded_p for h in hypotheses]  # each test computed once
     counted = holm(counted_p)
     with_graded = [i for i, p in enumerate(graded_p) if p is not None]
     graded = dict(zip(with_graded, holm([graded_p[i] for i in with_graded])))
     lines = []
-    for i, c in enumerate(comparisons):
-        (ka, na), (kb, nb) = (c.a.extrapolating, c.a.seeds), (c.b.extrapolating, c.b.seeds)
-        low, high = difference_interval(ka, na, kb, nb)
-        verdict = counted_verdict(c, counted[i], len(comparisons), whose)
-        lines += [
-            f"- {c.hypothesis}:",
-            f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{verdict}**. {c.a.name} {ka}/{na} vs "
-            f"{c.b.name} {kb}/{nb} (difference {100 * (ka / na - kb / nb):+.0f} points, 95% interval "
-            f"{100 * low:+.0f} to {100 * high:+.0f}); Fisher's exact test, two-sided "
-            f"{_adjusted(counted_p[i], counted[i], len(comparisons), whose)}.",
-        ]
-        if i in graded:
-            a, b = c.a.graded, c.b.graded
-            verdict = graded_verdict(c, graded[i], len(with_graded), whose)
-            mean_a, mean_b = (100 * sum(g) / len(g) for g in (a, b))
-            lines.append(
-                f"  - {GRADED_NAME}: **{verdict}**. {c.a.name} mean {mean_a:.1f}% (n={len(a)}) vs {c.b.name} "
-                f"{mean_b:.1f}% (n={len(b)}); exact rank-sum (Mann-Whitney) test, two-sided "
-                f"{_adjusted(graded_p[i], graded[i], len(with_graded), whose)}; Cliff's delta {cliffs_delta(a, b):+.2f}."
-            )
+    for i, h in enumerate(hypotheses):
+        graded_i = Adjusted(graded_p[i], graded[i], len(with_graded)) if i in graded else None
+        lines += h.lines(Adjusted(counted_p[i], counted[i], len(hypotheses)), graded_i, whose)
     return lines
