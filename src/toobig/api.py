@@ -194,13 +194,14 @@ def report(runs_dir: str | Path, out: str | Path | None = None) -> Path:
     return write_report(runs_dir, Path(out) if out is not None else runs_dir / "report")[0]
 
 
-def compare(a: str | Path, *others: str | Path, than: str | Path | None = None) -> str:
+def compare(a: str | Path, *others: str | Path, than: str | Path | None = None, trend: bool = False) -> str:
     """Does configuration A extrapolate more than B (and than C, ...)? Or, with `than`, does each
-    of A, B, ... extrapolate more than it? The report's two tests on the complete seeds of
-    configuration folders, Holm-adjusted over the hypotheses, as plain-words verdicts (markdown)."""
+    of A, B, ... extrapolate more than it? Or, with `trend`, does extrapolation fall along A, B,
+    C, ... in that order? The report's two tests on the complete seeds of configuration folders,
+    Holm-adjusted over the hypotheses, as plain-words verdicts (markdown)."""
     from .reporting.compare import compare as compare_configurations
 
-    return compare_configurations(a, *others, than=than)
+    return compare_configurations(a, *others, than=than, trend=trend)
 
 
 _FIELDS = _field_names()

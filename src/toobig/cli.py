@@ -199,7 +199,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     if args.than is None and len(args.folders) < 2:
         raise UsageError("compare needs two configuration folders, or one or more with --than FOLDER")
-    print(api.compare(*args.folders, than=args.than))
+    print(api.compare(*args.folders, than=args.than, trend=args.trend))
     return 0
 
 
@@ -417,6 +417,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--than", type=Path, metavar="FOLDER",
         help="test instead whether each FOLDER extrapolates more than this one (e.g. ablations against their control)",
+    )
+    p.add_argument(
+        "--trend", action="store_true",
+        help="test instead whether extrapolation falls along the FOLDERs in the order given (e.g. widths, narrow to wide)",
     )
     p.set_defaults(func=cmd_compare)
 

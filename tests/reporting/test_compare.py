@@ -94,3 +94,30 @@ def test_a_folder_without_held_out_samples_is_refused_by_name(tmp_path):
     (a,), (facts,) = (tmp_path / "a").iterdir(), (tmp_path / "facts").iterdir()
     with pytest.raises(StoreError, match=f"^{facts}: no complete run with held-out samples to compare$"):
         toobig.compare(a, facts)
+
+
+def test_a_trend_along_the_folders_in_the_order_given(tmp_path, capsys):
+    for name, model, stable in (("narrow", "n14", 5), ("mid", "n28", 2), ("wide", "n56", 0)):
+        _seeds(tmp_path / name, model, stable=stable)
+    narrow, mid, wide = (next((tmp_path / name).iterdir()) for name in ("narrow", "mid", "wide"))
+    table, verdicts = toobig.compare(narrow, mid, wide, trend=True).split("\n\n")
+    assert [row.split(" | ")[0] for row in table.splitlines()[2:]] == [f"| {f.name}" for f in (narrow, mid, wide)]
+    lines = verdicts.splitlines()
+    assert lines[0] == f"- Extrapolation falls along {narrow.name}, {mid.name}, {wide.name} (3 configurations; every seed counts):"
+    # One hypothesis, no family: Spearman's rho of the order with the 0/1 outcome, exact.
+    assert "**holds**" in lines[1] and f"{narrow.name} 5/5, {mid.name} 2/5, {wide.name} 0/5" in lines[1]
+    assert "Spearman's rho of the folders' order and extrapolating" in lines[1] and "exact permutation test" in lines[1]
+    assert "Holm" not in verdicts
+    # The order is the hypothesis: wide to narrow, the opposite is significant.
+    reverse = toobig.compare(wide, mid, narrow, trend=True).split("\n\n")[1].splitlines()
+    assert "does not hold (the opposite is significant)" in reverse[1]
+    # The command line says the same, and refuses a trend of two folders or against a control in one line.
+    assert main(["compare", "--trend", str(narrow), str(mid), str(wide)]) == 0
+    assert capsys.readouterr().out == f"{table}\n\n{verdicts}\n"
+    for args, message in (
+        ([str(narrow), str(mid)], "a trend needs three configuration folders or more"),
+        ([str(narrow), str(mid), "--than", str(wide)], "compare takes --trend or --than, not both"),
+    ):
+        assert main(["compare", "--trend", *args]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1

@@ -1,7 +1,8 @@
 """Configurations of your own, compared with the studies' two tests: does A extrapolate more than
 B (and than C, ...)? The share of seeds that extrapolate stably (Fisher's exact test, with the
 interval of the difference) and the held-out accuracy over the last evaluations (exact rank-sum
-test), Holm-adjusted over the hypotheses asked together."""
+test), Holm-adjusted over the hypotheses asked together. Or, as the capacity curve asks of its
+widths: does extrapolation fall along A, B, C, ... (Spearman's rank correlation)?"""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from ..store import StoreError
 from .runs import Cell, load_runs
 from .study_measures import measure_cell
 from .study_table import measures_table
-from .verdicts import Comparison, group, verdict_lines
+from .verdicts import Comparison, Hypothesis, Trend, group, verdict_lines
 
 
 def _one_configuration(path: Path) -> Cell:
@@ -33,12 +34,17 @@ def _labels(folders: list[Path]) -> list[str]:
     ]
 
 
-def compare(a: str | Path, *others: str | Path, than: str | Path | None = None) -> str:
+def compare(a: str | Path, *others: str | Path, than: str | Path | None = None, trend: bool = False) -> str:
     """Hypotheses about configuration folders, tested on their complete seeds as the report's two
     verdicts in plain words, below the studies' table of the folders' measures (markdown): "A
     extrapolates more than B" for each B of others, or, with `than`, "X extrapolates more than
     THAN" for each X of A and others. Several hypotheses are one family: their p-values are
-    Holm-adjusted together, as within a study."""
+    Holm-adjusted together, as within a study. With `trend`, one hypothesis instead: extrapolation
+    falls along the folders in the order given (e.g. widths from narrow to wide), over every seed."""
+    if trend and than is not None:
+        raise StoreError("compare takes --trend or --than, not both: a trend has no control")
+    if trend and len(others) < 2:
+        raise StoreError("a trend needs three configuration folders or more, in order (two are a comparison)")
     if than is None and not others:
         raise StoreError("compare needs a second configuration folder to compare with (or than=)")
     folders = [Path(p) for p in (a, *others, *([than] if than is not None else []))]
@@ -55,11 +61,16 @@ def compare(a: str | Path, *others: str | Path, than: str | Path | None = None) 
         if not any(r.heldout_tail is not None for r in m.runs):
             raise StoreError(f"{folder}: no complete run with held-out samples to compare")
     groups = [group(label, m) for label, m in zip(labels, measured)]
+    hypotheses: list[Hypothesis]
+    if trend:
+        hypothesis = f"Extrapolation falls along {', '.join(labels)} ({len(labels)} configurations; every seed counts)"
+        hypotheses = [Trend(hypothesis, "the folders' order", tuple(enumerate(groups)))]
+        return measures_table(measured, "Configuration", labels) + "\n\n" + "\n".join(verdict_lines(hypotheses))
     if than is not None:
         *higher, lower = groups
         pairs = [(g, lower) for g in higher]
     else:
         higher, *lower = groups
         pairs = [(higher, g) for g in lower]
-    comparisons = [Comparison(f"{ga.name} extrapolates more than {gb.name}", ga, gb) for ga, gb in pairs]
-    return measures_table(measured, "Configuration", labels) + "\n\n" + "\n".join(verdict_lines(comparisons, "these"))
+    hypotheses = [Comparison(f"{ga.name} extrapolates more than {gb.name}", ga, gb) for ga, gb in pairs]
+    return measures_table(measured, "Configuration", labels) + "\n\n" + "\n".join(verdict_lines(hypotheses, "these"))
