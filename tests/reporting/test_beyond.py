@@ -121,13 +121,13 @@ def test_capacity_verdicts_compare_n14_with_n28_and_the_widest_width(tmp_path):
     for title in ("- Extrapolation falls from n14 to n28 (the paper's Table 2):", "- Extrapolation falls from n14 to the widest width (n56):"):
         counted = lines[lines.index(title) + 1]
         assert "**holds**" in counted and "n14 5/5 vs" in counted and " 0/5 (difference +100 points" in counted
-        assert "p = 0.00794 (Holm-adjusted over the study's 3 comparisons: 0.0159)" in counted
+        assert "p = 0.00794 (Holm-adjusted over the study's 3 hypotheses: 0.0159)" in counted
     # Three widths from n14 up: the trend over all of them joins the family, n8 stays out of it.
     # Exact: the five extrapolating seeds are all n14's, 2 of C(15, 5) subsets lie as far out.
     title = "- Extrapolation falls as the width grows from n14 to n56 (3 widths; every seed counts):"
     counted, graded = lines[lines.index(title) + 1: lines.index(title) + 3]
     assert "**holds**" in counted and "n14 5/5, n28 0/5, n56 0/5; Spearman's rho of width and extrapolating -0.87 over 15 seeds" in counted
-    assert f"exact permutation test, two-sided p = {2 / 3003:.3g} (Holm-adjusted over the study's 3 comparisons: {6 / 3003:.3g})" in counted
+    assert f"exact permutation test, two-sided p = {2 / 3003:.3g} (Holm-adjusted over the study's 3 hypotheses: {6 / 3003:.3g})" in counted
     assert "**holds**" in graded and "Means n14 100.0%, n28 0.0%, n56 0.0%" in graded and "exact permutation test" in graded
 
 

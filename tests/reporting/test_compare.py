@@ -59,7 +59,7 @@ def test_several_hypotheses_are_one_family_adjusted_together(tmp_path, capsys):
         f"- {small.name} extrapolates more than {mid.name}:", f"- {small.name} extrapolates more than {big.name}:",
     ]
     # Both p = 0.00794 (5/5 against 0/5); Holm over two: 2 x 0.00794 = 0.0159 for both.
-    assert "p = 0.00794 (Holm-adjusted over these 2 comparisons: 0.0159)" in lines[1]
+    assert "p = 0.00794 (Holm-adjusted over these 2 hypotheses: 0.0159)" in lines[1]
     # With --than, every folder named is tested against that one: ablations against their control.
     output = toobig.compare(small, mid, than=big)
     table, verdicts = output.split("\n\n")
@@ -68,7 +68,7 @@ def test_several_hypotheses_are_one_family_adjusted_together(tmp_path, capsys):
     assert [line for line in lines if not line.startswith("  ")] == [
         f"- {small.name} extrapolates more than {big.name}:", f"- {mid.name} extrapolates more than {big.name}:",
     ]
-    assert "**holds**" in lines[1] and "Holm-adjusted over these 2 comparisons: 0.0159" in lines[1]
+    assert "**holds**" in lines[1] and "Holm-adjusted over these 2 hypotheses: 0.0159" in lines[1]
     assert f"{mid.name} 0/5 vs {big.name} 0/5" in lines[4]
     assert "**undecided at this many seeds (no difference in the expected direction so far" in lines[4]
     # The command line says the same.

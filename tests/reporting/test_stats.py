@@ -10,7 +10,7 @@ import pytest
 
 from toobig.reporting.stats import (
     clopper_pearson, cliffs_delta, difference_interval, estimate, fisher_exact, fisher_power, holm, rank_sum_floor,
-    rank_sum_test, spearman_test, t_quantile_975, wilson_interval,
+    rank_sum_test, spearman_floor, spearman_test, t_quantile_975, wilson_interval,
 )
 
 # Reference quantiles t_{0.975, df} (as tabulated, e.g. scipy.stats.t.ppf(0.975, df)).
@@ -185,7 +185,13 @@ def test_spearman_test_equals_scipy_and_brute_force():
             assert result.p == pytest.approx(brute, rel=1e-12)
         else:
             assert result.p == pytest.approx(brute, abs=0.015)
-        assert spearman_test(y, x, permutations=20_000).rho == pytest.approx(result.rho, nan_ok=True)
+        swapped = spearman_test(y, x, permutations=20_000)
+        assert swapped.rho == pytest.approx(result.rho, nan_ok=True)
+        assert swapped.p == pytest.approx(brute, rel=1e-12 if swapped.permutations is None else 0.0, abs=0.0 if swapped.permutations is None else 0.015)
+    # Two x values against graded y: exact over the subsets of x's upper value (scipy as above).
+    two_widths = spearman_test([14, 14, 14, 28, 28, 28, 28], [0.9, 0.5, 0.7, 0.2, 0.5, 0.1, 0.0])
+    assert two_widths.permutations is None and two_widths.rho == pytest.approx(-0.8010409893798611, rel=1e-12)
+    assert two_widths.p == pytest.approx(0.08571428571428572, rel=1e-12)
 
 
 def test_spearman_test_is_reproducible_and_valid_at_the_extremes():
@@ -199,3 +205,19 @@ def test_spearman_test_is_reproducible_and_valid_at_the_extremes():
     assert spearman_test(x, [0.0] * 6).p == 1.0
     with pytest.raises(ValueError, match="pairs"):
         spearman_test([1], [1])
+
+
+def test_spearman_floor_bounds_the_smallest_p_any_outcome_gives():
+    from itertools import product
+
+    for sizes in ((1, 1, 1), (2, 1), (2, 2, 1), (1, 2, 2), (3, 2)):
+        x = [i for i, k in enumerate(sizes) for _ in range(k)]
+        smallest_binary = min(spearman_test(x, y).p for y in product((0.0, 1.0), repeat=len(x)))
+        # Graded: every outcome over three values, each p counted over every ordering.
+        smallest_graded = min(_brute_spearman_p(x, y) for y in product((0.0, 0.5, 1.0), repeat=len(x)) if len(set(y)) > 1)
+        for binary, smallest in ((True, smallest_binary), (False, smallest_graded)):
+            floor = spearman_floor(sizes, binary)
+            # A bound that the most extreme outcome reaches, or reaches twice (its mirror image).
+            assert floor <= smallest * (1 + 1e-12) and smallest <= 2 * floor * (1 + 1e-12), (sizes, binary)
+    # Estimated from random orderings, p never falls below 1 / (1 + orderings).
+    assert spearman_floor((20, 20, 20), binary=False, permutations=1000) == 1 / 1001

@@ -48,14 +48,14 @@ def test_p_values_are_holm_adjusted_within_the_study():
     # Three comparisons: raw p 0.0079, 0.0476, 0.0476; Holm: 3 x 0.0079, then 2 x 0.0476 for both.
     comparisons = [Comparison("h1", *_groups(5, 5, 0, 5)), Comparison("h2", *_groups(4, 5, 0, 5)), Comparison("h3", *_groups(4, 5, 0, 5))]
     lines = verdict_lines(comparisons)
-    assert "**holds**" in lines[1] and "p = 0.00794 (Holm-adjusted over the study's 3 comparisons: 0.0238)" in lines[1]
+    assert "**holds**" in lines[1] and "p = 0.00794 (Holm-adjusted over the study's 3 hypotheses: 0.0238)" in lines[1]
     for line in (lines[3], lines[5]):  # significant alone, not among three
         assert "a difference in the expected direction, not significant" in line
-        assert "p = 0.0476 (Holm-adjusted over the study's 3 comparisons: 0.0952)" in line
+        assert "p = 0.0476 (Holm-adjusted over the study's 3 hypotheses: 0.0952)" in line
     assert "**holds**" in verdict_lines(comparisons[1:2])[1]
     # Among three, 4 seeds against 4 can never get below 5%: 3 x 0.0286 (all against none).
     lines = verdict_lines([Comparison(f"h{i}", *_groups(4, 4, 0, 4)) for i in range(3)])
-    assert "too few for the test to reach 5% whatever they show, after the adjustment for the study's 3 comparisons" in lines[1]
+    assert "too few for the test to reach 5% whatever they show, after the adjustment for the study's 3 hypotheses" in lines[1]
     # "Does not hold" needs the interval widened for the family: 0/10 vs 0/10 rules out +30 alone
     # (95%: +28), not among three (98.3%: +36).
     lines = verdict_lines([Comparison(f"h{i}", *_groups(0, 10, 0, 10)) for i in range(3)])
@@ -135,5 +135,22 @@ def test_trends_and_comparisons_share_one_family():
     # the larger once, as the second of two.
     a, b = _groups(5, 5, 0, 5)
     lines = verdict_lines([Comparison("c", a, b), _trend((14, 5, 5, ()), (28, 0, 5, ()), (56, 0, 5, ()))])
-    assert "p = 0.00794 (Holm-adjusted over the study's 2 comparisons: 0.00794)" in lines[1]
-    assert f"p = {2 / 3003:.3g} (Holm-adjusted over the study's 2 comparisons: {4 / 3003:.3g})" in lines[3]
+    assert "p = 0.00794 (Holm-adjusted over the study's 2 hypotheses: 0.00794)" in lines[1]
+    assert f"p = {2 / 3003:.3g} (Holm-adjusted over the study's 2 hypotheses: {4 / 3003:.3g})" in lines[3]
+
+
+def test_a_trend_is_read_from_its_adjusted_p_and_its_floor():
+    # Alone, 4 of 4 seeds at the two narrowest widths against none of 5 wider: exact p = 0.0238
+    # (scipy, as in test_stats), a fall. Among three hypotheses Holm triples it: not significant.
+    trend = _trend((14, 3, 3, (1.0, 1.0, 1.0)), (16, 1, 2, (1.0, 0.5)), (28, 0, 3, (0.0, 0.0, 0.25)), (56, 0, 1, (0.0,)))
+    assert "**holds**" in verdict_lines([trend])[1] and "p = 0.0238." in verdict_lines([trend])[1]
+    nothing = Comparison("c", *_groups(0, 5, 0, 5))  # p = 1, and no graded values
+    lines = verdict_lines([nothing, nothing, trend])
+    counted, graded = lines[-2:]
+    assert "**undecided at this many seeds (a fall in the expected direction, not significant)**" in counted
+    assert "p = 0.0238 (Holm-adjusted over the study's 3 hypotheses: 0.0714)" in counted
+    # The graded family is the trend alone: the comparisons without graded values are not in it.
+    assert "Holm" not in graded and "**holds**" in graded
+    # One seed per width: no outcome of three seeds reaches 5% (at best 1 in C(3, 1)).
+    line = verdict_lines([_trend((14, 1, 1, ()), (28, 0, 1, ()), (56, 0, 1, ()))])[1]
+    assert "too few for the test to reach 5% whatever they show" in line

@@ -54,8 +54,10 @@ def _width(vc: VariantCell) -> int:
 def _capacity_comparisons(rows: Sequence[VariantCell]) -> list[Hypothesis]:
     # The comparisons are fixed in advance (the paper's extrapolating n14 against its n28, and
     # against the widest width), not chosen after looking at the rates, so their p-values mean
-    # what they say. The trend over every width from n14 up was added in session 14, before
-    # seeds 3-9 of n16-n40 had trained; it joins their family, which only makes theirs stricter.
+    # what they say. The trend over every width from n14 up was added in session 14, with n14's,
+    # n28's and n56's counts and seeds 0-2 of the other widths known (so not blind: starting at
+    # n14, the known peak, all but settles its sign); it joins their family, which makes theirs
+    # stricter, not looser.
     if len(rows) < 2:
         return []
     widest = rows[-1]
@@ -205,9 +207,9 @@ _NOTE = (
     "effect size. It tells a seed at 90% from one at 0%, so it sees differences that stay short of "
     "all-or-nothing; with one held-out pair (4 prompts, sampled near-greedily) its values move in steps of "
     "about 25 points. The capacity curve also asks whether extrapolation falls as the width grows from "
-    f"n{TREND_FROM_WIDTH} up, over every seed of those widths (added in session 14, before seeds 3-9 of n16-n40 "
-    "trained): Spearman's rank correlation of width with each seed's outcome, two-sided permutation test (exact for "
-    f"the count; estimated from {SPEARMAN_PERMUTATIONS:,} random orderings with a fixed seed for the graded accuracy), in the same "
+    f"n{TREND_FROM_WIDTH} up, over every seed of those widths (added in session 14): Spearman's rank correlation of "
+    "width with each seed's outcome, two-sided permutation test, exact where either takes two values (always for the "
+    f"count), otherwise estimated from {SPEARMAN_PERMUTATIONS:,} random orderings with a fixed seed, in the same "
     "families. 'Undecided' means the seeds cannot tell yet."
 )
 

@@ -12,7 +12,8 @@ from typing import Protocol, Sequence
 
 from ..metrics import STABLE_EVALUATIONS
 from .stats import (
-    RankCorrelation, cliffs_delta, difference_interval, fisher_exact, holm, rank_sum_floor, rank_sum_test, spearman_test,
+    RankCorrelation, cliffs_delta, difference_interval, fisher_exact, holm, rank_sum_floor, rank_sum_test, spearman_floor,
+    spearman_test,
 )
 from .study_measures import STRENGTH_NAMES, VERDICT_STRENGTH, MeasuredCell
 
@@ -50,7 +51,7 @@ class Adjusted:
     def text(self, whose: str) -> str:
         if self.family == 1:
             return f"p = {self.raw:.3g}"
-        return f"p = {self.raw:.3g} (Holm-adjusted over {whose} {self.family} comparisons: {self.adjusted:.3g})"
+        return f"p = {self.raw:.3g} (Holm-adjusted over {whose} {self.family} hypotheses: {self.adjusted:.3g})"
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ STUDY_FAMILY = "the study's"
 
 
 def _too_few(family: int, whose: str) -> str:
-    after = f", after the adjustment for {whose} {family} comparisons" if family > 1 else ""
+    after = f", after the adjustment for {whose} {family} hypotheses" if family > 1 else ""
     return f"undecided at this many seeds (too few for the test to reach 5% whatever they show{after})"
 
 
@@ -192,22 +193,25 @@ class Trend:
         return None if self.graded is None else self.graded.p
 
     def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]:
+        """The hypothesis as a bullet with its two verdicts, given its adjusted p-values."""
         counts = ", ".join(f"{g.name} {g.extrapolating}/{g.seeds}" for _, g in self.points)
-        seeds = sum(g.seeds for _, g in self.points)
+        sizes = [g.seeds for _, g in self.points]
+        floor = spearman_floor(sizes, binary=True)
         lines = [
             f"- {self.hypothesis}:",
-            f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{trend_verdict(self.counted, counted.adjusted)}**. "
-            f"{counts}; Spearman's rho of {self.axis} and extrapolating {_rho(self.counted)} over {seeds} seeds; "
-            f"exact permutation test, two-sided {counted.text(whose)}.",
+            f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{trend_verdict(self.counted, counted, floor, whose)}**. "
+            f"{counts}; Spearman's rho of {self.axis} and extrapolating {_rho(self.counted)} over {sum(sizes)} seeds; "
+            f"{_method(self.counted)}, two-sided {counted.text(whose)}.",
         ]
         if graded is not None and self.graded is not None:
             means = ", ".join(
                 f"{g.name} {100 * sum(g.graded) / len(g.graded):.1f}%" for _, g in self.points if g.graded
             )
-            seeds = sum(len(g.graded) for _, g in self.points)
+            sizes = [len(g.graded) for _, g in self.points if g.graded]
+            floor = spearman_floor(sizes, binary=False, permutations=self.graded.permutations)
             lines.append(
-                f"  - {GRADED_NAME}: **{trend_verdict(self.graded, graded.adjusted)}**. Means {means}; "
-                f"Spearman's rho of {self.axis} and accuracy {_rho(self.graded)} over {seeds} seeds; "
+                f"  - {GRADED_NAME}: **{trend_verdict(self.graded, graded, floor, whose)}**. Means {means}; "
+                f"Spearman's rho of {self.axis} and accuracy {_rho(self.graded)} over {sum(sizes)} seeds; "
                 f"{_method(self.graded)}, two-sided {graded.text(whose)}."
             )
         return lines
@@ -220,17 +224,23 @@ def _rho(r: RankCorrelation) -> str:
 def _method(r: RankCorrelation) -> str:
     if r.permutations is None:
         return "exact permutation test"
-    # (1 + hits) / (1 + orderings): with no hits p is the smallest the orderings can show, an
-    # upper bound on the exact p rather than an estimate of it.
-    floor = "; none came as far as observed, so p is the smallest they can give" if r.p * (1 + r.permutations) < 1.5 else ""
+    # p = (1 + hits) / (1 + orderings). With no hits that is the estimate's floor, not a bound
+    # on the exact p: 3 / orderings bounds it with 95% confidence (the rule of three).
+    floor = (
+        f"; none came as far as observed, so the exact p is below {3 / r.permutations:.1g} with 95% confidence"
+        if r.hits == 0 else ""
+    )
     return f"permutation test ({r.permutations:,} random orderings, fixed seed{floor})"
 
 
-def trend_verdict(r: RankCorrelation, p: float) -> str:
-    """Plain words for "falls as x grows" (a negative rank correlation); p is Holm-adjusted. No
-    "does not hold" short of the opposite: a rank correlation has no margin to rule a fall out with."""
-    if p < ALPHA:
+def trend_verdict(r: RankCorrelation, p: Adjusted, floor: float, whose: str = STUDY_FAMILY) -> str:
+    """Plain words for "falls as x grows" (a negative rank correlation), from the Holm-adjusted
+    p and the smallest p the group sizes allow. No "does not hold" short of the opposite: a rank
+    correlation has no margin to rule a fall out with."""
+    if p.adjusted < ALPHA:
         return _significant(-r.rho)
+    if p.family * floor >= ALPHA:
+        return _too_few(p.family, whose)
     if math.isnan(r.rho) or r.rho >= 0:
         return "undecided at this many seeds (no fall in the expected direction so far)"
     return "undecided at this many seeds (a fall in the expected direction, not significant)"
