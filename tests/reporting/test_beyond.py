@@ -6,7 +6,7 @@ import pytest
 
 from toobig.reporting import write_report
 from toobig.reporting.beyond import beyond_section
-from toobig.reporting.beyond_figures import beyond_figures, heldout_over_training, studies_showing
+from toobig.reporting.beyond_figures import SeedPoint, beyond_figures, heldout_over_training, seed_points, studies_showing
 from toobig.reporting.study_measures import study_cells
 from toobig.reporting.runs import load_runs
 from toobig.studies import STUDIES
@@ -251,8 +251,29 @@ def test_every_study_figure_has_a_section_to_go_to_and_answers_come_last(tmp_pat
     names = [p.name for p in paths]
     assert sorted(names) == [
         "beyond_answers_over_training_learning-rate.png", "beyond_extrapolation_vs_parameters.png", "beyond_heldout_grid.png",
-        "beyond_heldout_over_training.png", "beyond_heldout_vs_width.png", "beyond_learning_rate_over_training.png",
+        "beyond_heldout_over_training.png", "beyond_heldout_vs_order_fraction.png", "beyond_heldout_vs_width.png",
+        "beyond_learning_rate_over_training.png",
         "beyond_order_fraction_vs_width.png", "beyond_weight_decay_over_training.png",
     ]
     assert all(studies_showing(name) for name in names)
     assert names.index("beyond_answers_over_training_learning-rate.png") > names.index("beyond_learning_rate_over_training.png")
+
+
+def test_each_seed_of_the_curve_is_a_point_of_order_learned_against_extrapolation(tmp_path):
+    # Final losses 0.55 and 0.7667 against the floors 0.7667 and 0.5308: 92% and 0% of the order.
+    _study_runs(tmp_path, "capacity-curve", "n28", "n28", 0, seeds=2, final_loss=0.55)
+    _study_runs(tmp_path, "capacity-curve", "n14", "n14", 1, seeds=2, stably=True, final_loss=0.7667)
+    _study_runs(tmp_path, "capacity-curve", "n8", "n8", 0, seeds=1, final_loss=0.7667)  # a width beyond Table 2
+    variant = next(v for v in STUDIES["capacity-curve"].variants if v.model == "n8")
+    write_run(tmp_path, variant.config(1), _metrics(False, False)[:3], status="running")  # incomplete: no point
+    points = seed_points(study_cells(STUDIES["capacity-curve"], load_runs(tmp_path).cells()))
+    # _metrics counts the held-out samples inside add/sub at 100%: a seed that gets them wrong has
+    # 40 of the others wrong too, so only the extrapolating seed reads as having learned the task.
+    assert [(p.model, p.seed, p.learned) for p in points] == [
+        ("n8", 0, False), ("n14", 0, True), ("n14", 1, False), ("n28", 0, False), ("n28", 1, False),
+    ]
+    assert [p.heldout_tail for p in points] == [0.0, 1.0, 0.0, 0.0, 0.0]
+    assert [round(p.order_fraction, 2) for p in points] == [0.0, 0.0, 0.0, 0.92, 0.92]
+    assert isinstance(points[0], SeedPoint)
+    names = {p.name for p in beyond_figures(load_runs(tmp_path).cells(), tmp_path / "figures")}
+    assert "beyond_heldout_vs_order_fraction.png" in names and studies_showing("beyond_heldout_vs_order_fraction.png") == ("capacity-curve",)

@@ -1,11 +1,12 @@
 """Figures of the studies beyond the paper: extrapolation against parameters per protocol, order
-learned and held-out accuracy against width, held-out accuracy during training (per protocol, per
+learned and held-out accuracy against width, each seed's held-out accuracy against the order it
+learned, held-out accuracy during training (per protocol, per
 weight decay, per learning rate), the held-out set x width grid, and per study the kinds of the
 held-out answers during training."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -46,9 +47,10 @@ PROTOCOL_FIGURE = "beyond_heldout_over_training.png"
 WEIGHT_DECAY_FIGURE = "beyond_weight_decay_over_training.png"
 LEARNING_RATE_FIGURE = "beyond_learning_rate_over_training.png"
 GRID_FIGURE = "beyond_heldout_grid.png"
+SEEDS_FIGURE = "beyond_heldout_vs_order_fraction.png"
 _SHOWN_IN = {
     EXTRAPOLATION_FIGURE: ("capacity-curve", "order-ablation"), ORDER_FIGURE: ("capacity-curve",),
-    WIDTH_FIGURE: ("capacity-curve",), PROTOCOL_FIGURE: ("order-ablation",), WEIGHT_DECAY_FIGURE: ("weight-decay",),
+    WIDTH_FIGURE: ("capacity-curve",), SEEDS_FIGURE: ("capacity-curve",), PROTOCOL_FIGURE: ("order-ablation",), WEIGHT_DECAY_FIGURE: ("weight-decay",),
     LEARNING_RATE_FIGURE: ("learning-rate",), GRID_FIGURE: ("heldout-generality",),
 }
 _ANSWERS_FIGURE = "beyond_answers_over_training_{}.png"
@@ -85,6 +87,29 @@ def panel_grid(variants: Sequence[Variant]) -> tuple[list[tuple[int, int]], tupl
         columns = min(len(variants), _WRAP)
         return [divmod(i, columns) for i in range(len(variants))], (-(-len(variants) // columns), columns)
     return [(models.index(v.model), labels.index(v.label)) for v in variants], (len(models), len(labels))
+
+
+@dataclass(frozen=True)
+class SeedPoint:
+    """One seed of a width: how much of the line order it learned against how it extrapolates."""
+
+    model: str
+    seed: int
+    order_fraction: float
+    heldout_tail: float
+    learned: bool
+
+
+def seed_points(rows: Sequence[VariantCell]) -> list[SeedPoint]:
+    """Every complete seed that has both measures, width by width: between widths the order
+    learned and extrapolation move together by construction of the curve; within a width they
+    need not, and that is what the seeds show."""
+    return [
+        SeedPoint(vc.variant.model, r.seed, r.order_fraction, r.heldout_tail, r.learned)
+        for vc in rows
+        for r in vc.runs
+        if r.order_fraction is not None and r.heldout_tail is not None
+    ]
 
 
 def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
@@ -186,6 +211,36 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         ax.set_title(f"Held-out and in-distribution accuracy against width, paper protocol\n{_FEW_NOTE}")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         save(fig, WIDTH_FIGURE)
+
+        points = seed_points(curve)
+        if points:
+            fig = Figure(figsize=(7, 4.5))
+            ax = fig.add_subplot()
+            models = list(dict.fromkeys(p.model for p in points))
+            colours = matplotlib.colormaps["viridis"].resampled(max(len(models), 2))
+            for i, model in enumerate(models):
+                mine = [p for p in points if p.model == model]
+                for learned in (True, False):
+                    these = [p for p in mine if p.learned is learned]
+                    if these:
+                        ax.scatter(
+                            [p.order_fraction for p in these], [p.heldout_tail for p in these], s=22, alpha=0.75,
+                            color=colours(i), facecolors=None if learned else "none",
+                            label=f"{model} ({len(mine)})" if learned or not any(p.learned for p in mine) else None,
+                        )
+            ax.axvline(1.0, color="gray", lw=0.8, ls="--")
+            low = min([0.0, *ax.get_xlim()])
+            ax.axvspan(low, 0.0, color="0.9", zorder=0, label="below 0: the lines themselves not yet fitted")
+            ax.set_xlim(left=low)
+            ax.set_ylim(-0.05, 1.05)
+            ax.set_xlabel("fraction of the training file's line order learned")
+            ax.set_ylabel(f"held-out accuracy, last {STABLE_EVALUATIONS} evaluations")
+            ax.set_title(
+                "Each seed of the capacity curve: extrapolation against the line order it memorized\n"
+                "(colour: width, legend: seeds; hollow: never learned the task)"
+            )
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+            save(fig, SEEDS_FIGURE)
 
     def over_training(rows: Sequence[VariantCell], what: str, name: str) -> None:
         """One panel per model: held-out accuracy at each evaluation, per variant."""
