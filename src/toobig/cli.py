@@ -197,7 +197,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    if args.than is None and len(args.folders) < 2:
+    if args.than is None and not args.trend and len(args.folders) < 2:
         raise UsageError("compare needs two configuration folders, or one or more with --than FOLDER")
     print(api.compare(*args.folders, than=args.than, trend=args.trend))
     return 0
@@ -420,7 +420,8 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--trend", action="store_true",
-        help="test instead whether extrapolation falls along the FOLDERs in the order given (e.g. widths, narrow to wide)",
+        help="test instead whether extrapolation falls steadily along the FOLDERs in the order given "
+        "(e.g. widths from the expected peak to the widest; the order is the hypothesis)",
     )
     p.set_defaults(func=cmd_compare)
 

@@ -6,7 +6,7 @@ import pytest
 
 from toobig.reporting import write_report
 from toobig.reporting.beyond import beyond_section
-from toobig.reporting.beyond_figures import SeedPoint, beyond_figures, heldout_over_training, seed_points, studies_showing
+from toobig.reporting.beyond_figures import beyond_figures, heldout_over_training, seeds_figure, studies_showing
 from toobig.reporting.study_measures import study_cells
 from toobig.reporting.runs import load_runs
 from toobig.studies import STUDIES
@@ -259,21 +259,33 @@ def test_every_study_figure_has_a_section_to_go_to_and_answers_come_last(tmp_pat
     assert names.index("beyond_answers_over_training_learning-rate.png") > names.index("beyond_learning_rate_over_training.png")
 
 
-def test_each_seed_of_the_curve_is_a_point_of_order_learned_against_extrapolation(tmp_path):
-    # Final losses 0.55 and 0.7667 against the floors 0.7667 and 0.5308: 92% and 0% of the order.
-    _study_runs(tmp_path, "capacity-curve", "n28", "n28", 0, seeds=2, final_loss=0.55)
+def test_each_width_gets_a_panel_of_its_seeds_order_learned_against_extrapolation(tmp_path):
+    # n14: one seed extrapolates stably at 0% of the order (final loss at the order-agnostic floor
+    # 0.7667), one does not. n28: every non-held-out sample right (98% of add and sub with the 40
+    # held-out ones wrong), held-out 0%, at 92% of the order (final loss 0.55; floors 0.7667 and 0.5308).
     _study_runs(tmp_path, "capacity-curve", "n14", "n14", 1, seeds=2, stably=True, final_loss=0.7667)
-    _study_runs(tmp_path, "capacity-curve", "n8", "n8", 0, seeds=1, final_loss=0.7667)  # a width beyond Table 2
-    variant = next(v for v in STUDIES["capacity-curve"].variants if v.model == "n8")
-    write_run(tmp_path, variant.config(1), _metrics(False, False)[:3], status="running")  # incomplete: no point
-    points = seed_points(study_cells(STUDIES["capacity-curve"], load_runs(tmp_path).cells()))
-    # _metrics counts the held-out samples inside add/sub at 100%: a seed that gets them wrong has
-    # 40 of the others wrong too, so only the extrapolating seed reads as having learned the task.
-    assert [(p.model, p.seed, p.learned) for p in points] == [
-        ("n8", 0, False), ("n14", 0, True), ("n14", 1, False), ("n28", 0, False), ("n28", 1, False),
-    ]
-    assert [p.heldout_tail for p in points] == [0.0, 1.0, 0.0, 0.0, 0.0]
-    assert [round(p.order_fraction, 2) for p in points] == [0.0, 0.0, 0.0, 0.92, 0.92]
-    assert isinstance(points[0], SeedPoint)
+    n28 = next(v for v in STUDIES["capacity-curve"].variants if v.model == "n28")
+    for seed in range(3):
+        write_run(tmp_path, n28.config(seed), [record("arithmetic", 250 * i, 0.98, 0.98, loss=0.55 + (11 - i) / 11) for i in range(12)])
+    _study_runs(tmp_path, "capacity-curve", "n8", "n8", 0, seeds=1)  # a width beyond Table 2: the study ran
+    n8 = next(v for v in STUDIES["capacity-curve"].variants if v.model == "n8")
+    write_run(tmp_path, n8.config(1), _metrics(False, False)[:3], status="running")  # incomplete: not drawn
+    rows = study_cells(STUDIES["capacity-curve"], load_runs(tmp_path).cells())
+    fig = seeds_figure(rows)
+    drawn = [ax for ax in fig.axes if ax.axison]
+    assert [ax.get_title() for ax in drawn] == ["n8 (1 seed)", "n14 (2 seeds)", "n28 (3 seeds)"]
+    drawn = drawn[1:]
+
+    def points(ax, kind):
+        return sorted(tuple(round(float(v), 2) for v in xy) for c in ax.collections if c.get_gid() == kind for xy in c.get_offsets())
+
+    # Filled: reached 100% in distribution. _metrics counts the held-out samples inside add/sub at
+    # 100%, so its seed that gets them wrong has 40 others wrong too and never learns the task.
+    assert points(drawn[0], "learned") == [(0.0, 1.0)] and points(drawn[0], "never learned") == [(0.0, 0.0)]
+    assert points(drawn[1], "learned") == [(0.92, 0.0)] * 3 and points(drawn[1], "never learned") == []
+    # Seeds a hundredth apart are not spread across the panel: it spans at least 0.2 of the order.
+    low, high = drawn[1].get_xlim()
+    assert high - low >= 0.2 and low < 0.92 < high
     names = {p.name for p in beyond_figures(load_runs(tmp_path).cells(), tmp_path / "figures")}
     assert "beyond_heldout_vs_order_fraction.png" in names and studies_showing("beyond_heldout_vs_order_fraction.png") == ("capacity-curve",)
+    assert seeds_figure([]) is None

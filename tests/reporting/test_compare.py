@@ -104,9 +104,12 @@ def test_a_trend_along_the_folders_in_the_order_given(tmp_path, capsys):
     assert [row.split(" | ")[0] for row in table.splitlines()[2:]] == [f"| {f.name}" for f in (narrow, mid, wide)]
     lines = verdicts.splitlines()
     assert lines[0] == f"- Extrapolation falls along {narrow.name}, {mid.name}, {wide.name} (3 configurations; every seed counts):"
-    # One hypothesis, no family: Spearman's rho of the order with the 0/1 outcome, exact.
+    # One hypothesis, no family: Spearman's rho of the order with the 0/1 outcome, exact. Counted
+    # outside toobig (scipy.stats.spearmanr over every subset of 7 seeds of 15): rho -0.818, and
+    # 20 of the C(15, 7) = 6435 subsets lie as far out.
     assert "**holds**" in lines[1] and f"{narrow.name} 5/5, {mid.name} 2/5, {wide.name} 0/5" in lines[1]
-    assert "Spearman's rho of the folders' order and extrapolating" in lines[1] and "exact permutation test" in lines[1]
+    assert "Spearman's rho of the folders' order and extrapolating -0.82 over 15 seeds" in lines[1]
+    assert f"exact permutation test, two-sided p = {20 / 6435:.3g}." in lines[1]
     assert "Holm" not in verdicts
     # The order is the hypothesis: wide to narrow, the opposite is significant.
     reverse = toobig.compare(wide, mid, narrow, trend=True).split("\n\n")[1].splitlines()
@@ -115,6 +118,7 @@ def test_a_trend_along_the_folders_in_the_order_given(tmp_path, capsys):
     assert main(["compare", "--trend", str(narrow), str(mid), str(wide)]) == 0
     assert capsys.readouterr().out == f"{table}\n\n{verdicts}\n"
     for args, message in (
+        ([str(narrow)], "a trend needs three configuration folders or more"),
         ([str(narrow), str(mid)], "a trend needs three configuration folders or more"),
         ([str(narrow), str(mid), "--than", str(wide)], "compare takes --trend or --than, not both"),
     ):

@@ -6,7 +6,7 @@ held-out answers during training."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -89,27 +89,55 @@ def panel_grid(variants: Sequence[Variant]) -> tuple[list[tuple[int, int]], tupl
     return [(models.index(v.model), labels.index(v.label)) for v in variants], (len(models), len(labels))
 
 
-@dataclass(frozen=True)
-class SeedPoint:
-    """One seed of a width: how much of the line order it learned against how it extrapolates."""
-
-    model: str
-    seed: int
-    order_fraction: float
-    heldout_tail: float
-    learned: bool
+# A panel of the seeds figure spans at least this much of the order learned, so that seeds a
+# hundredth apart do not look far apart.
+_MIN_ORDER_SPAN = 0.2
 
 
-def seed_points(rows: Sequence[VariantCell]) -> list[SeedPoint]:
-    """Every complete seed that has both measures, width by width: between widths the order
-    learned and extrapolation move together by construction of the curve; within a width they
-    need not, and that is what the seeds show."""
-    return [
-        SeedPoint(vc.variant.model, r.seed, r.order_fraction, r.heldout_tail, r.learned)
-        for vc in rows
-        for r in vc.runs
-        if r.order_fraction is not None and r.heldout_tail is not None
-    ]
+def seeds_figure(rows: Sequence[VariantCell]):
+    """Each width's seeds in a panel of their own: held-out accuracy over the last evaluations
+    against the share of the line order learned (hollow: never 100% in distribution). Between
+    widths the two fall together (the other figures); the panels ask whether, within a width, the
+    seeds that memorize more of the order extrapolate less. None when no seed has both."""
+    from matplotlib.figure import Figure
+
+    panels = [(vc, [r for r in vc.runs if r.order_fraction is not None and r.heldout_tail is not None]) for vc in rows]
+    panels = [(vc, runs) for vc, runs in panels if runs]
+    if not panels:
+        return None
+    places, shape = panel_grid([vc.variant for vc, _ in panels])
+    fig = Figure(figsize=(2.3 * shape[1] + 1.5, 2.1 * shape[0] + 1.3), layout="constrained")
+    axes = fig.subplots(*shape, sharey=True, squeeze=False)
+    for (vc, runs), (row, column) in zip(panels, places):
+        ax = axes[row][column]
+        for learned in (True, False):
+            these = [r for r in runs if r.learned is learned]
+            if these:
+                ax.scatter(
+                    [r.order_fraction for r in these], [r.heldout_tail for r in these], s=18, alpha=0.6,
+                    edgecolors="tab:blue", facecolors="tab:blue" if learned else "none",
+                    gid="learned" if learned else "never learned",
+                )
+        xs = [r.order_fraction for r in runs]
+        middle, half = (min(xs) + max(xs)) / 2, max(max(xs) - min(xs), _MIN_ORDER_SPAN) / 2 * 1.15
+        ax.set_xlim(middle - half, middle + half)
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_title(f"{vc.variant.model} ({len(runs)} seed{'' if len(runs) == 1 else 's'})", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for row in range(shape[0]):
+        for column in range(shape[1]):
+            if (row, column) not in places:
+                axes[row][column].set_axis_off()
+    fig.supxlabel("fraction of the training file's line order learned (each panel its own scale)", fontsize=9)
+    fig.supylabel(f"held-out accuracy, last {STABLE_EVALUATIONS} evaluations", fontsize=9)
+    # The markers are explained in the title: a legend beside a title collides with it in
+    # constrained layout.
+    fig.suptitle(
+        "Each seed of the capacity curve, width by width: extrapolation against the line order it memorized\n"
+        "(filled: 100% in distribution at some evaluation; hollow: never)",
+        fontsize=10,
+    )
+    return fig
 
 
 def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
@@ -212,34 +240,8 @@ def beyond_figures(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         save(fig, WIDTH_FIGURE)
 
-        points = seed_points(curve)
-        if points:
-            fig = Figure(figsize=(7, 4.5))
-            ax = fig.add_subplot()
-            models = list(dict.fromkeys(p.model for p in points))
-            colours = matplotlib.colormaps["viridis"].resampled(max(len(models), 2))
-            for i, model in enumerate(models):
-                mine = [p for p in points if p.model == model]
-                for learned in (True, False):
-                    these = [p for p in mine if p.learned is learned]
-                    if these:
-                        ax.scatter(
-                            [p.order_fraction for p in these], [p.heldout_tail for p in these], s=22, alpha=0.75,
-                            color=colours(i), facecolors=None if learned else "none",
-                            label=f"{model} ({len(mine)})" if learned or not any(p.learned for p in mine) else None,
-                        )
-            ax.axvline(1.0, color="gray", lw=0.8, ls="--")
-            low = min([0.0, *ax.get_xlim()])
-            ax.axvspan(low, 0.0, color="0.9", zorder=0, label="below 0: the lines themselves not yet fitted")
-            ax.set_xlim(left=low)
-            ax.set_ylim(-0.05, 1.05)
-            ax.set_xlabel("fraction of the training file's line order learned")
-            ax.set_ylabel(f"held-out accuracy, last {STABLE_EVALUATIONS} evaluations")
-            ax.set_title(
-                "Each seed of the capacity curve: extrapolation against the line order it memorized\n"
-                "(colour: width, legend: seeds; hollow: never learned the task)"
-            )
-            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        fig = seeds_figure(curve)
+        if fig is not None:
             save(fig, SEEDS_FIGURE)
 
     def over_training(rows: Sequence[VariantCell], what: str, name: str) -> None:

@@ -40,7 +40,9 @@ def compare(a: str | Path, *others: str | Path, than: str | Path | None = None, 
     extrapolates more than B" for each B of others, or, with `than`, "X extrapolates more than
     THAN" for each X of A and others. Several hypotheses are one family: their p-values are
     Holm-adjusted together, as within a study. With `trend`, one hypothesis instead: extrapolation
-    falls along the folders in the order given (e.g. widths from narrow to wide), over every seed."""
+    falls steadily along the folders in the order given (e.g. widths from the one expected to
+    extrapolate most to the widest), over every seed. A rank correlation sees a monotone fall:
+    a rise then a fall (widths below and above a peak) reads as no trend."""
     if trend and than is not None:
         raise StoreError("compare takes --trend or --than, not both: a trend has no control")
     if trend and len(others) < 2:
@@ -65,12 +67,12 @@ def compare(a: str | Path, *others: str | Path, than: str | Path | None = None, 
     if trend:
         hypothesis = f"Extrapolation falls along {', '.join(labels)} ({len(labels)} configurations; every seed counts)"
         hypotheses = [Trend(hypothesis, "the folders' order", tuple(enumerate(groups)))]
-        return measures_table(measured, "Configuration", labels) + "\n\n" + "\n".join(verdict_lines(hypotheses))
-    if than is not None:
-        *higher, lower = groups
-        pairs = [(g, lower) for g in higher]
     else:
-        higher, *lower = groups
-        pairs = [(higher, g) for g in lower]
-    hypotheses = [Comparison(f"{ga.name} extrapolates more than {gb.name}", ga, gb) for ga, gb in pairs]
+        if than is not None:
+            *higher, lower = groups
+            pairs = [(g, lower) for g in higher]
+        else:
+            higher, *lower = groups
+            pairs = [(higher, g) for g in lower]
+        hypotheses = [Comparison(f"{ga.name} extrapolates more than {gb.name}", ga, gb) for ga, gb in pairs]
     return measures_table(measured, "Configuration", labels) + "\n\n" + "\n".join(verdict_lines(hypotheses, "these"))
