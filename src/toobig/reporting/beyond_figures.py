@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from ..metrics import STABLE_EVALUATIONS, heldout_accuracy
 from ..studies import STUDIES, Variant
@@ -94,7 +94,7 @@ def panel_grid(variants: Sequence[Variant]) -> tuple[list[tuple[int, int]], tupl
 _MIN_ORDER_SPAN = 0.2
 
 
-def seeds_figure(rows: Sequence[VariantCell]):
+def seeds_figure(rows: Sequence[VariantCell]) -> Any | None:
     """Each width's seeds in a panel of their own: held-out accuracy over the last evaluations
     against the share of the line order learned (hollow: never 100% in distribution). Between
     widths the two fall together (the other figures); the panels ask whether, within a width, the
