@@ -8,7 +8,7 @@
 #   lanes.sh pause [LANE...]  SIGSTOP lanes (default: other), e.g. while tests run on core 0
 #   lanes.sh resume [LANE...] SIGCONT them
 #   lanes.sh stop             end both lanes; interrupted runs resume from their last checkpoint
-#   lanes.sh status           what each lane runs now, from its log
+#   lanes.sh status           what each lane runs now, from its log, and whether it is paused
 #   lanes.sh commit           git add the run directories whose summary.json says complete and
 #                             that git sees changed (never a run in progress), and list them
 #
@@ -67,7 +67,15 @@ case ${1:-status} in
         signal TERM "${lanes[@]}" ;;
     status)
         for lane in "${lanes[@]}"; do
-            echo "== $lane: $(tail -n 1 "$queue_dir/$lane.log" 2>/dev/null || echo 'no log')"
+            # A lane left paused (SIGSTOP) trains nothing: say so, since its log looks the same.
+            state=""
+            if [ -s "$queue_dir/$lane.pid" ]; then
+                case $(ps -o stat= -p "$(cat "$queue_dir/$lane.pid")" 2>/dev/null) in
+                    "") state=" [not running]" ;;
+                    T*) state=" [PAUSED: lanes.sh resume $lane]" ;;
+                esac
+            fi
+            echo "== $lane$state: $(tail -n 1 "$queue_dir/$lane.log" 2>/dev/null || echo 'no log')"
         done ;;
     commit)
         cd "$repo" || exit 2
