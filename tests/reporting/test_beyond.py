@@ -103,6 +103,28 @@ def test_held_out_verdict_names_the_models_that_ran(tmp_path):
     # n56 has not run: the n14 group is compared with n28 alone, and named so.
     assert "- held out (3,8): n14 extrapolates more often than n28:" in text
     assert "n14 5/5 vs n28 0/5" in text
+    assert "over every held-out set" not in text  # one set: nothing to pool
+
+
+def test_held_out_sets_are_also_tested_at_once_each_within_itself(tmp_path):
+    # Over both sets at once: every n14 seed extrapolates, no n28 seed; 2 of C(10, 5)^2 splits of
+    # the seeds within the sets lie as far out. The sets one by one join the same family.
+    for label in ("(3,8)", "(1,6)"):
+        _study_runs(tmp_path, "heldout-generality", label, "n14", 5, stably=True)
+        _study_runs(tmp_path, "heldout-generality", label, "n28", 0, stably=True)
+    lines = beyond_section(load_runs(tmp_path).cells()).splitlines()
+    titles = [line for line in lines if line.startswith("- ") and "extrapolates more often" in line]
+    assert titles == [
+        "- over every held-out set at once: n14 extrapolates more often than n28:",
+        "- held out (3,8): n14 extrapolates more often than n28:",
+        "- held out (1,6): n14 extrapolates more often than n28:",
+    ]
+    counted, graded = lines[lines.index(titles[0]) + 1: lines.index(titles[0]) + 3]
+    assert "**holds**" in counted and "n14 10/10 vs n28 0/10 over 2 held-out sets ((3,8) 5/5 vs 0/5; (1,6) 5/5 vs 0/5)" in counted
+    assert f"two-sided p = {2 / 252 ** 2:.3g} (Holm-adjusted over the study's 3 hypotheses: {6 / 252 ** 2:.3g})" in counted
+    assert "**holds**" in graded and "n14 mean 100.0% (n=10) vs n28 0.0% (n=10)" in graded
+    set_by_set = lines[lines.index(titles[1]) + 1]
+    assert "p = 0.00794 (Holm-adjusted over the study's 3 hypotheses: 0.0159)" in set_by_set
 
 
 def test_capacity_verdicts_compare_n14_with_n28_and_the_widest_width(tmp_path):

@@ -10,7 +10,8 @@ import pytest
 
 from toobig.reporting.stats import (
     clopper_pearson, cliffs_delta, difference_interval, estimate, fisher_exact, fisher_power, holm, rank_sum_floor,
-    rank_sum_test, spearman_floor, spearman_test, t_quantile_975, wilson_interval,
+    rank_sum_test, spearman_floor, spearman_test, stratified_fisher, stratified_floor, stratified_rank_sum, t_quantile_975,
+    wilson_interval,
 )
 
 # Reference quantiles t_{0.975, df} (as tabulated, e.g. scipy.stats.t.ppf(0.975, df)).
@@ -221,3 +222,77 @@ def test_spearman_floor_bounds_the_smallest_p_any_outcome_gives():
             assert floor <= smallest * (1 + 1e-12) and smallest <= 2 * floor * (1 + 1e-12), (sizes, binary)
     # Estimated from random orderings, p never falls below 1 / (1 + orderings).
     assert spearman_floor((20, 20, 20), binary=False, permutations=1000) == 1 / 1001
+
+
+def _brute_stratified(strata, statistic, two_sided_by_probability: bool):
+    """Every split of every stratum's pooled seeds into groups of the observed sizes, each
+    equally likely: the stratified permutation test by its definition, slowly."""
+    from collections import Counter
+    from itertools import combinations, product
+
+    def splits(a, b):
+        pooled = [*a, *b]
+        return [([pooled[i] for i in c], [pooled[i] for i in range(len(pooled)) if i not in c])
+                for c in combinations(range(len(pooled)), len(a))]
+
+    totals = [sum(statistic(x, y) for x, y in choice) for choice in product(*(splits(a, b) for a, b in strata))]
+    observed = sum(statistic(a, b) for a, b in strata)
+    if two_sided_by_probability:  # Fisher's convention: sums no more likely than the observed one
+        counts = Counter(totals)
+        return sum(c for t, c in counts.items() if c <= counts[observed]) / len(totals)
+    expected = sum(totals) / len(totals)
+    return sum(abs(t - expected) >= abs(observed - expected) - 1e-9 for t in totals) / len(totals)
+
+
+def _midrank_sum(a, b):
+    pooled = [*a, *b]
+    return sum(sum(w < v for w in pooled) + (sum(w == v for w in pooled) + 1) / 2 for v in a)
+
+
+def test_stratified_tests_equal_every_split_of_every_stratum():
+    rng = np.random.default_rng(3)
+    for _ in range(12):
+        strata = []
+        for _ in range(int(rng.integers(1, 4))):
+            na, nb = (int(k) for k in rng.integers(1, 4, size=2))
+            strata.append((list(rng.choice([0.0, 1.0], size=na)), list(rng.choice([0.0, 1.0], size=nb))))
+        counted = [(int(sum(a)), len(a), int(sum(b)), len(b)) for a, b in strata]
+        assert stratified_fisher(counted) == pytest.approx(_brute_stratified(strata, lambda a, b: sum(a), True), rel=1e-9)
+        graded = [([v + 0.25 * rng.integers(0, 3) for v in a], list(b)) for a, b in strata]
+        assert stratified_rank_sum(graded) == pytest.approx(_brute_stratified(graded, _midrank_sum, False), rel=1e-9)
+    # One stratum is the unstratified test (checked against scipy above).
+    assert stratified_fisher([(4, 5, 0, 5)]) == pytest.approx(fisher_exact(4, 5, 0, 5), rel=1e-12)
+    n14 = [1.0, 1.0, 1.0, 1.0, 0.85, 0.6, 0.5, 0.25, 0.0, 0.9]
+    n28 = [0.05, 0.0, 0.1, 0.0, 0.0, 0.125, 0.0, 0.05, 0.0, 0.0]
+    assert stratified_rank_sum([(n14, n28)]) == pytest.approx(0.000368052999631947, rel=1e-12)
+    with pytest.raises(ValueError, match="stratum"):
+        stratified_fisher([])
+    with pytest.raises(ValueError, match="every stratum"):
+        stratified_rank_sum([([1.0], [])])
+
+
+def test_a_stratum_easier_for_both_groups_is_not_a_difference():
+    # Within each stratum the groups are alike; across strata the values differ. Pooled without
+    # strata a looks higher (it has more seeds in the easy stratum); stratified, nothing differs.
+    easy, hard = ([1.0] * 4, [1.0]), ([0.0], [0.0] * 4)
+    assert stratified_rank_sum([easy, hard]) == 1.0
+    assert rank_sum_test([1.0] * 4 + [0.0], [1.0] + [0.0] * 4) < 0.25
+    assert stratified_fisher([(4, 4, 1, 1), (0, 1, 0, 4)]) == 1.0
+
+
+def test_stratified_floor_bounds_the_smallest_p_any_outcome_gives():
+    from itertools import product
+
+    for sizes in (((1, 1), (1, 1)), ((2, 1), (1, 2)), ((2, 2), (1, 1)), ((2, 2),)):
+        n = sum(na + nb for na, nb in sizes)
+        smallest = 1.0
+        for values in product((0.0, 0.5, 1.0), repeat=n):
+            strata, i = [], 0
+            for na, nb in sizes:
+                strata.append((values[i:i + na], values[i + na:i + na + nb]))
+                i += na + nb
+            smallest = min(smallest, stratified_rank_sum(strata))
+            if all(v in (0.0, 1.0) for v in values):
+                smallest = min(smallest, stratified_fisher([(int(sum(a)), len(a), int(sum(b)), len(b)) for a, b in strata]))
+        floor = stratified_floor(sizes)
+        assert floor <= smallest * (1 + 1e-12) and smallest <= 2 * floor * (1 + 1e-12), sizes

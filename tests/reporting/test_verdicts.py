@@ -3,7 +3,7 @@ wording of each outcome."""
 
 from __future__ import annotations
 
-from toobig.reporting.verdicts import Comparison, Group, Trend, verdict_lines
+from toobig.reporting.verdicts import Comparison, Group, Pooled, Trend, verdict_lines
 
 
 def _groups(ka: int, na: int, kb: int, nb: int, graded: bool = False) -> tuple[Group, Group]:
@@ -154,3 +154,25 @@ def test_a_trend_is_read_from_its_adjusted_p_and_its_floor():
     # One seed per width: no outcome of three seeds reaches 5% (at best 1 in C(3, 1)).
     line = verdict_lines([_trend((14, 1, 1, ()), (28, 0, 1, ()), (56, 0, 1, ()))])[1]
     assert "too few for the test to reach 5% whatever they show" in line
+
+
+def _pooled(*strata: tuple[int, int, int, int], graded: bool = False) -> Pooled:
+    """(ka, na, kb, nb) per held-out set."""
+    return Pooled("h", "held-out set", tuple((f"s{i}", *_groups(*stratum, graded)) for i, stratum in enumerate(strata)))
+
+
+def test_held_out_sets_pooled_in_plain_words():
+    # Three sets of 2/2 against 0/2: in each, 2 of 2 has probability 1/6 given the margins, so
+    # 6 of 6 has 1/216, and 0 of 6 as well: p = 2/216.
+    lines = verdict_lines([_pooled((2, 2, 0, 2), (2, 2, 0, 2), (2, 2, 0, 2), graded=True)])
+    assert lines[0] == "- h:" and "**holds**" in lines[1] and f"p = {2 / 216:.3g}." in lines[1]
+    assert "a 6/6 vs b 0/6 over 3 held-out sets (s0 2/2 vs 0/2; s1 2/2 vs 0/2; s2 2/2 vs 0/2)" in lines[1]
+    assert "**holds**" in lines[2] and "a mean 100.0% (n=6) vs b 0.0% (n=6)" in lines[2] and "stratified by held-out set" in lines[2]
+    assert "**does not hold (the opposite is significant)**" in verdict_lines([_pooled(*[(0, 2, 2, 2)] * 3)])[1]
+    # A set that is easy for both and one hard for both: nothing differs within either.
+    line = verdict_lines([_pooled((4, 4, 1, 1), (0, 1, 0, 4))])[1]
+    assert "**undecided at this many seeds (no difference in the expected direction so far)**" in line and "p = 1." in line
+    # One seed against one in two sets: at best 1/2 x 1/2, never 5%.
+    assert "too few for the test to reach 5% whatever they show" in verdict_lines([_pooled((1, 1, 0, 1), (1, 1, 0, 1))])[1]
+    # Without graded values, the counted line only.
+    assert len(verdict_lines([_pooled((2, 2, 0, 2), (2, 2, 0, 2))])) == 2

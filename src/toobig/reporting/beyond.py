@@ -17,7 +17,7 @@ from .runs import Cell
 from .stats import SPEARMAN_PERMUTATIONS
 from .study_measures import STRENGTH_NAMES, VERDICT_STRENGTH, VariantCell, study_cells, study_ran
 from .study_table import measures_table
-from .verdicts import MARGIN, Comparison, Hypothesis, Trend, group, verdict_lines
+from .verdicts import MARGIN, Comparison, Hypothesis, Pooled, Trend, group, verdict_lines
 
 def _by(rows: Sequence[VariantCell], model: str, label: str) -> VariantCell | None:
     return next((vc for vc in rows if vc.variant.model == model and vc.variant.label == label), None)
@@ -98,10 +98,24 @@ def _order_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell]) -> li
     return out
 
 
-def _heldout_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell]) -> list[Comparison]:
-    # n14 against each bigger width on its own: n28 and n56 need not fail alike.
-    out = []
-    for label in dict.fromkeys(vc.variant.label for vc in rows):
+def _heldout_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell]) -> list[Hypothesis]:
+    # n14 against each bigger width on its own: n28 and n56 need not fail alike. First over every
+    # held-out set at once, each set compared within itself (added in session 14, with seeds 0-1
+    # known: one set's 5 seeds against 5 can never reach 5% among the study's comparisons, 2 of
+    # C(10, 5) at best, times 8); then set by set.
+    labels = list(dict.fromkeys(vc.variant.label for vc in rows))
+    out: list[Hypothesis] = []
+    for model in ("n28", "n56"):
+        strata = [
+            (label, group("n14", small), group(model, big))
+            for label in labels
+            if (small := _by(rows, "n14", label)) is not None and (big := _by(rows, model, label)) is not None
+        ]
+        if len(strata) > 1:
+            out.append(Pooled(
+                f"over every held-out set at once: n14 extrapolates more often than {model}", "held-out set", tuple(strata),
+            ))
+    for label in labels:
         small = _by(rows, "n14", label)
         for model in ("n28", "n56"):
             big = _by(rows, model, label)
@@ -210,7 +224,10 @@ _NOTE = (
     f"n{TREND_FROM_WIDTH} up, over every seed of those widths (added in session 14): Spearman's rank correlation of "
     "width with each seed's outcome, two-sided permutation test, exact where either takes two values (always for the "
     f"count), otherwise estimated from {SPEARMAN_PERMUTATIONS:,} random orderings with a fixed seed, in the same "
-    "families. 'Undecided' means the seeds cannot tell yet."
+    "families. The held-out generality study also asks its question of every held-out set at once (added in session "
+    "14): each set's seeds compared only within the set, by exact stratified tests (the count given each set's "
+    "margins, as Mantel-Haenszel's exact test; the rank sums within each set, added), in the same families. "
+    "'Undecided' means the seeds cannot tell yet."
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from statistics import NormalDist
 from typing import Sequence
 
@@ -191,10 +192,9 @@ def rank_sum_test(a: Sequence[float], b: Sequence[float]) -> float:
     return _subset_sum_p(ranks, range(na))
 
 
-def _subset_sum_p(weights: Sequence[int], chosen: Sequence[int]) -> float:
-    """Two-sided exact p-value of the sum of the chosen weights against every subset of as many
-    of them: the share whose sum lies at least as far from its expectation."""
-    k, n, top = len(chosen), len(weights), sum(weights)
+def _subset_sums(weights: Sequence[int], k: int) -> np.ndarray:
+    """P(the weights of k of them, drawn at random, sum to s), for s = 0 .. sum(weights)."""
+    top = sum(weights)
     # ways[j, s]: subsets of j weights summing to s, as float64: exact integers to n ~ 55, beyond
     # that rounded to 16 digits, which only their ratio feels (checked against integer counts at
     # n = 70: 3e-16 relative). numpy reads overlapping operands as if copied first, so each
@@ -203,10 +203,69 @@ def _subset_sum_p(weights: Sequence[int], chosen: Sequence[int]) -> float:
     ways[0, 0] = 1.0
     for w in weights:
         ways[1:, w:] += ways[:-1, : top + 1 - w]
-    # The expected sum is k * top / n; scaled by n to stay in integers.
-    distance = np.abs(n * np.arange(top + 1) - k * top)
-    observed = abs(n * sum(weights[i] for i in chosen) - k * top)
-    return float(min(1.0, ways[k][distance >= observed].sum() / ways[k].sum()))
+    return ways[k] / ways[k].sum()
+
+
+def _two_sided(distribution: np.ndarray, observed: int, expected: Fraction) -> float:
+    """P(a sum at least as far from its expectation as observed), given the sum's distribution
+    over 0, 1, 2, ...; the expectation is exact (a fraction), so ties at equal distance count."""
+    num, den = expected.numerator, expected.denominator
+    distance = np.abs(den * np.arange(len(distribution), dtype=np.int64) - num)
+    return float(min(1.0, distribution[distance >= abs(den * observed - num)].sum()))
+
+
+def _subset_sum_p(weights: Sequence[int], chosen: Sequence[int]) -> float:
+    """Two-sided exact p-value of the sum of the chosen weights against every subset of as many
+    of them: the share whose sum lies at least as far from its expectation."""
+    k = len(chosen)
+    return _two_sided(_subset_sums(weights, k), sum(weights[i] for i in chosen), Fraction(k * sum(weights), len(weights)))
+
+
+def stratified_fisher(strata: Sequence[tuple[int, int, int, int]]) -> float:
+    """Two-sided exact p-value of the test that within every stratum (k1, n1, k2, n2) the two
+    groups share one proportion (the exact conditional test of Mantel and Haenszel's setting):
+    given each stratum's margins, the first group's successes summed over the strata; p is the
+    probability of a sum no more likely than the one observed. One stratum is Fisher's test."""
+    distribution, observed = np.ones(1), 0
+    for k1, n1, k2, n2 in strata:
+        if not (0 <= k1 <= n1 and 0 <= k2 <= n2) or n1 < 1 or n2 < 1:
+            raise ValueError(f"need 0 <= k <= n for both groups, got {k1}/{n1} and {k2}/{n2}")
+        successes, total = k1 + k2, n1 + n2
+        local = np.zeros(min(n1, successes) + 1)
+        for x in range(max(0, successes - n2), len(local)):  # hypergeometric
+            local[x] = math.comb(n1, x) * math.comb(n2, successes - x) / math.comb(total, successes)
+        distribution, observed = np.convolve(distribution, local), observed + k1
+    if not strata:
+        raise ValueError("need one stratum or more")
+    p_observed = distribution[observed]
+    return float(min(1.0, distribution[distribution <= p_observed * (1 + 1e-9)].sum()))
+
+
+def stratified_rank_sum(strata: Sequence[tuple[Sequence[float], Sequence[float]]]) -> float:
+    """Two-sided exact p-value of the stratified rank-sum test that a and b come from one
+    distribution within every stratum: a's rank sum within each stratum (ties at mid-ranks),
+    added over the strata, against every split of every stratum; the share of them whose sum lies
+    at least as far from its expectation. Strata are never ranked against each other, so a
+    stratum that is easier for both groups cannot pass for a difference. One stratum is
+    rank_sum_test."""
+    if not strata:
+        raise ValueError("need one stratum or more")
+    distribution, observed, expected = np.ones(1), 0, Fraction(0)
+    for a, b in strata:
+        if not a or not b:
+            raise ValueError(f"need one value or more in each group of every stratum, got {len(a)} and {len(b)}")
+        ranks = _doubled_midranks([float(v) for v in (*a, *b)])
+        distribution = np.convolve(distribution, _subset_sums(ranks, len(a)))
+        observed += sum(ranks[: len(a)])
+        expected += Fraction(len(a) * sum(ranks), len(ranks))
+    return _two_sided(distribution, observed, expected)
+
+
+def stratified_floor(sizes: Sequence[tuple[int, int]]) -> float:
+    """A lower bound on the smallest p-value either stratified test can give strata of these
+    group sizes, whatever the outcomes: every a above every b in every stratum, 1 split of
+    C(n, na) in each (its mirror image can double it, hence a bound)."""
+    return math.prod(1 / math.comb(na + nb, na) for na, nb in sizes)
 
 
 def rank_sum_floor(na: int, nb: int) -> float:

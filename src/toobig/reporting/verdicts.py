@@ -13,7 +13,7 @@ from typing import Protocol, Sequence
 from ..metrics import STABLE_EVALUATIONS
 from .stats import (
     RankCorrelation, cliffs_delta, difference_interval, fisher_exact, holm, rank_sum_floor, rank_sum_test, spearman_floor,
-    spearman_test,
+    spearman_test, stratified_fisher, stratified_floor, stratified_rank_sum,
 )
 from .study_measures import STRENGTH_NAMES, VERDICT_STRENGTH, MeasuredCell
 
@@ -109,6 +109,20 @@ def _too_few(family: int, whose: str) -> str:
 NOT_SIGNIFICANT = "undecided at this many seeds (a difference in the expected direction, not significant)"
 
 
+def directional_verdict(direction: float, p: float, floor: float, family: int, whose: str, what: str = "difference") -> str:
+    """Plain words for a test with no margin to rule an effect out with: "holds" (direction > 0
+    and p, Holm-adjusted, below 5%), its opposite, or undecided, and why. floor is the smallest
+    p-value the seeds' numbers allow whatever they show; what names the effect ("difference",
+    "fall")."""
+    if p < ALPHA:
+        return _significant(direction)
+    if family * floor >= ALPHA:  # Holm multiplies the smallest of a family by its size
+        return _too_few(family, whose)
+    if math.isnan(direction) or direction <= 0:
+        return f"undecided at this many seeds (no {what} in the expected direction so far)"
+    return f"undecided at this many seeds (a {what} in the expected direction, not significant)"
+
+
 def counted_verdict(c: Comparison, p: float, family: int = 1, whose: str = STUDY_FAMILY) -> str:
     """Plain words for the share of seeds that extrapolate. p is Fisher's, Holm-adjusted over the
     study's family of comparisons; the margin is read from an interval widened for the family
@@ -140,14 +154,7 @@ def graded_verdict(c: Comparison, p: float, family: int = 1, whose: str = STUDY_
     """Plain words for the graded held-out accuracy; p is the rank-sum test's, Holm-adjusted. It
     says "holds" or its opposite, or undecided: a rank test has no margin to rule a gain out with."""
     a, b = c.a.graded, c.b.graded
-    delta = cliffs_delta(a, b)
-    if p < ALPHA:
-        return _significant(delta)
-    if family * rank_sum_floor(len(a), len(b)) >= ALPHA:
-        return _too_few(family, whose)
-    if delta <= 0:
-        return "undecided at this many seeds (no difference in the expected direction so far)"
-    return NOT_SIGNIFICANT
+    return directional_verdict(cliffs_delta(a, b), p, rank_sum_floor(len(a), len(b)), family, whose)
 
 
 class Hypothesis(Protocol):
@@ -217,6 +224,61 @@ class Trend:
         return lines
 
 
+@dataclass(frozen=True)
+class Pooled:
+    """The hypothesis "a is higher than b" asked of several strata at once (e.g. held-out sets),
+    each stratum's seeds compared only within it: exact stratified tests, so that every stratum's
+    seeds count while a stratum easier for both groups cannot pass for a difference."""
+
+    hypothesis: str
+    stratum: str  # what a stratum is, e.g. "held-out set"
+    strata: tuple[tuple[str, Group, Group], ...]  # (label, a, b)
+
+    @property
+    def _graded_strata(self) -> list[tuple[Group, Group]]:
+        return [(a, b) for _, a, b in self.strata if a.graded and b.graded]
+
+    @property
+    def counted_p(self) -> float:
+        return stratified_fisher([(a.extrapolating, a.seeds, b.extrapolating, b.seeds) for _, a, b in self.strata])
+
+    @property
+    def graded_p(self) -> float | None:
+        strata = self._graded_strata
+        return stratified_rank_sum([(a.graded, b.graded) for a, b in strata]) if strata else None
+
+    def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]:
+        """The hypothesis as a bullet with its two verdicts, given its adjusted p-values."""
+        a_name, b_name = self.strata[0][1].name, self.strata[0][2].name
+        ka, na = sum(a.extrapolating for _, a, _ in self.strata), sum(a.seeds for _, a, _ in self.strata)
+        kb, nb = sum(b.extrapolating for _, _, b in self.strata), sum(b.seeds for _, _, b in self.strata)
+        # Observed against expected within each stratum, given its margins: the test's direction.
+        direction = sum(a.extrapolating - a.seeds * (a.extrapolating + b.extrapolating) / (a.seeds + b.seeds) for _, a, b in self.strata)
+        floor = stratified_floor([(a.seeds, b.seeds) for _, a, b in self.strata])
+        each = "; ".join(f"{label} {a.extrapolating}/{a.seeds} vs {b.extrapolating}/{b.seeds}" for label, a, b in self.strata)
+        lines = [
+            f"- {self.hypothesis}:",
+            f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: "
+            f"**{directional_verdict(direction, counted.adjusted, floor, counted.family, whose)}**. {a_name} {ka}/{na} vs "
+            f"{b_name} {kb}/{nb} over {len(self.strata)} {self.stratum}s ({each}); exact test stratified by {self.stratum} "
+            f"(given each one's margins, as Mantel-Haenszel's exact test), two-sided {counted.text(whose)}.",
+        ]
+        strata = self._graded_strata
+        if graded is not None and strata:
+            # Pairs a above b minus pairs below, within each stratum: the sign of the rank sums' excess.
+            direction = sum(cliffs_delta(a.graded, b.graded) * len(a.graded) * len(b.graded) for a, b in strata)
+            floor = stratified_floor([(len(a.graded), len(b.graded)) for a, b in strata])
+            a_values = [v for a, _ in strata for v in a.graded]
+            b_values = [v for _, b in strata for v in b.graded]
+            lines.append(
+                f"  - {GRADED_NAME}: **{directional_verdict(direction, graded.adjusted, floor, graded.family, whose)}**. "
+                f"{a_name} mean {100 * sum(a_values) / len(a_values):.1f}% (n={len(a_values)}) vs {b_name} "
+                f"{100 * sum(b_values) / len(b_values):.1f}% (n={len(b_values)}); exact rank-sum test stratified by "
+                f"{self.stratum} (ranks within each, added), two-sided {graded.text(whose)}."
+            )
+        return lines
+
+
 def _rho(r: RankCorrelation) -> str:
     return "undefined (every seed alike)" if math.isnan(r.rho) else f"{r.rho:+.2f}"
 
@@ -235,15 +297,8 @@ def _method(r: RankCorrelation) -> str:
 
 def trend_verdict(r: RankCorrelation, p: Adjusted, floor: float, whose: str = STUDY_FAMILY) -> str:
     """Plain words for "falls as x grows" (a negative rank correlation), from the Holm-adjusted
-    p and the smallest p the group sizes allow. No "does not hold" short of the opposite: a rank
-    correlation has no margin to rule a fall out with."""
-    if p.adjusted < ALPHA:
-        return _significant(-r.rho)
-    if p.family * floor >= ALPHA:
-        return _too_few(p.family, whose)
-    if math.isnan(r.rho) or r.rho >= 0:
-        return "undecided at this many seeds (no fall in the expected direction so far)"
-    return "undecided at this many seeds (a fall in the expected direction, not significant)"
+    p and the smallest p the group sizes allow."""
+    return directional_verdict(-r.rho, p.adjusted, floor, p.family, whose, "fall")
 
 
 def verdict_lines(hypotheses: Sequence[Hypothesis], whose: str = STUDY_FAMILY) -> list[str]:
