@@ -167,7 +167,8 @@ def test_held_out_sets_pooled_in_plain_words():
     lines = verdict_lines([_pooled((2, 2, 0, 2), (2, 2, 0, 2), (2, 2, 0, 2), graded=True)])
     assert lines[0] == "- h:" and "**holds**" in lines[1] and f"p = {2 / 216:.3g}." in lines[1]
     assert "a 6/6 vs b 0/6 over 3 held-out sets (s0 2/2 vs 0/2; s1 2/2 vs 0/2; s2 2/2 vs 0/2)" in lines[1]
-    assert "**holds**" in lines[2] and "a mean 100.0% (n=6) vs b 0.0% (n=6)" in lines[2] and "stratified by held-out set" in lines[2]
+    assert "**holds**" in lines[2] and "stratified by held-out set" in lines[2]
+    assert "a against b over 3 held-out sets, mean held-out accuracy (s0 100.0% vs 0.0%; s1 100.0% vs 0.0%; s2 100.0% vs 0.0%)" in lines[2]
     assert "**does not hold (the opposite is significant)**" in verdict_lines([_pooled(*[(0, 2, 2, 2)] * 3)])[1]
     # A set that is easy for both and one hard for both: nothing differs within either.
     line = verdict_lines([_pooled((4, 4, 1, 1), (0, 1, 0, 4))])[1]
@@ -176,3 +177,25 @@ def test_held_out_sets_pooled_in_plain_words():
     assert "too few for the test to reach 5% whatever they show" in verdict_lines([_pooled((1, 1, 0, 1), (1, 1, 0, 1))])[1]
     # Without graded values, the counted line only.
     assert len(verdict_lines([_pooled((2, 2, 0, 2), (2, 2, 0, 2))])) == 2
+    # Observed exactly as expected within every set: no difference, however it would round.
+    line = verdict_lines([_pooled((1, 2, 0, 1), (0, 1, 1, 2), (2, 4, 2, 4), (2, 4, 2, 4))])[1]
+    assert "no difference in the expected direction so far" in line
+
+
+def test_pooled_graded_reading_compares_within_sets_only():
+    def pooled(*strata):
+        return Pooled("h", "held-out set", tuple(
+            (f"s{i}", Group("a", 0, len(a), a), Group("b", 0, len(b), b)) for i, (a, b) in enumerate(strata)
+        ))
+
+    # Easy for both, hard for both: a's values are higher overall (it has more seeds in the easy
+    # set), but within each set nothing differs.
+    line = verdict_lines([pooled(((1.0,) * 4, (1.0,)), ((0.0,), (0.0,) * 4))])[2]
+    assert "**undecided at this many seeds (no difference in the expected direction so far)**" in line
+    assert "(s0 100.0% vs 100.0%; s1 0.0% vs 0.0%)" in line
+    # One seed against one in each of two sets: at best 1/2 x 1/2, never 5%.
+    line = verdict_lines([pooled(((1.0,), (0.0,)), ((1.0,), (0.0,)))])[2]
+    assert "too few for the test to reach 5% whatever they show" in line
+    # Equal pair counts above and below within the sets: no direction, exactly.
+    line = verdict_lines([pooled(((0.25, 0.25, 0.0, 0.5, 0.0, 0.25, 0.5), (0.25, 0.5, 0.75, 0.0, 0.0)), ((1.0,), (0.0, 0.0)))])[2]
+    assert "no difference in the expected direction so far" in line

@@ -193,7 +193,7 @@ def rank_sum_test(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def _subset_sums(weights: Sequence[int], k: int) -> np.ndarray:
-    """P(the weights of k of them, drawn at random, sum to s), for s = 0 .. sum(weights)."""
+    """How many subsets of k of the weights sum to s, for s = 0 .. sum(weights)."""
     top = sum(weights)
     # ways[j, s]: subsets of j weights summing to s, as float64: exact integers to n ~ 55, beyond
     # that rounded to 16 digits, which only their ratio feels (checked against integer counts at
@@ -203,15 +203,15 @@ def _subset_sums(weights: Sequence[int], k: int) -> np.ndarray:
     ways[0, 0] = 1.0
     for w in weights:
         ways[1:, w:] += ways[:-1, : top + 1 - w]
-    return ways[k] / ways[k].sum()
+    return ways[k]
 
 
-def _two_sided(distribution: np.ndarray, observed: int, expected: Fraction) -> float:
-    """P(a sum at least as far from its expectation as observed), given the sum's distribution
-    over 0, 1, 2, ...; the expectation is exact (a fraction), so ties at equal distance count."""
+def _two_sided(weights: np.ndarray, observed: int, expected: Fraction) -> float:
+    """The share of the weight (counts or probabilities of the sums 0, 1, 2, ...) on sums at least
+    as far from their expectation as observed; the expectation is exact, so ties count."""
     num, den = expected.numerator, expected.denominator
-    distance = np.abs(den * np.arange(len(distribution), dtype=np.int64) - num)
-    return float(min(1.0, distribution[distance >= abs(den * observed - num)].sum()))
+    distance = np.abs(den * np.arange(len(weights), dtype=np.int64) - num)
+    return float(min(1.0, weights[distance >= abs(den * observed - num)].sum() / weights.sum()))
 
 
 def _subset_sum_p(weights: Sequence[int], chosen: Sequence[int]) -> float:
@@ -226,6 +226,8 @@ def stratified_fisher(strata: Sequence[tuple[int, int, int, int]]) -> float:
     groups share one proportion (the exact conditional test of Mantel and Haenszel's setting):
     given each stratum's margins, the first group's successes summed over the strata; p is the
     probability of a sum no more likely than the one observed. One stratum is Fisher's test."""
+    if not strata:
+        raise ValueError("need one stratum or more")
     distribution, observed = np.ones(1), 0
     for k1, n1, k2, n2 in strata:
         if not (0 <= k1 <= n1 and 0 <= k2 <= n2) or n1 < 1 or n2 < 1:
@@ -235,8 +237,6 @@ def stratified_fisher(strata: Sequence[tuple[int, int, int, int]]) -> float:
         for x in range(max(0, successes - n2), len(local)):  # hypergeometric
             local[x] = math.comb(n1, x) * math.comb(n2, successes - x) / math.comb(total, successes)
         distribution, observed = np.convolve(distribution, local), observed + k1
-    if not strata:
-        raise ValueError("need one stratum or more")
     p_observed = distribution[observed]
     return float(min(1.0, distribution[distribution <= p_observed * (1 + 1e-9)].sum()))
 
@@ -255,7 +255,8 @@ def stratified_rank_sum(strata: Sequence[tuple[Sequence[float], Sequence[float]]
         if not a or not b:
             raise ValueError(f"need one value or more in each group of every stratum, got {len(a)} and {len(b)}")
         ranks = _doubled_midranks([float(v) for v in (*a, *b)])
-        distribution = np.convolve(distribution, _subset_sums(ranks, len(a)))
+        counts = _subset_sums(ranks, len(a))
+        distribution = np.convolve(distribution, counts / counts.sum())
         observed += sum(ranks[: len(a)])
         expected += Fraction(len(a) * sum(ranks), len(ranks))
     return _two_sided(distribution, observed, expected)
@@ -263,8 +264,11 @@ def stratified_rank_sum(strata: Sequence[tuple[Sequence[float], Sequence[float]]
 
 def stratified_floor(sizes: Sequence[tuple[int, int]]) -> float:
     """A lower bound on the smallest p-value either stratified test can give strata of these
-    group sizes, whatever the outcomes: every a above every b in every stratum, 1 split of
-    C(n, na) in each (its mirror image can double it, hence a bound)."""
+    group sizes (na, nb), whatever the outcomes. A p-value includes the observed outcome, and in
+    each stratum that outcome has probability at least 1 / C(na + nb, na) (one split of the
+    stratum's seeds among all; a hypergeometric term C(m, x) C(n - m, na - x) / C(n, na) is never
+    less), so p is at least their product. Every a above every b in every stratum reaches it, or
+    twice it with its mirror image."""
     return math.prod(1 / math.comb(na + nb, na) for na, nb in sizes)
 
 
@@ -275,11 +279,17 @@ def rank_sum_floor(na: int, nb: int) -> float:
     return min(1.0, (2 if na == nb else 1) / math.comb(na + nb, na))
 
 
+def pair_balance(a: Sequence[float], b: Sequence[float]) -> int:
+    """Pairs with a above b minus pairs with a below b: twice a's rank sum minus its expectation
+    (an integer, so its sign is exact)."""
+    return sum((x > y) - (x < y) for x in a for y in b)
+
+
 def cliffs_delta(a: Sequence[float], b: Sequence[float]) -> float:
     """P(a > b) - P(a < b) over all pairs: the rank-sum test's effect size, from -1 to 1."""
     if not a or not b:
         raise ValueError("need one value or more in each group")
-    return sum((x > y) - (x < y) for x in a for y in b) / (len(a) * len(b))
+    return pair_balance(a, b) / (len(a) * len(b))
 
 
 @dataclass(frozen=True)

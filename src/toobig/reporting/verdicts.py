@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cached_property
 from typing import Protocol, Sequence
 
 from ..metrics import STABLE_EVALUATIONS
 from .stats import (
-    RankCorrelation, cliffs_delta, difference_interval, fisher_exact, holm, rank_sum_floor, rank_sum_test, spearman_floor,
-    spearman_test, stratified_fisher, stratified_floor, stratified_rank_sum,
+    RankCorrelation, cliffs_delta, difference_interval, fisher_exact, holm, pair_balance, rank_sum_floor, rank_sum_test,
+    spearman_floor, spearman_test, stratified_fisher, stratified_floor, stratified_rank_sum,
 )
 from .study_measures import STRENGTH_NAMES, VERDICT_STRENGTH, MeasuredCell
 
@@ -106,7 +107,11 @@ def _too_few(family: int, whose: str) -> str:
     return f"undecided at this many seeds (too few for the test to reach 5% whatever they show{after})"
 
 
-NOT_SIGNIFICANT = "undecided at this many seeds (a difference in the expected direction, not significant)"
+def _not_significant(what: str) -> str:
+    return f"undecided at this many seeds (a {what} in the expected direction, not significant)"
+
+
+NOT_SIGNIFICANT = _not_significant("difference")
 
 
 def directional_verdict(direction: float, p: float, floor: float, family: int, whose: str, what: str = "difference") -> str:
@@ -116,11 +121,14 @@ def directional_verdict(direction: float, p: float, floor: float, family: int, w
     "fall")."""
     if p < ALPHA:
         return _significant(direction)
-    if family * floor >= ALPHA:  # Holm multiplies the smallest of a family by its size
+    # Holm multiplies the smallest p of a family by its size. A hypothesis ranked later gets a
+    # smaller factor, but only once those before it pass; in the studies' families the hypotheses
+    # of one kind share one floor, so none of them can pass first (checked for each study).
+    if family * floor >= ALPHA:
         return _too_few(family, whose)
     if math.isnan(direction) or direction <= 0:
         return f"undecided at this many seeds (no {what} in the expected direction so far)"
-    return f"undecided at this many seeds (a {what} in the expected direction, not significant)"
+    return _not_significant(what)
 
 
 def counted_verdict(c: Comparison, p: float, family: int = 1, whose: str = STUDY_FAMILY) -> str:
@@ -235,25 +243,25 @@ class Pooled:
     strata: tuple[tuple[str, Group, Group], ...]  # (label, a, b)
 
     @property
-    def _graded_strata(self) -> list[tuple[Group, Group]]:
-        return [(a, b) for _, a, b in self.strata if a.graded and b.graded]
-
-    @property
     def counted_p(self) -> float:
         return stratified_fisher([(a.extrapolating, a.seeds, b.extrapolating, b.seeds) for _, a, b in self.strata])
 
     @property
     def graded_p(self) -> float | None:
-        strata = self._graded_strata
-        return stratified_rank_sum([(a.graded, b.graded) for a, b in strata]) if strata else None
+        strata = [(a.graded, b.graded) for _, a, b in self.strata if a.graded and b.graded]
+        return stratified_rank_sum(strata) if strata else None
 
     def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]:
         """The hypothesis as a bullet with its two verdicts, given its adjusted p-values."""
         a_name, b_name = self.strata[0][1].name, self.strata[0][2].name
         ka, na = sum(a.extrapolating for _, a, _ in self.strata), sum(a.seeds for _, a, _ in self.strata)
         kb, nb = sum(b.extrapolating for _, _, b in self.strata), sum(b.seeds for _, _, b in self.strata)
-        # Observed against expected within each stratum, given its margins: the test's direction.
-        direction = sum(a.extrapolating - a.seeds * (a.extrapolating + b.extrapolating) / (a.seeds + b.seeds) for _, a, b in self.strata)
+        # Observed against expected within each stratum, given its margins: the test's direction,
+        # exact (a float could read 0 as a hair above it).
+        direction = sum(
+            Fraction(a.extrapolating * (a.seeds + b.seeds) - a.seeds * (a.extrapolating + b.extrapolating), a.seeds + b.seeds)
+            for _, a, b in self.strata
+        )
         floor = stratified_floor([(a.seeds, b.seeds) for _, a, b in self.strata])
         each = "; ".join(f"{label} {a.extrapolating}/{a.seeds} vs {b.extrapolating}/{b.seeds}" for label, a, b in self.strata)
         lines = [
@@ -263,18 +271,20 @@ class Pooled:
             f"{b_name} {kb}/{nb} over {len(self.strata)} {self.stratum}s ({each}); exact test stratified by {self.stratum} "
             f"(given each one's margins, as Mantel-Haenszel's exact test), two-sided {counted.text(whose)}.",
         ]
-        strata = self._graded_strata
+        strata = [(label, a, b) for label, a, b in self.strata if a.graded and b.graded]
         if graded is not None and strata:
             # Pairs a above b minus pairs below, within each stratum: the sign of the rank sums' excess.
-            direction = sum(cliffs_delta(a.graded, b.graded) * len(a.graded) * len(b.graded) for a, b in strata)
-            floor = stratified_floor([(len(a.graded), len(b.graded)) for a, b in strata])
-            a_values = [v for a, _ in strata for v in a.graded]
-            b_values = [v for _, b in strata for v in b.graded]
+            direction = sum(pair_balance(a.graded, b.graded) for _, a, b in strata)
+            floor = stratified_floor([(len(a.graded), len(b.graded)) for _, a, b in strata])
+            # Means per stratum: pooled over strata they could point the other way from the test.
+            each = "; ".join(
+                f"{label} {100 * sum(a.graded) / len(a.graded):.1f}% vs {100 * sum(b.graded) / len(b.graded):.1f}%"
+                for label, a, b in strata
+            )
             lines.append(
                 f"  - {GRADED_NAME}: **{directional_verdict(direction, graded.adjusted, floor, graded.family, whose)}**. "
-                f"{a_name} mean {100 * sum(a_values) / len(a_values):.1f}% (n={len(a_values)}) vs {b_name} "
-                f"{100 * sum(b_values) / len(b_values):.1f}% (n={len(b_values)}); exact rank-sum test stratified by "
-                f"{self.stratum} (ranks within each, added), two-sided {graded.text(whose)}."
+                f"{a_name} against {b_name} over {len(strata)} {self.stratum}s, mean held-out accuracy ({each}); exact "
+                f"rank-sum test stratified by {self.stratum} (ranks within each, added), two-sided {graded.text(whose)}."
             )
         return lines
 
