@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from toobig.reporting.stats import (
-    clopper_pearson, cliffs_delta, difference_interval, estimate, fisher_exact, fisher_power, holm, rank_sum_floor,
+    clopper_pearson, cliffs_delta, difference_interval, estimate, fisher_exact, fisher_power, holm, holm_reachable,
+    rank_sum_floor,
     rank_sum_test, spearman_floor, spearman_test, stratified_fisher, stratified_floor, stratified_rank_sum, t_quantile_975,
     wilson_interval,
 )
@@ -296,3 +297,23 @@ def test_stratified_floor_bounds_the_smallest_p_any_outcome_gives():
                 smallest = min(smallest, stratified_fisher([(int(sum(a)), len(a), int(sum(b)), len(b)) for a, b in strata]))
         floor = stratified_floor(sizes)
         assert floor <= smallest * (1 + 1e-12) and smallest <= 2 * floor * (1 + 1e-12), sizes
+
+
+def test_holm_reachable_equals_every_outcome_on_a_grid():
+    from itertools import product
+
+    # Reachable: some p-values at or above the floors make Holm reject it; every p is tried from a
+    # grid that holds each floor, so the best case is among them.
+    grid = (0.001, 0.004, 0.0079, 0.01, 0.02, 0.03, 0.045, 0.2, 1.0)
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        floors = [float(f) for f in rng.choice(grid, size=int(rng.integers(1, 5)))]
+        reachable = [False] * len(floors)
+        for ps in product(*([g for g in grid if g >= f] for f in floors)):
+            for i, adjusted in enumerate(holm(list(ps))):
+                reachable[i] |= adjusted < 0.05
+        assert holm_reachable(floors) == reachable, floors
+    # A hypothesis that can pass only after another: 2 x 0.03 fails first, 1 x 0.03 second.
+    assert holm_reachable([1e-6, 0.03]) == [True, True]
+    # The held-out study: two pooled hypotheses and eight sets of 5 seeds against 5 (2/252 each).
+    assert holm_reachable([1e-6, 1e-6] + [2 / 252] * 8) == [True, True] + [False] * 8

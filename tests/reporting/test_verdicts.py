@@ -199,3 +199,16 @@ def test_pooled_graded_reading_compares_within_sets_only():
     # Equal pair counts above and below within the sets: no direction, exactly.
     line = verdict_lines([pooled(((0.25, 0.25, 0.0, 0.5, 0.0, 0.25, 0.5), (0.25, 0.5, 0.75, 0.0, 0.0)), ((1.0,), (0.0, 0.0)))])[2]
     assert "no difference in the expected direction so far" in line
+
+
+def test_too_few_is_read_from_where_a_hypothesis_could_rank():
+    # 2 seeds against 4 (floor 1/15 = 0.067) beside a comparison that can pass first: ranked
+    # second, its factor is 1 and 0.067 > 0.05 still; so it is too few. 3 against 4 (floor
+    # 1/35 = 0.029) is too few as the first of two (x 2) but not as the second (x 1).
+    strong = Comparison("s", *_groups(10, 10, 0, 10))
+    assert "too few" in verdict_lines([strong, Comparison("w", *_groups(2, 2, 0, 4))])[3]
+    line = verdict_lines([strong, Comparison("w", *_groups(3, 3, 0, 4))])[3]
+    assert "too few" not in line and "**holds**" in line and "p = 0.0286 (Holm-adjusted over the study's 2 hypotheses: 0.0286)" in line
+    # So 2 of its 3 seeds against none is undecided for want of a difference, not of seeds.
+    line = verdict_lines([strong, Comparison("w", *_groups(2, 3, 0, 4))])[3]
+    assert "**undecided at this many seeds (a difference in the expected direction, not significant)**" in line

@@ -147,6 +147,27 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
+def holm_reachable(floors: Sequence[float], alpha: float = 0.05) -> list[bool]:
+    """For each hypothesis of a family, whether Holm's procedure could reject it at alpha for
+    some outcome, knowing only the smallest p-value each can take (its floor). Holm rejects the
+    j-th smallest p only if every i-th before it has (m - i + 1) p_(i) < alpha. The best case
+    for a hypothesis places before it the others with the smallest floors, each at its floor, as
+    many as still pass their own step; it then needs (m - k) max(its floor, theirs) < alpha."""
+    m = len(floors)
+    out = []
+    for h, floor in enumerate(floors):
+        others = sorted(f for i, f in enumerate(floors) if i != h)
+        reachable = False
+        for k in range(m):  # k others rejected before it, the smallest floors first
+            if k and (m - k + 1) * others[k - 1] >= alpha:
+                break  # the k-th of them cannot pass its own step, nor can any later one
+            if (m - k) * max([floor, *others[:k]]) < alpha:
+                reachable = True
+                break
+        out.append(reachable)
+    return out
+
+
 def fisher_power(p1: float, p2: float, n1: int, n2: int, alpha: float = 0.05) -> float:
     """The chance that Fisher's exact test finds group 1 significantly higher (two-sided p <
     alpha, k1/n1 > k2/n2) when its seeds succeed with probability p1 and group 2's with p2:

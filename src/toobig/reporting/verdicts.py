@@ -13,7 +13,8 @@ from typing import Protocol, Sequence
 
 from ..metrics import STABLE_EVALUATIONS
 from .stats import (
-    RankCorrelation, cliffs_delta, difference_interval, fisher_exact, holm, pair_balance, rank_sum_floor, rank_sum_test,
+    RankCorrelation, cliffs_delta, difference_interval, fisher_exact, holm, holm_reachable, pair_balance, rank_sum_floor,
+    rank_sum_test,
     spearman_floor, spearman_test, stratified_fisher, stratified_floor, stratified_rank_sum,
 )
 from .study_measures import STRENGTH_NAMES, VERDICT_STRENGTH, MeasuredCell
@@ -48,6 +49,8 @@ class Adjusted:
     raw: float
     adjusted: float
     family: int
+    # Whether any outcome of these seeds could pass Holm's procedure in this family (holm_reachable).
+    reachable: bool = True
 
     def text(self, whose: str) -> str:
         if self.family == 1:
@@ -71,11 +74,20 @@ class Comparison:
     def graded_p(self) -> float | None:
         return rank_sum_test(self.a.graded, self.b.graded) if self.a.graded and self.b.graded else None
 
+    @property
+    def counted_floor(self) -> float:
+        """The smallest p these group sizes allow: all of one group against none of the other."""
+        return fisher_exact(self.a.seeds, self.a.seeds, 0, self.b.seeds)
+
+    @property
+    def graded_floor(self) -> float:
+        return rank_sum_floor(len(self.a.graded), len(self.b.graded))
+
     def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]:
         """The hypothesis as a bullet with its two verdicts, given its adjusted p-values."""
         (ka, na), (kb, nb) = (self.a.extrapolating, self.a.seeds), (self.b.extrapolating, self.b.seeds)
         low, high = difference_interval(ka, na, kb, nb)
-        verdict = counted_verdict(self, counted.adjusted, counted.family, whose)
+        verdict = counted_verdict(self, counted, whose)
         lines = [
             f"- {self.hypothesis}:",
             f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{verdict}**. {self.a.name} {ka}/{na} vs "
@@ -84,7 +96,7 @@ class Comparison:
         ]
         if graded is not None:
             a, b = self.a.graded, self.b.graded
-            verdict = graded_verdict(self, graded.adjusted, graded.family, whose)
+            verdict = graded_verdict(self, graded, whose)
             mean_a, mean_b = (100 * sum(g) / len(g) for g in (a, b))
             lines.append(
                 f"  - {GRADED_NAME}: **{verdict}**. {self.a.name} mean {mean_a:.1f}% (n={len(a)}) vs {self.b.name} "
@@ -114,29 +126,26 @@ def _not_significant(what: str) -> str:
 NOT_SIGNIFICANT = _not_significant("difference")
 
 
-def directional_verdict(direction: float, p: float, floor: float, family: int, whose: str, what: str = "difference") -> str:
+def directional_verdict(direction: float, p: Adjusted, whose: str, what: str = "difference") -> str:
     """Plain words for a test with no margin to rule an effect out with: "holds" (direction > 0
-    and p, Holm-adjusted, below 5%), its opposite, or undecided, and why. floor is the smallest
-    p-value the seeds' numbers allow whatever they show; what names the effect ("difference",
-    "fall")."""
-    if p < ALPHA:
+    and p, Holm-adjusted, below 5%), its opposite, or undecided, and why; what names the effect
+    ("difference", "fall")."""
+    if p.adjusted < ALPHA:
         return _significant(direction)
-    # Holm multiplies the smallest p of a family by its size. A hypothesis ranked later gets a
-    # smaller factor, but only once those before it pass; in the studies' families the hypotheses
-    # of one kind share one floor, so none of them can pass first (checked for each study).
-    if family * floor >= ALPHA:
-        return _too_few(family, whose)
+    if not p.reachable:
+        return _too_few(p.family, whose)
     if math.isnan(direction) or direction <= 0:
         return f"undecided at this many seeds (no {what} in the expected direction so far)"
     return _not_significant(what)
 
 
-def counted_verdict(c: Comparison, p: float, family: int = 1, whose: str = STUDY_FAMILY) -> str:
+def counted_verdict(c: Comparison, p: Adjusted, whose: str = STUDY_FAMILY) -> str:
     """Plain words for the share of seeds that extrapolate. p is Fisher's, Holm-adjusted over the
     study's family of comparisons; the margin is read from an interval widened for the family
     (Bonferroni), so that "does not hold" too keeps its 5% meaning."""
     (ka, na), (kb, nb) = (c.a.extrapolating, c.a.seeds), (c.b.extrapolating, c.b.seeds)
-    if p < ALPHA:
+    family = p.family
+    if p.adjusted < ALPHA:
         return _significant(ka / na - kb / nb)
     level = 1 - ALPHA / family
     high = difference_interval(ka, na, kb, nb, level)[1]
@@ -146,9 +155,7 @@ def counted_verdict(c: Comparison, p: float, family: int = 1, whose: str = STUDY
             f"does not hold as a gain of {100 * MARGIN:.0f} points or more (the {100 * level:.3g}% interval "
             f"of the difference reaches {100 * high:+.0f}{neither})"
         )
-    # The smallest p-value these sizes allow: all of one group against none of the other; Holm
-    # multiplies the smallest of a family by its size.
-    if family * fisher_exact(na, na, 0, nb) >= ALPHA:
+    if not p.reachable:
         return _too_few(family, whose)
     if ka / na <= kb / nb:
         return (
@@ -158,11 +165,10 @@ def counted_verdict(c: Comparison, p: float, family: int = 1, whose: str = STUDY
     return NOT_SIGNIFICANT
 
 
-def graded_verdict(c: Comparison, p: float, family: int = 1, whose: str = STUDY_FAMILY) -> str:
+def graded_verdict(c: Comparison, p: Adjusted, whose: str = STUDY_FAMILY) -> str:
     """Plain words for the graded held-out accuracy; p is the rank-sum test's, Holm-adjusted. It
     says "holds" or its opposite, or undecided: a rank test has no margin to rule a gain out with."""
-    a, b = c.a.graded, c.b.graded
-    return directional_verdict(cliffs_delta(a, b), p, rank_sum_floor(len(a), len(b)), family, whose)
+    return directional_verdict(cliffs_delta(c.a.graded, c.b.graded), p, whose)
 
 
 class Hypothesis(Protocol):
@@ -173,6 +179,12 @@ class Hypothesis(Protocol):
 
     @property
     def graded_p(self) -> float | None: ...
+
+    @property
+    def counted_floor(self) -> float: ...  # the smallest counted_p these seeds' numbers allow
+
+    @property
+    def graded_floor(self) -> float: ...  # the same for graded_p, where it exists
 
     def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]: ...
 
@@ -207,14 +219,22 @@ class Trend:
     def graded_p(self) -> float | None:
         return None if self.graded is None else self.graded.p
 
+    @property
+    def counted_floor(self) -> float:
+        return spearman_floor([g.seeds for _, g in self.points], binary=True)
+
+    @property
+    def graded_floor(self) -> float:
+        sizes = [len(g.graded) for _, g in self.points if g.graded]
+        return spearman_floor(sizes, binary=False, permutations=None if self.graded is None else self.graded.permutations)
+
     def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]:
         """The hypothesis as a bullet with its two verdicts, given its adjusted p-values."""
         counts = ", ".join(f"{g.name} {g.extrapolating}/{g.seeds}" for _, g in self.points)
         sizes = [g.seeds for _, g in self.points]
-        floor = spearman_floor(sizes, binary=True)
         lines = [
             f"- {self.hypothesis}:",
-            f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{trend_verdict(self.counted, counted, floor, whose)}**. "
+            f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{trend_verdict(self.counted, counted, whose)}**. "
             f"{counts}; Spearman's rho of {self.axis} and extrapolating {_rho(self.counted)} over {sum(sizes)} seeds; "
             f"{_method(self.counted)}, two-sided {counted.text(whose)}.",
         ]
@@ -223,9 +243,8 @@ class Trend:
                 f"{g.name} {100 * sum(g.graded) / len(g.graded):.1f}%" for _, g in self.points if g.graded
             )
             sizes = [len(g.graded) for _, g in self.points if g.graded]
-            floor = spearman_floor(sizes, binary=False, permutations=self.graded.permutations)
             lines.append(
-                f"  - {GRADED_NAME}: **{trend_verdict(self.graded, graded, floor, whose)}**. Means {means}; "
+                f"  - {GRADED_NAME}: **{trend_verdict(self.graded, graded, whose)}**. Means {means}; "
                 f"Spearman's rho of {self.axis} and accuracy {_rho(self.graded)} over {sum(sizes)} seeds; "
                 f"{_method(self.graded)}, two-sided {graded.text(whose)}."
             )
@@ -251,6 +270,14 @@ class Pooled:
         strata = [(a.graded, b.graded) for _, a, b in self.strata if a.graded and b.graded]
         return stratified_rank_sum(strata) if strata else None
 
+    @property
+    def counted_floor(self) -> float:
+        return stratified_floor([(a.seeds, b.seeds) for _, a, b in self.strata])
+
+    @property
+    def graded_floor(self) -> float:
+        return stratified_floor([(len(a.graded), len(b.graded)) for _, a, b in self.strata if a.graded and b.graded])
+
     def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]:
         """The hypothesis as a bullet with its two verdicts, given its adjusted p-values."""
         a_name, b_name = self.strata[0][1].name, self.strata[0][2].name
@@ -262,12 +289,11 @@ class Pooled:
             Fraction(a.extrapolating * (a.seeds + b.seeds) - a.seeds * (a.extrapolating + b.extrapolating), a.seeds + b.seeds)
             for _, a, b in self.strata
         )
-        floor = stratified_floor([(a.seeds, b.seeds) for _, a, b in self.strata])
         each = "; ".join(f"{label} {a.extrapolating}/{a.seeds} vs {b.extrapolating}/{b.seeds}" for label, a, b in self.strata)
         lines = [
             f"- {self.hypothesis}:",
             f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: "
-            f"**{directional_verdict(direction, counted.adjusted, floor, counted.family, whose)}**. {a_name} {ka}/{na} vs "
+            f"**{directional_verdict(direction, counted, whose)}**. {a_name} {ka}/{na} vs "
             f"{b_name} {kb}/{nb} over {len(self.strata)} {self.stratum}s ({each}); exact test stratified by {self.stratum} "
             f"(given each one's margins, as Mantel-Haenszel's exact test), two-sided {counted.text(whose)}.",
         ]
@@ -275,14 +301,13 @@ class Pooled:
         if graded is not None and strata:
             # Pairs a above b minus pairs below, within each stratum: the sign of the rank sums' excess.
             direction = sum(pair_balance(a.graded, b.graded) for _, a, b in strata)
-            floor = stratified_floor([(len(a.graded), len(b.graded)) for _, a, b in strata])
             # Means per stratum: pooled over strata they could point the other way from the test.
             each = "; ".join(
                 f"{label} {100 * sum(a.graded) / len(a.graded):.1f}% vs {100 * sum(b.graded) / len(b.graded):.1f}%"
                 for label, a, b in strata
             )
             lines.append(
-                f"  - {GRADED_NAME}: **{directional_verdict(direction, graded.adjusted, floor, graded.family, whose)}**. "
+                f"  - {GRADED_NAME}: **{directional_verdict(direction, graded, whose)}**. "
                 f"{a_name} against {b_name} over {len(strata)} {self.stratum}s, mean held-out accuracy ({each}); exact "
                 f"rank-sum test stratified by {self.stratum} (ranks within each, added), two-sided {graded.text(whose)}."
             )
@@ -305,10 +330,9 @@ def _method(r: RankCorrelation) -> str:
     return f"permutation test ({r.permutations:,} random orderings, fixed seed{floor})"
 
 
-def trend_verdict(r: RankCorrelation, p: Adjusted, floor: float, whose: str = STUDY_FAMILY) -> str:
-    """Plain words for "falls as x grows" (a negative rank correlation), from the Holm-adjusted
-    p and the smallest p the group sizes allow."""
-    return directional_verdict(-r.rho, p.adjusted, floor, p.family, whose, "fall")
+def trend_verdict(r: RankCorrelation, p: Adjusted, whose: str = STUDY_FAMILY) -> str:
+    """Plain words for "falls as x grows" (a negative rank correlation), from the Holm-adjusted p."""
+    return directional_verdict(-r.rho, p, whose, "fall")
 
 
 def verdict_lines(hypotheses: Sequence[Hypothesis], whose: str = STUDY_FAMILY) -> list[str]:
@@ -321,8 +345,10 @@ def verdict_lines(hypotheses: Sequence[Hypothesis], whose: str = STUDY_FAMILY) -
     counted = holm(counted_p)
     with_graded = [i for i, p in enumerate(graded_p) if p is not None]
     graded = dict(zip(with_graded, holm([graded_p[i] for i in with_graded])))
+    counted_reachable = holm_reachable([h.counted_floor for h in hypotheses], ALPHA)
+    graded_reachable = dict(zip(with_graded, holm_reachable([hypotheses[i].graded_floor for i in with_graded], ALPHA)))
     lines = []
     for i, h in enumerate(hypotheses):
-        graded_i = Adjusted(graded_p[i], graded[i], len(with_graded)) if i in graded else None
-        lines += h.lines(Adjusted(counted_p[i], counted[i], len(hypotheses)), graded_i, whose)
+        graded_i = Adjusted(graded_p[i], graded[i], len(with_graded), graded_reachable[i]) if i in graded else None
+        lines += h.lines(Adjusted(counted_p[i], counted[i], len(hypotheses), counted_reachable[i]), graded_i, whose)
     return lines
