@@ -227,7 +227,8 @@ _NOTE = (
     "families. The held-out generality study also asks its question of every held-out set at once (added in session "
     "14): each set's seeds compared only within the set, by exact stratified tests (the count given each set's "
     "margins, as Mantel-Haenszel's exact test; the rank sums within each set, added), in the same families. "
-    "'Undecided' means the seeds cannot tell yet."
+    "'Undecided' means the seeds cannot tell yet; 'too few for the test to reach 5% whatever they show' means that "
+    "no outcome of this many seeds could pass Holm's procedure in the study's family, wherever it ranked."
 )
 
 
