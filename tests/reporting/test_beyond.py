@@ -221,6 +221,14 @@ def test_missing_runs_count_each_variant_up_to_the_seeds_asked(tmp_path):
     section = text[text.index("### Order ablation"):]
     variants = len(STUDIES["order-ablation"].variants)
     assert f"Seeds asked for: 5 per variant; complete runs missing: {5 * variants - 5 - 3}." in section
+    # Whole lines at 3 of the 5 seeds asked: its verdicts are interim; the other protocols have
+    # no runs and no hypothesis.
+    body = section.splitlines()
+    start = body.index("- n28 extrapolates more with whole lines than with the paper's fixed file:")
+    assert body[start + 3] == (
+        "  - interim: a configuration has 3 of the 5 seeds planned; these verdicts can still move as its seeds come in"
+    )
+    assert sum("interim: a configuration" in line for line in body) == 1
 
 
 def test_weight_decay_and_learning_rate_get_their_own_figures(tmp_path):

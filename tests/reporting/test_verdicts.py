@@ -212,3 +212,24 @@ def test_too_few_is_read_from_where_a_hypothesis_could_rank():
     # So 2 of its 3 seeds against none is undecided for want of a difference, not of seeds.
     line = verdict_lines([strong, Comparison("w", *_groups(2, 3, 0, 4))])[3]
     assert "**undecided at this many seeds (a difference in the expected direction, not significant)**" in line
+
+
+def test_a_hypothesis_read_before_its_planned_seeds_says_it_is_interim():
+    # 5/5 against 0/5 holds; with 10 seeds planned per configuration it holds for now only.
+    holds = Comparison("h", *_groups(5, 5, 0, 5, graded=True))
+    lines = verdict_lines([holds], planned=10)
+    assert "**holds**" in lines[1] and len(lines) == 4
+    assert lines[3] == (
+        "  - interim: a configuration has 5 of the 10 seeds planned; these verdicts can still move as its seeds come in"
+    )
+    # The smallest configuration counts: 10 seeds on one side do not make up for 5 on the other.
+    assert "has 5 of the 10" in verdict_lines([Comparison("h", *_groups(10, 10, 0, 5))], planned=10)[-1]
+    # At the planned seeds (or more), and where no plan is given, the verdicts stand as they are.
+    assert not any("interim" in line for line in verdict_lines([holds], planned=5))
+    assert not any("interim" in line for line in verdict_lines([holds]))
+    # Trends and pooled hypotheses: their smallest configuration, of every width or set.
+    trend = _trend((14, 5, 5, ()), (28, 0, 3, ()), (56, 0, 5, ()))
+    assert verdict_lines([trend], planned=5)[-1].startswith("  - interim: a configuration has 3 of the 5")
+    pooled = _pooled((2, 4, 0, 4), (2, 4, 0, 2))
+    assert verdict_lines([pooled], planned=4)[-1].startswith("  - interim: a configuration has 2 of the 4")
+    assert not any("interim" in line for line in verdict_lines([_pooled((2, 4, 0, 4))], planned=4))

@@ -184,10 +184,12 @@ def _study_section(study: Study, rows: list[VariantCell], cells: Sequence[Cell])
     parts = [f"### {study.title}", "", f"*{study.question}*", ""]
     if study.axis == "width":
         first_header, label = "Width", lambda vc: vc.variant.model
-        verdicts = [_capacity_summary(rows), *verdict_lines(_capacity_comparisons(rows))] if len(rows) > 1 else []
+        verdicts = (
+            [_capacity_summary(rows), *verdict_lines(_capacity_comparisons(rows), planned=study.seeds)] if len(rows) > 1 else []
+        )
     else:
         first_header, label = f"Model, {study.axis}", lambda vc: f"{vc.variant.model}, {vc.variant.label}"
-        verdicts = verdict_lines(_COMPARISONS[study.axis](rows, cells))
+        verdicts = verdict_lines(_COMPARISONS[study.axis](rows, cells), planned=study.seeds)
     parts.append(measures_table(rows, first_header, [label(vc) for vc in rows]))
     # A variant's seeds beyond those asked (the paper's runs, shared with Table 2 at more seeds)
     # cannot stand in for another variant's missing ones.
@@ -228,7 +230,9 @@ _NOTE = (
     "14): each set's seeds compared only within the set, by exact stratified tests (the count given each set's "
     "margins, as Mantel-Haenszel's exact test; the rank sums within each set, added), in the same families. "
     "'Undecided' means the seeds cannot tell yet; 'too few for the test to reach 5% whatever they show' means that "
-    "no outcome of this many seeds could pass Holm's procedure in the study's family, wherever it ranked."
+    "no outcome of this many seeds could pass Holm's procedure in the study's family, wherever it ranked. "
+    "'Interim' marks a hypothesis read while one of its configurations has fewer seeds than the study asks for: "
+    "its verdicts, 'holds' included, can still change as those seeds come in."
 )
 
 
