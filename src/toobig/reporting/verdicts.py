@@ -350,7 +350,7 @@ def trend_verdict(r: RankCorrelation, p: Adjusted, whose: str = STUDY_FAMILY) ->
     return directional_verdict(-r.rho, p, whose, "fall")
 
 
-def interim_line(fewest: int, planned: int) -> str:
+def _interim_line(fewest: int, planned: int) -> str:
     """Why a verdict read before every configuration has its planned seeds is not the last word."""
     return (
         f"  - interim: a configuration has {fewest} of the {planned} seeds planned; these verdicts can "
@@ -377,5 +377,5 @@ def verdict_lines(hypotheses: Sequence[Hypothesis], whose: str = STUDY_FAMILY, p
         graded_i = Adjusted(graded_p[i], graded[i], len(with_graded), graded_reachable[i]) if i in graded else None
         lines += h.lines(Adjusted(counted_p[i], counted[i], len(hypotheses), counted_reachable[i]), graded_i, whose)
         if planned is not None and h.fewest_seeds < planned:
-            lines.append(interim_line(h.fewest_seeds, planned))
+            lines.append(_interim_line(h.fewest_seeds, planned))
     return lines
