@@ -194,14 +194,17 @@ def report(runs_dir: str | Path, out: str | Path | None = None) -> Path:
     return write_report(runs_dir, Path(out) if out is not None else runs_dir / "report")[0]
 
 
-def compare(a: str | Path, *others: str | Path, than: str | Path | None = None, trend: bool = False) -> str:
+def compare(
+    a: str | Path, *others: str | Path, than: str | Path | None = None, trend: bool = False, planned: int | None = None,
+) -> str:
     """Does configuration A extrapolate more than B (and than C, ...)? Or, with `than`, does each
     of A, B, ... extrapolate more than it? Or, with `trend`, does extrapolation fall along A, B,
     C, ... in that order? The report's two tests on the complete seeds of configuration folders,
-    Holm-adjusted over the hypotheses, as plain-words verdicts (markdown)."""
+    Holm-adjusted over the hypotheses, as plain-words verdicts (markdown); with `planned` (seeds
+    meant per folder), those read while a folder has fewer are marked interim."""
     from .reporting.compare import compare as compare_configurations
 
-    return compare_configurations(a, *others, than=than, trend=trend)
+    return compare_configurations(a, *others, than=than, trend=trend, planned=planned)
 
 
 _FIELDS = _field_names()

@@ -199,7 +199,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     if args.than is None and not args.trend and len(args.folders) < 2:
         raise UsageError("compare needs two configuration folders, or one or more with --than FOLDER")
-    print(api.compare(*args.folders, than=args.than, trend=args.trend))
+    print(api.compare(*args.folders, than=args.than, trend=args.trend, planned=args.planned))
     return 0
 
 
@@ -422,6 +422,10 @@ def parser() -> argparse.ArgumentParser:
         "--trend", action="store_true",
         help="test instead whether extrapolation falls steadily along the FOLDERs in the order given "
         "(e.g. widths from the expected peak to the widest; the order is the hypothesis)",
+    )
+    p.add_argument(
+        "--planned", type=int, metavar="K",
+        help="the seeds meant for each folder: a hypothesis read while a folder has fewer is marked interim",
     )
     p.set_defaults(func=cmd_compare)
 

@@ -125,3 +125,20 @@ def test_a_trend_along_the_folders_in_the_order_given(tmp_path, capsys):
         assert main(["compare", "--trend", *args]) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_comparison_read_before_its_planned_seeds_is_marked_interim(tmp_path, capsys):
+    _seeds(tmp_path / "a", "n14", stable=5)
+    _seeds(tmp_path / "b", "n28", stable=0, seeds=3)
+    (a,), (b,) = (tmp_path / "a").iterdir(), (tmp_path / "b").iterdir()
+    interim = "  - interim: a configuration has 3 of the 10 seeds planned; these verdicts can still move as its seeds come in"
+    verdicts = toobig.compare(a, b, planned=10).split("\n\n")[1].splitlines()
+    assert verdicts[-1] == interim
+    # At the plan (3 seeds of 3), or with no plan, nothing is interim.
+    assert "interim" not in toobig.compare(a, b, planned=3) and "interim" not in toobig.compare(a, b)
+    assert main(["compare", str(a), str(b), "--planned", "10"]) == 0
+    assert capsys.readouterr().out.rstrip("\n").endswith(interim)
+    # A plan of no seeds is refused in one line.
+    assert main(["compare", str(a), str(b), "--planned", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "the seeds planned per configuration must be 1 or more, not 0" in err and len(err.strip().splitlines()) == 1

@@ -34,7 +34,9 @@ def _labels(folders: list[Path]) -> list[str]:
     ]
 
 
-def compare(a: str | Path, *others: str | Path, than: str | Path | None = None, trend: bool = False) -> str:
+def compare(
+    a: str | Path, *others: str | Path, than: str | Path | None = None, trend: bool = False, planned: int | None = None,
+) -> str:
     """Hypotheses about configuration folders, tested on their complete seeds as the report's two
     verdicts in plain words, below the studies' table of the folders' measures (markdown): "A
     extrapolates more than B" for each B of others, or, with `than`, "X extrapolates more than
@@ -42,7 +44,10 @@ def compare(a: str | Path, *others: str | Path, than: str | Path | None = None, 
     Holm-adjusted together, as within a study. With `trend`, one hypothesis instead: extrapolation
     falls steadily along the folders in the order given (e.g. widths from the one expected to
     extrapolate most to the widest), over every seed. A rank correlation sees a monotone fall:
-    a rise then a fall (widths below and above a peak) reads as no trend."""
+    a rise then a fall (widths below and above a peak) reads as no trend. With `planned` (the seeds
+    meant for each folder), a hypothesis read while a folder has fewer says it is interim."""
+    if planned is not None and planned < 1:
+        raise StoreError(f"the seeds planned per configuration must be 1 or more, not {planned}")
     if trend and than is not None:
         raise StoreError("compare takes --trend or --than, not both: a trend has no control")
     if trend and len(others) < 2:
@@ -75,4 +80,4 @@ def compare(a: str | Path, *others: str | Path, than: str | Path | None = None, 
             higher, *lower = groups
             pairs = [(higher, g) for g in lower]
         hypotheses = [Comparison(f"{ga.name} extrapolates more than {gb.name}", ga, gb) for ga, gb in pairs]
-    return measures_table(measured, "Configuration", labels) + "\n\n" + "\n".join(verdict_lines(hypotheses, "these"))
+    return measures_table(measured, "Configuration", labels) + "\n\n" + "\n".join(verdict_lines(hypotheses, "these", planned))
