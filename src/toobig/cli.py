@@ -199,6 +199,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     if args.than is None and not args.trend and len(args.folders) < 2:
         raise UsageError("compare needs two configuration folders, or one or more with --than FOLDER")
+    if args.planned is not None and args.planned < 1:
+        raise UsageError(f"--planned must be >= 1, got {args.planned}")
     print(api.compare(*args.folders, than=args.than, trend=args.trend, planned=args.planned))
     return 0
 

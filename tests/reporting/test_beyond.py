@@ -221,14 +221,38 @@ def test_missing_runs_count_each_variant_up_to_the_seeds_asked(tmp_path):
     section = text[text.index("### Order ablation"):]
     variants = len(STUDIES["order-ablation"].variants)
     assert f"Seeds asked for: 5 per variant; complete runs missing: {5 * variants - 5 - 3}." in section
-    # Whole lines at 3 of the 5 seeds asked: its verdicts are interim; the other protocols have
-    # no runs and no hypothesis.
-    body = section.splitlines()
-    start = body.index("- n28 extrapolates more with whole lines than with the paper's fixed file:")
-    assert body[start + 3] == (
-        "  - interim: a configuration has 3 of the 5 seeds planned; these verdicts can still move as its seeds come in"
+
+
+def test_a_study_read_before_its_planned_seeds_says_its_verdicts_are_interim(tmp_path):
+    # The learning-rate study plans 5 seeds of each rate; its control is the capacity curve's n28,
+    # planned at 10. With lr 3e-3 not yet run and the control at 5, every verdict is interim,
+    # and the note names both: a variant with no runs counts as 0.
+    _study_runs(tmp_path, "capacity-curve", "n28", "n28", 0, stably=True)
+    _study_runs(tmp_path, "learning-rate", "lr 1e-3", "n28", 5, stably=True)
+    _study_runs(tmp_path, "learning-rate", "lr 3e-3", "n28", 2, seeds=2, stably=True)
+    text = beyond_section(load_runs(tmp_path).cells())
+    section = text[text.index("### Learning rate"):].splitlines()
+    note = section.index(
+        "Interim (complete seeds of those planned: n28, lr 3e-3 2/5; n28, paper 5/10): every verdict below, "
+        "'holds' included, can still change as those seeds come in; Holm's adjustment ties the study's 2 hypotheses together."
     )
-    assert sum("interim: a configuration" in line for line in body) == 1
+    assert section[note - 2].startswith("Seeds asked for: 5 per variant") and section[note + 2].startswith("- n28 extrapolates")
+    assert "**holds**" in section[note + 6]  # lr 1e-3 5/5 against 0/5: at its plan, still interim through the family
+    # With every configuration at its plan, no note.
+    _study_runs(tmp_path, "learning-rate", "lr 3e-3", "n28", 2, stably=True)
+    _study_runs(tmp_path, "capacity-curve", "n28", "n28", 0, seeds=10, stably=True)
+    assert "Interim (" not in beyond_section(load_runs(tmp_path).cells())
+
+
+def test_the_capacity_curves_note_names_every_width_short_of_its_plan(tmp_path):
+    _study_runs(tmp_path, "capacity-curve", "n8", "n8", 0, seeds=10)  # a width beyond Table 2: the study ran
+    _study_runs(tmp_path, "capacity-curve", "n14", "n14", 5, stably=True)
+    _study_runs(tmp_path, "capacity-curve", "n28", "n28", 0, seeds=10, stably=True)
+    _study_runs(tmp_path, "capacity-curve", "n56", "n56", 0, seeds=3, stably=True)
+    text = beyond_section(load_runs(tmp_path).cells())
+    widths = "n4 0/10; n6 0/10; n10 0/10; n12 0/10; n14 5/10; n16 0/10; n20 0/10; n24 0/10; n40 0/10; n56 3/10"
+    assert f"Interim (complete seeds of those planned: {widths}): every verdict below" in text
+    assert "ties the study's 3 hypotheses together." in text
 
 
 def test_weight_decay_and_learning_rate_get_their_own_figures(tmp_path):

@@ -127,18 +127,26 @@ def test_a_trend_along_the_folders_in_the_order_given(tmp_path, capsys):
         assert message in err and len(err.strip().splitlines()) == 1
 
 
-def test_a_comparison_read_before_its_planned_seeds_is_marked_interim(tmp_path, capsys):
+
+def test_comparisons_read_before_their_planned_seeds_are_interim(tmp_path, capsys):
     _seeds(tmp_path / "a", "n14", stable=5)
     _seeds(tmp_path / "b", "n28", stable=0, seeds=3)
-    (a,), (b,) = (tmp_path / "a").iterdir(), (tmp_path / "b").iterdir()
-    interim = "  - interim: a configuration has 3 of the 10 seeds planned; these verdicts can still move as its seeds come in"
-    verdicts = toobig.compare(a, b, planned=10).split("\n\n")[1].splitlines()
-    assert verdicts[-1] == interim
-    # At the plan (3 seeds of 3), or with no plan, nothing is interim.
-    assert "interim" not in toobig.compare(a, b, planned=3) and "interim" not in toobig.compare(a, b)
-    assert main(["compare", str(a), str(b), "--planned", "10"]) == 0
-    assert capsys.readouterr().out.rstrip("\n").endswith(interim)
-    # A plan of no seeds is refused in one line.
+    _seeds(tmp_path / "c", "n56", stable=0, seeds=5)
+    (a,), (b,), (c,) = ((tmp_path / n).iterdir() for n in "abc")
+    table, note, verdicts = toobig.compare(a, b, c, planned=5).split("\n\n")
+    assert note == (
+        f"Interim (complete seeds of those planned: {b.name} 3/5): every verdict below, 'holds' included, can still "
+        "change as those seeds come in; Holm's adjustment ties these 2 hypotheses together."
+    )
+    assert verdicts.startswith(f"- {a.name} extrapolates more than {b.name}:")
+    # At the plan (or with none) the output is the table and the verdicts only; a trend too.
+    assert len(toobig.compare(a, b, c, planned=3).split("\n\n")) == 2 and len(toobig.compare(a, b, c).split("\n\n")) == 2
+    assert f"{b.name} 3/10; {c.name} 5/10): every verdict below" in toobig.compare(a, b, c, trend=True, planned=10)
+    assert main(["compare", str(a), str(b), "--planned", "5"]) == 0
+    assert f"{b.name} 3/5)" in capsys.readouterr().out
+    # A plan of no seeds is refused in one line, naming the flag (the API names its argument).
     assert main(["compare", str(a), str(b), "--planned", "0"]) == 2
     err = capsys.readouterr().err
-    assert "the seeds planned per configuration must be 1 or more, not 0" in err and len(err.strip().splitlines()) == 1
+    assert "--planned must be >= 1, got 0" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(StoreError, match="planned"):
+        toobig.compare(a, b, planned=-1)

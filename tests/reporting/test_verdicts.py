@@ -3,7 +3,7 @@ wording of each outcome."""
 
 from __future__ import annotations
 
-from toobig.reporting.verdicts import Comparison, Group, Pooled, Trend, verdict_lines
+from toobig.reporting.verdicts import Comparison, Group, Pooled, Shortfall, Trend, interim_note, verdict_lines
 
 
 def _groups(ka: int, na: int, kb: int, nb: int, graded: bool = False) -> tuple[Group, Group]:
@@ -214,22 +214,14 @@ def test_too_few_is_read_from_where_a_hypothesis_could_rank():
     assert "**undecided at this many seeds (a difference in the expected direction, not significant)**" in line
 
 
-def test_a_hypothesis_read_before_its_planned_seeds_says_it_is_interim():
-    # 5/5 against 0/5 holds; with 10 seeds planned per configuration it holds for now only.
-    holds = Comparison("h", *_groups(5, 5, 0, 5, graded=True))
-    lines = verdict_lines([holds], planned=10)
-    assert "**holds**" in lines[1] and len(lines) == 4
-    assert lines[3] == (
-        "  - interim: a configuration has 5 of the 10 seeds planned; these verdicts can still move as its seeds come in"
+
+def test_interim_note_names_what_is_short_and_ties_the_family():
+    assert interim_note([], 3) is None
+    short = [Shortfall("n16", 3, 10), Shortfall("n28, paper", 0, 10)]
+    assert interim_note(short, 3) == (
+        "Interim (complete seeds of those planned: n16 3/10; n28, paper 0/10): every verdict below, 'holds' included, "
+        "can still change as those seeds come in; Holm's adjustment ties the study's 3 hypotheses together."
     )
-    # The smallest configuration counts: 10 seeds on one side do not make up for 5 on the other.
-    assert "has 5 of the 10" in verdict_lines([Comparison("h", *_groups(10, 10, 0, 5))], planned=10)[-1]
-    # At the planned seeds (or more), and where no plan is given, the verdicts stand as they are.
-    assert not any("interim" in line for line in verdict_lines([holds], planned=5))
-    assert not any("interim" in line for line in verdict_lines([holds]))
-    # Trends and pooled hypotheses: their smallest configuration, of every width or set.
-    trend = _trend((14, 5, 5, ()), (28, 0, 3, ()), (56, 0, 5, ()))
-    assert verdict_lines([trend], planned=5)[-1].startswith("  - interim: a configuration has 3 of the 5")
-    pooled = _pooled((2, 4, 0, 4), (2, 4, 0, 2))
-    assert verdict_lines([pooled], planned=4)[-1].startswith("  - interim: a configuration has 2 of the 4")
-    assert not any("interim" in line for line in verdict_lines([_pooled((2, 4, 0, 4))], planned=4))
+    # A family of one has no adjustment to tie it; compare names its family "these".
+    assert interim_note(short[:1], 1).endswith("can still change as those seeds come in.")
+    assert interim_note(short[:1], 2, "these").endswith("Holm's adjustment ties these 2 hypotheses together.")

@@ -17,7 +17,7 @@ from .runs import Cell
 from .stats import SPEARMAN_PERMUTATIONS
 from .study_measures import STRENGTH_NAMES, VERDICT_STRENGTH, VariantCell, study_cells, study_ran
 from .study_table import measures_table
-from .verdicts import MARGIN, Comparison, Hypothesis, Pooled, Trend, group, verdict_lines
+from .verdicts import MARGIN, Comparison, Hypothesis, Pooled, Shortfall, Trend, group, interim_note, verdict_lines
 
 def _by(rows: Sequence[VariantCell], model: str, label: str) -> VariantCell | None:
     return next((vc for vc in rows if vc.variant.model == model and vc.variant.label == label), None)
@@ -169,6 +169,27 @@ def _learning_rate_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell
     ]
 
 
+# The studies whose variants are tested against the capacity curve's runs of the paper's protocol.
+_BORROW_PAPER_CONTROLS = ("weight decay", "learning rate")
+
+
+def _shortfall(study: Study, rows: Sequence[VariantCell], cells: Sequence[Cell]) -> list[Shortfall]:
+    """The configurations the study's verdicts rest on that have fewer complete seeds than
+    planned: its variants (one with none counts too: a held-out set or width not yet run would
+    join the pooled and trend hypotheses) and the paper's runs it borrows as controls, planned
+    as the capacity curve plans them."""
+    have = {vc.variant: vc.n for vc in rows}
+    name = (lambda v: v.model) if study.axis == "width" else (lambda v: f"{v.model}, {v.label}")
+    short = [Shortfall(name(v), have.get(v, 0), study.seeds) for v in study.variants if have.get(v, 0) < study.seeds]
+    if study.axis in _BORROW_PAPER_CONTROLS:
+        curve, paper = STUDIES["capacity-curve"], _paper_runs(cells)
+        for model in dict.fromkeys(v.model for v in study.variants):
+            seeds = paper[model].n if model in paper else 0
+            if seeds < curve.seeds:
+                short.append(Shortfall(f"{model}, paper", seeds, curve.seeds))
+    return short
+
+
 # Each study's comparisons by its axis; every builder takes the cells too (the weight-decay and
 # learning-rate studies meet the capacity curve's paper runs), so one call fits all.
 _COMPARISONS = {
@@ -184,17 +205,20 @@ def _study_section(study: Study, rows: list[VariantCell], cells: Sequence[Cell])
     parts = [f"### {study.title}", "", f"*{study.question}*", ""]
     if study.axis == "width":
         first_header, label = "Width", lambda vc: vc.variant.model
-        verdicts = (
-            [_capacity_summary(rows), *verdict_lines(_capacity_comparisons(rows), planned=study.seeds)] if len(rows) > 1 else []
-        )
+        hypotheses = _capacity_comparisons(rows) if len(rows) > 1 else []
+        verdicts = [_capacity_summary(rows), *verdict_lines(hypotheses)] if len(rows) > 1 else []
     else:
         first_header, label = f"Model, {study.axis}", lambda vc: f"{vc.variant.model}, {vc.variant.label}"
-        verdicts = verdict_lines(_COMPARISONS[study.axis](rows, cells), planned=study.seeds)
+        hypotheses = _COMPARISONS[study.axis](rows, cells)
+        verdicts = verdict_lines(hypotheses)
     parts.append(measures_table(rows, first_header, [label(vc) for vc in rows]))
     # A variant's seeds beyond those asked (the paper's runs, shared with Table 2 at more seeds)
     # cannot stand in for another variant's missing ones.
     missing = study.seeds * len(study.variants) - sum(min(vc.n, study.seeds) for vc in rows)
     parts += ["", f"Seeds asked for: {study.seeds} per variant; complete runs missing: {missing}."]
+    note = interim_note(_shortfall(study, rows, cells), len(hypotheses)) if hypotheses else None
+    if note:
+        parts += ["", note]
     if verdicts:
         parts += ["", *verdicts]
     answers = answers_table(rows, first_header, label)
@@ -231,8 +255,9 @@ _NOTE = (
     "margins, as Mantel-Haenszel's exact test; the rank sums within each set, added), in the same families. "
     "'Undecided' means the seeds cannot tell yet; 'too few for the test to reach 5% whatever they show' means that "
     "no outcome of this many seeds could pass Holm's procedure in the study's family, wherever it ranked. "
-    "'Interim' marks a hypothesis read while one of its configurations has fewer seeds than the study asks for: "
-    "its verdicts, 'holds' included, can still change as those seeds come in."
+    "'Interim' marks a study read while configurations its verdicts rest on (its own, or the paper runs it "
+    "compares with) have fewer seeds than planned: any of its verdicts, 'holds' included, can still change as "
+    "those seeds come in, since Holm's adjustment ties them together."
 )
 
 

@@ -12,7 +12,7 @@ from ..store import StoreError
 from .runs import Cell, load_runs
 from .study_measures import measure_cell
 from .study_table import measures_table
-from .verdicts import Comparison, Hypothesis, Trend, group, verdict_lines
+from .verdicts import Comparison, Hypothesis, Shortfall, Trend, group, interim_note, verdict_lines
 
 
 def _one_configuration(path: Path) -> Cell:
@@ -45,9 +45,9 @@ def compare(
     falls steadily along the folders in the order given (e.g. widths from the one expected to
     extrapolate most to the widest), over every seed. A rank correlation sees a monotone fall:
     a rise then a fall (widths below and above a peak) reads as no trend. With `planned` (the seeds
-    meant for each folder), a hypothesis read while a folder has fewer says it is interim."""
+    meant for each folder), verdicts read while a folder has fewer are said to be interim."""
     if planned is not None and planned < 1:
-        raise StoreError(f"the seeds planned per configuration must be 1 or more, not {planned}")
+        raise StoreError(f"planned (the seeds meant for each folder) must be 1 or more, got {planned}")
     if trend and than is not None:
         raise StoreError("compare takes --trend or --than, not both: a trend has no control")
     if trend and len(others) < 2:
@@ -80,4 +80,7 @@ def compare(
             higher, *lower = groups
             pairs = [(higher, g) for g in lower]
         hypotheses = [Comparison(f"{ga.name} extrapolates more than {gb.name}", ga, gb) for ga, gb in pairs]
-    return measures_table(measured, "Configuration", labels) + "\n\n" + "\n".join(verdict_lines(hypotheses, "these", planned))
+    short = [Shortfall(g.name, g.seeds, planned) for g in groups if planned is not None and g.seeds < planned]
+    note = interim_note(short, len(hypotheses), "these")
+    blocks = [measures_table(measured, "Configuration", labels), *([note] if note else []), "\n".join(verdict_lines(hypotheses, "these"))]
+    return "\n\n".join(blocks)

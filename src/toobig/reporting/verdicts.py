@@ -83,10 +83,6 @@ class Comparison:
     def graded_floor(self) -> float:
         return rank_sum_floor(len(self.a.graded), len(self.b.graded))
 
-    @property
-    def fewest_seeds(self) -> int:
-        return min(self.a.seeds, self.b.seeds)
-
     def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]:
         """The hypothesis as a bullet with its two verdicts, given its adjusted p-values."""
         (ka, na), (kb, nb) = (self.a.extrapolating, self.a.seeds), (self.b.extrapolating, self.b.seeds)
@@ -190,9 +186,6 @@ class Hypothesis(Protocol):
     @property
     def graded_floor(self) -> float: ...  # the same for graded_p, where it exists
 
-    @property
-    def fewest_seeds(self) -> int: ...  # the seeds of its smallest configuration
-
     def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]: ...
 
 
@@ -234,10 +227,6 @@ class Trend:
     def graded_floor(self) -> float:
         sizes = [len(g.graded) for _, g in self.points if g.graded]
         return spearman_floor(sizes, binary=False, permutations=None if self.graded is None else self.graded.permutations)
-
-    @property
-    def fewest_seeds(self) -> int:
-        return min(g.seeds for _, g in self.points)
 
     def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]:
         """The hypothesis as a bullet with its two verdicts, given its adjusted p-values."""
@@ -288,10 +277,6 @@ class Pooled:
     @property
     def graded_floor(self) -> float:
         return stratified_floor([(len(a.graded), len(b.graded)) for _, a, b in self.strata if a.graded and b.graded])
-
-    @property
-    def fewest_seeds(self) -> int:
-        return min(min(a.seeds, b.seeds) for _, a, b in self.strata)
 
     def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]:
         """The hypothesis as a bullet with its two verdicts, given its adjusted p-values."""
@@ -350,21 +335,11 @@ def trend_verdict(r: RankCorrelation, p: Adjusted, whose: str = STUDY_FAMILY) ->
     return directional_verdict(-r.rho, p, whose, "fall")
 
 
-def _interim_line(fewest: int, planned: int) -> str:
-    """Why a verdict read before every configuration has its planned seeds is not the last word."""
-    return (
-        f"  - interim: a configuration has {fewest} of the {planned} seeds planned; these verdicts can "
-        "still move as its seeds come in"
-    )
-
-
-def verdict_lines(hypotheses: Sequence[Hypothesis], whose: str = STUDY_FAMILY, planned: int | None = None) -> list[str]:
+def verdict_lines(hypotheses: Sequence[Hypothesis], whose: str = STUDY_FAMILY) -> list[str]:
     """Each hypothesis of one study as a bullet with its two verdicts. The p-values are adjusted
     within the study (Holm), one family per test, so that "holds" keeps its 5% meaning however
     many hypotheses the study tests. whose names the family in the text ("the study's", or e.g.
-    "these" for comparisons asked together). With planned (the seeds the study asks of each
-    configuration), a hypothesis read while one of its configurations has fewer says it is interim:
-    one more seed can turn "holds" into "undecided" (or back)."""
+    "these" for comparisons asked together)."""
     counted_p = [h.counted_p for h in hypotheses]
     graded_p = [h.graded_p for h in hypotheses]  # each test computed once
     counted = holm(counted_p)
@@ -376,6 +351,27 @@ def verdict_lines(hypotheses: Sequence[Hypothesis], whose: str = STUDY_FAMILY, p
     for i, h in enumerate(hypotheses):
         graded_i = Adjusted(graded_p[i], graded[i], len(with_graded), graded_reachable[i]) if i in graded else None
         lines += h.lines(Adjusted(counted_p[i], counted[i], len(hypotheses), counted_reachable[i]), graded_i, whose)
-        if planned is not None and h.fewest_seeds < planned:
-            lines.append(_interim_line(h.fewest_seeds, planned))
     return lines
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """A configuration a family of hypotheses rests on, with fewer complete seeds than planned."""
+
+    name: str
+    seeds: int
+    planned: int
+
+
+def interim_note(short: Sequence[Shortfall], hypotheses: int, whose: str = STUDY_FAMILY) -> str | None:
+    """Why verdicts read before every configuration has its planned seeds are not the last word;
+    None when none is short. It speaks for the whole family: Holm's adjustment ties each verdict
+    to the others' p-values, so a configuration's next seed can move any of them."""
+    if not short:
+        return None
+    each = "; ".join(f"{s.name} {s.seeds}/{s.planned}" for s in short)
+    tied = f"; Holm's adjustment ties {whose} {hypotheses} hypotheses together" if hypotheses > 1 else ""
+    return (
+        f"Interim (complete seeds of those planned: {each}): every verdict below, 'holds' included, can still "
+        f"change as those seeds come in{tied}."
+    )
