@@ -48,7 +48,7 @@ def main(runs: Path) -> None:
         print(f"**{name}** ({asked_seeds} seeds asked per variant)\n")
         print("| variant | complete seeds | minutes per run (summary.json total_s) |")
         print("|---|---|---|")
-        missing = 0
+        missing, block_hours = 0, 0.0
         for variant in variants:
             seeds, minutes = [], []
             for seed in range(asked_seeds):
@@ -63,15 +63,20 @@ def main(runs: Path) -> None:
                     if (config.digest(), seed) not in asked:  # studies share Table 2's runs
                         asked.add((config.digest(), seed))
                         share = variant.max_iters / 30_000
-                        remaining += typical.get(variant.model, max(typical.values(), default=0.0)) * share
+                        minutes_left = typical.get(variant.model, max(typical.values(), default=0.0)) * share
+                        remaining += minutes_left
+                        block_hours += minutes_left / 60
                         quiet += fastest.get(variant.model, max(fastest.values(), default=0.0)) * share
             span = f"{min(minutes):.1f}-{max(minutes):.1f}" if minutes else "—"
             listed = ", ".join(map(str, seeds)) or "none"
             shown = variant.label if variant.label.startswith(variant.model) else f"{variant.model}, {variant.label}"
             print(f"| {shown} | {len(seeds)} ({listed}) | {span} |")
-        print(f"\nMissing: {missing} runs.\n")
+        # A run shared with an earlier block (Table 2's, in the studies) is counted there.
+        hours = f" (about {block_hours:.1f} core-hours)" if missing else ""
+        print(f"\nMissing: {missing} runs{hours}.\n")
     print(f"The missing runs need about {remaining / 60:.0f} core-hours at the median run time per model so far "
-          f"({quiet / 60:.0f} at each model's fastest run, closer to a core left alone).")
+          f"({quiet / 60:.0f} at each model's fastest run, closer to a core left alone); each block's hours count a run "
+          "that two blocks share (Table 2's) in the first.")
 
 
 if __name__ == "__main__":
