@@ -105,16 +105,19 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
 def fisher_exact(k1: int, n1: int, k2: int, n2: int) -> float:
     """Two-sided p-value of Fisher's exact test that k1/n1 and k2/n2 share one proportion: the
     probability, given the margins, of a table no more likely than the one observed."""
+    return stratified_fisher([(k1, n1, k2, n2)])
+
+
+def _hypergeometric(k1: int, n1: int, k2: int, n2: int) -> np.ndarray:
+    """The probability of x successes in the first group, x = 0 .. min(n1, k1 + k2), given both
+    groups' sizes and their successes together."""
     if not (0 <= k1 <= n1 and 0 <= k2 <= n2) or n1 < 1 or n2 < 1:
         raise ValueError(f"need 0 <= k <= n for both groups, got {k1}/{n1} and {k2}/{n2}")
     successes, total = k1 + k2, n1 + n2
-
-    def prob(x: int) -> float:
-        return math.comb(n1, x) * math.comb(n2, successes - x) / math.comb(total, successes)
-
-    observed = prob(k1)
-    support = range(max(0, successes - n2), min(n1, successes) + 1)
-    return min(1.0, sum(p for p in (prob(x) for x in support) if p <= observed * (1 + 1e-9)))
+    out = np.zeros(min(n1, successes) + 1)
+    for x in range(max(0, successes - n2), len(out)):
+        out[x] = math.comb(n1, x) * math.comb(n2, successes - x) / math.comb(total, successes)
+    return out
 
 
 def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -251,13 +254,7 @@ def stratified_fisher(strata: Sequence[tuple[int, int, int, int]]) -> float:
         raise ValueError("need one stratum or more")
     distribution, observed = np.ones(1), 0
     for k1, n1, k2, n2 in strata:
-        if not (0 <= k1 <= n1 and 0 <= k2 <= n2) or n1 < 1 or n2 < 1:
-            raise ValueError(f"need 0 <= k <= n for both groups, got {k1}/{n1} and {k2}/{n2}")
-        successes, total = k1 + k2, n1 + n2
-        local = np.zeros(min(n1, successes) + 1)
-        for x in range(max(0, successes - n2), len(local)):  # hypergeometric
-            local[x] = math.comb(n1, x) * math.comb(n2, successes - x) / math.comb(total, successes)
-        distribution, observed = np.convolve(distribution, local), observed + k1
+        distribution, observed = np.convolve(distribution, _hypergeometric(k1, n1, k2, n2)), observed + k1
     p_observed = distribution[observed]
     return float(min(1.0, distribution[distribution <= p_observed * (1 + 1e-9)].sum()))
 
