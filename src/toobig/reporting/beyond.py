@@ -205,7 +205,7 @@ def _study_section(study: Study, rows: list[VariantCell], cells: Sequence[Cell])
     parts = [f"### {study.title}", "", f"*{study.question}*", ""]
     if study.axis == "width":
         first_header, label = "Width", lambda vc: vc.variant.model
-        hypotheses = _capacity_comparisons(rows) if len(rows) > 1 else []
+        hypotheses = _capacity_comparisons(rows)  # none below two widths
         verdicts = [_capacity_summary(rows), *verdict_lines(hypotheses)] if len(rows) > 1 else []
     else:
         first_header, label = f"Model, {study.axis}", lambda vc: f"{vc.variant.model}, {vc.variant.label}"
