@@ -109,7 +109,9 @@ STUDIES: dict[str, Study] = {
             "Do n28 and n56 extrapolate once the line order of the training file cannot be memorized?",
             "protocol",
             tuple(Variant(label, m, sets) for m in _MODELS for label, sets in _PROTOCOLS),
-            5,
+            # 10, not the 5, since session 13 (the graded verdicts moved with the seeds):
+            # the report calls a verdict interim until its plan, so the plan is the one pursued.
+            10,
         ),
         Study(
             "heldout-generality",

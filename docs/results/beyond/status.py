@@ -13,15 +13,14 @@ from pathlib import Path
 from toobig.store import run_dir_name
 from toobig.studies import STUDIES
 
-# What queue.sh asks for beyond each study's own seeds: Table 2 (the paper's n14, n28 and n56,
-# shared with the capacity curve) at 20 seeds, and the order ablation at 10. Keep in step with it.
+# What queue.sh asks for beyond the studies' own seeds: Table 2 (the paper's n14, n28 and n56,
+# shared with the capacity curve) at 20 seeds. Keep in step with it.
 TABLE2_SEEDS = 20
-QUEUED_SEEDS = {"order-ablation": 10}
 
 
 def _asked() -> list[tuple[str, tuple, int]]:
     """(name, variants, seeds asked) per block of the status: the studies, then Table 2."""
-    blocks = [(s.name, s.variants, max(s.seeds, QUEUED_SEEDS.get(s.name, 0))) for s in STUDIES.values()]
+    blocks = [(s.name, s.variants, s.seeds) for s in STUDIES.values()]
     table2 = tuple(v for v in STUDIES["capacity-curve"].variants if v.is_table2)
     return [*blocks, ("table2 (n14, n28, n56 under the paper's protocol)", table2, TABLE2_SEEDS)]
 
