@@ -30,7 +30,7 @@ def test_verdict_words():
     ) in comparison(0, 10, 0, 10)
     assert (
         "undecided at this many seeds (no difference in the expected direction so far; ruling out a 30-point gain "
-        "needs more seeds: the interval reaches +43)"
+        "needs more seeds: the 95% interval reaches +43)"
     ) in comparison(0, 5, 0, 10)
     assert "**does not hold as a gain of 30 points or more (the 95% interval of the difference reaches +11)**" in comparison(1, 40, 1, 40)
     # A gain observed but bounded: what is ruled out is a gain of 30 points, and the line says +10.
@@ -59,7 +59,7 @@ def test_p_values_are_holm_adjusted_within_the_study():
     # "Does not hold" needs the interval widened for the family: 0/10 vs 0/10 rules out +30 alone
     # (95%: +28), not among three (98.3%: +36).
     lines = verdict_lines([Comparison(f"h{i}", *_groups(0, 10, 0, 10)) for i in range(3)])
-    assert "ruling out a 30-point gain needs more seeds: the interval reaches +36" in lines[1]
+    assert "ruling out a 30-point gain needs more seeds: the 98.3% interval reaches +36" in lines[1]
 
 
 def test_the_graded_reading_tells_apart_what_the_count_cannot():

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..metrics import STABLE_EVALUATIONS
-from ..studies import NO_WD_100K, PAPER_ITERS, STUDIES, Study
+from ..studies import NO_WD_100K, PAPER_ITERS, STUDIES, Study, Variant
 from .answers import NOTE as ANSWERS_NOTE, answers_table
 from .beyond_figures import studies_showing
 from .markdown import image_links
@@ -47,8 +47,8 @@ def _capacity_summary(rows: Sequence[VariantCell]) -> str:
 TREND_FROM_WIDTH = 14
 
 
-def _width(vc: VariantCell) -> int:
-    return int(vc.variant.model.removeprefix("n"))
+def _width(variant: Variant) -> int:
+    return int(variant.model.removeprefix("n"))
 
 
 def _capacity_comparisons(rows: Sequence[VariantCell]) -> list[Hypothesis]:
@@ -72,12 +72,12 @@ def _capacity_comparisons(rows: Sequence[VariantCell]) -> list[Hypothesis]:
             f"Extrapolation falls from n14 to the widest width ({widest.variant.model})",
             group("n14", n14), group(widest.variant.model, widest),
         ))
-    upward = [vc for vc in rows if _width(vc) >= TREND_FROM_WIDTH]
+    upward = [vc for vc in rows if _width(vc.variant) >= TREND_FROM_WIDTH]
     if len(upward) > 2:  # two widths are a comparison, above
         out.append(Trend(
-            f"Extrapolation falls as the width grows from n{TREND_FROM_WIDTH} to {upward[-1].variant.model} "
+            f"Extrapolation falls as the width grows from {upward[0].variant.model} to {upward[-1].variant.model} "
             f"({len(upward)} widths; every seed counts)",
-            "width", tuple((_width(vc), group(vc.variant.model, vc)) for vc in upward),
+            "width", tuple((_width(vc.variant), group(vc.variant.model, vc)) for vc in upward),
         ))
     return out
 
@@ -175,12 +175,15 @@ _BORROW_PAPER_CONTROLS = ("weight decay", "learning rate")
 
 def _shortfall(study: Study, rows: Sequence[VariantCell], cells: Sequence[Cell]) -> list[Shortfall]:
     """The configurations the study's verdicts rest on that have fewer complete seeds than
-    planned: its variants (one with none counts too: a held-out set or width not yet run would
-    join the pooled and trend hypotheses) and the paper's runs it borrows as controls, planned
-    as the capacity curve plans them."""
+    planned: its variants (the capacity curve's from n14 up; one with none counts too: a held-out
+    set or width not yet run would join the pooled and trend hypotheses) and the paper's runs it
+    borrows as controls, planned as the capacity curve plans them."""
     have = {vc.variant: vc.n for vc in rows}
-    name = (lambda v: v.model) if study.axis == "width" else (lambda v: f"{v.model}, {v.label}")
-    short = [Shortfall(name(v), have.get(v, 0), study.seeds) for v in study.variants if have.get(v, 0) < study.seeds]
+    if study.axis == "width":  # the hypotheses read the widths from n14 up only
+        name, variants = (lambda v: v.model), [v for v in study.variants if _width(v) >= TREND_FROM_WIDTH]
+    else:
+        name, variants = (lambda v: f"{v.model}, {v.label}"), list(study.variants)
+    short = [Shortfall(name(v), have.get(v, 0), study.seeds) for v in variants if have.get(v, 0) < study.seeds]
     if study.axis in _BORROW_PAPER_CONTROLS:
         curve, paper = STUDIES["capacity-curve"], _paper_runs(cells)
         for model in dict.fromkeys(v.model for v in study.variants):

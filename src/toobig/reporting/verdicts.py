@@ -160,7 +160,7 @@ def counted_verdict(c: Comparison, p: Adjusted, whose: str = STUDY_FAMILY) -> st
     if ka / na <= kb / nb:
         return (
             f"undecided at this many seeds (no difference in the expected direction so far; ruling out a "
-            f"{100 * MARGIN:.0f}-point gain needs more seeds: the interval reaches {100 * high:+.0f})"
+            f"{100 * MARGIN:.0f}-point gain needs more seeds: the {100 * level:.3g}% interval reaches {100 * high:+.0f})"
         )
     return NOT_SIGNIFICANT
 
