@@ -74,6 +74,10 @@ def test_several_hypotheses_are_one_family_adjusted_together(tmp_path, capsys):
     # The command line says the same.
     assert main(["compare", str(small), str(mid), "--than", str(big)]) == 0
     assert capsys.readouterr().out == output + "\n"
+    # One folder and its control: one hypothesis, A against THAN, nothing to adjust for.
+    verdicts = toobig.compare(small, than=big).split("\n\n")[1].splitlines()
+    assert [line for line in verdicts if not line.startswith("  ")] == [f"- {small.name} extrapolates more than {big.name}:"]
+    assert "p = 0.00794" in verdicts[1] and "Holm" not in verdicts[1]
 
 
 def test_folders_are_named_so_that_they_can_be_told_apart(tmp_path, monkeypatch):
