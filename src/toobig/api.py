@@ -184,7 +184,8 @@ def sample(
 
 
 def report(runs_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write report.md, results.csv and figures for the runs below runs_dir; return report.md."""
+    """Write report.md, results.csv, figures and (with runs of the studies beyond the paper)
+    verdicts.csv for the runs below runs_dir; return report.md."""
     from .reporting import write_report
     from .store import StoreError
 

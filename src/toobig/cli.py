@@ -192,7 +192,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     report = api.report(args.runs_dir, args.out)
-    print(f"{report}\n{report.parent / 'results.csv'}")
+    written = [report.parent / name for name in ("results.csv", "verdicts.csv") if (report.parent / name).is_file()]
+    print("\n".join(map(str, [report, *written])))
     return 0
 
 

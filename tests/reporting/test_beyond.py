@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 
+from toobig.cli import main
 from toobig.reporting import write_report
 from toobig.reporting.beyond import beyond_section
 from toobig.reporting.beyond_figures import beyond_figures, heldout_over_training, seeds_figure, studies_showing
@@ -11,7 +14,7 @@ from toobig.reporting.study_measures import study_cells
 from toobig.reporting.runs import load_runs
 from toobig.studies import STUDIES
 
-from .synthetic import record, write_run
+from .synthetic import config_for, record, write_run
 
 
 def test_an_order_fraction_below_zero_keeps_its_interval():
@@ -207,7 +210,6 @@ def test_learning_rate_variants_meet_the_papers_n28(tmp_path):
 
 
 def test_results_csv_splits_the_held_out_accuracy_by_operation_when_the_prompts_are_named(tmp_path):
-    import csv
 
     variant = STUDIES["capacity-curve"].variants[2]  # n8
     metrics = _metrics(False, False)
@@ -354,3 +356,52 @@ def test_each_width_gets_a_panel_of_its_seeds_order_learned_against_extrapolatio
     names = {p.name for p in beyond_figures(load_runs(tmp_path).cells(), tmp_path / "figures")}
     assert "beyond_heldout_vs_order_fraction.png" in names and studies_showing("beyond_heldout_vs_order_fraction.png") == ("capacity-curve",)
     assert seeds_figure([]) is None
+
+
+def test_verdicts_csv_holds_the_reports_verdicts_and_says_which_are_interim(tmp_path, capsys):
+    # The order ablation at 5 of its planned seeds (interim); the capacity curve with n14 and n28
+    # at theirs but other widths from n14 up short (interim too).
+    _study_runs(tmp_path, "order-ablation", "paper", "n28", 0, stably=True)
+    _study_runs(tmp_path, "order-ablation", "reshuffled stream", "n28", 5, stably=True)
+    _study_runs(tmp_path, "order-ablation", "whole lines", "n28", 0, stably=True)
+    write_report(tmp_path, tmp_path / "report")
+    report = (tmp_path / "report" / "report.md").read_text()
+    rows = list(csv.DictReader((tmp_path / "report" / "verdicts.csv").open()))
+    assert [(r["study"], r["hypothesis"], r["reading"], r["outcome"]) for r in rows] == [
+        ("order-ablation", "n28 extrapolates more with reshuffled stream than with the paper's fixed file", "counted", "holds"),
+        ("order-ablation", "n28 extrapolates more with reshuffled stream than with the paper's fixed file", "graded", "holds"),
+        ("order-ablation", "n28 extrapolates more with whole lines than with the paper's fixed file", "counted", "undecided"),
+        ("order-ablation", "n28 extrapolates more with whole lines than with the paper's fixed file", "graded", "undecided"),
+    ]
+    for r in rows:  # the report's words, and its p-values: 5/5 against 0/5 is 2 of C(10, 5), Holm over 2
+        assert f"- {r['hypothesis']}:" in report and f"**{r['verdict']}**" in report
+        assert r["interim"] == "True" and r["family"] == "2"
+    assert float(rows[0]["p"]) == pytest.approx(2 / 252) and float(rows[0]["p_holm"]) == pytest.approx(4 / 252)
+    # The command line names it among what it wrote.
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "report")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == str(tmp_path / "report" / "verdicts.csv")
+
+
+def test_a_study_at_its_planned_seeds_is_not_interim_in_verdicts_csv(tmp_path):
+    # The learning-rate study at its 5 seeds a rate, its control (the paper's n28) at the capacity
+    # curve's 10: no verdict is interim (the capacity curve, one width, has none).
+    _study_runs(tmp_path, "capacity-curve", "n28", "n28", 0, seeds=10, stably=True)
+    _study_runs(tmp_path, "learning-rate", "lr 1e-3", "n28", 5, stably=True)
+    _study_runs(tmp_path, "learning-rate", "lr 3e-3", "n28", 0, stably=True)
+    write_report(tmp_path, tmp_path / "report")
+    rows = list(csv.DictReader((tmp_path / "report" / "verdicts.csv").open()))
+    lr_3e3, lr_1e3 = (f"n28 extrapolates more with {lr} than with the paper's 1e-2" for lr in ("lr 3e-3", "lr 1e-3"))
+    assert [(r["study"], r["hypothesis"], r["reading"], r["outcome"], r["interim"]) for r in rows] == [  # the study's order
+        ("learning-rate", lr_3e3, "counted", "undecided", "False"), ("learning-rate", lr_3e3, "graded", "undecided", "False"),
+        ("learning-rate", lr_1e3, "counted", "holds", "False"), ("learning-rate", lr_1e3, "graded", "holds", "False"),
+    ]
+    assert float(rows[2]["p"]) == pytest.approx(1 / 3003)  # 5/5 against 0/10: 1 of C(15, 5) tables
+
+
+def test_no_verdicts_csv_without_a_study(tmp_path):
+    # A stale one from an earlier report would contradict report.md: it goes.
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "verdicts.csv").write_text("study\nold\n")
+    write_run(tmp_path, config_for("arithmetic", "n14", "controlled", seed=0), _metrics(False, False))  # Table 5's, no study's
+    written = write_report(tmp_path, tmp_path / "report")
+    assert not (tmp_path / "report" / "verdicts.csv").exists() and all(p.name != "verdicts.csv" for p in written)

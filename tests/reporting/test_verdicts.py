@@ -3,7 +3,12 @@ wording of each outcome."""
 
 from __future__ import annotations
 
-from toobig.reporting.verdicts import Comparison, Group, Pooled, Shortfall, Trend, interim_note, verdict_lines
+import pytest
+
+from toobig.reporting.verdicts import (
+    GRADED, HOLDS, NO_GAIN, OPPOSITE, UNDECIDED, Comparison, Group, Pooled, Shortfall, Trend, interim_note, outcome,
+    verdict_lines, verdict_records,
+)
 
 
 def _groups(ka: int, na: int, kb: int, nb: int, graded: bool = False) -> tuple[Group, Group]:
@@ -228,3 +233,29 @@ def test_interim_note_names_what_is_short_and_ties_the_family():
     # A family of one has no adjustment to tie it; compare names its family "these".
     assert interim_note(short[:1], 1).endswith("can still change as those seeds come in.")
     assert interim_note(short[:1], 2, "these").endswith("Holm's adjustment ties these 2 hypotheses together.")
+
+
+def test_records_give_each_reading_its_conclusion_and_the_bullets_words():
+    # Four comparisons in one family, one per conclusion; a trend without graded values has one reading.
+    hypotheses = [
+        Comparison("holds", *_groups(10, 10, 0, 10, graded=True)),
+        Comparison("opposite", *_groups(0, 10, 10, 10)),
+        Comparison("no gain", *_groups(0, 40, 0, 40)),
+        Comparison("undecided", *_groups(2, 5, 0, 5)),
+        _trend((14, 0, 5, ()), (28, 0, 5, ()), (56, 0, 5, ())),
+    ]
+    records = verdict_records(hypotheses)
+    assert [(r.hypothesis, r.reading, r.outcome) for r in records] == [
+        ("holds", "counted", HOLDS), ("holds", GRADED, HOLDS), ("opposite", "counted", OPPOSITE),
+        ("no gain", "counted", NO_GAIN), ("undecided", "counted", UNDECIDED), (hypotheses[4].hypothesis, "counted", UNDECIDED),
+    ]
+    # The words and p-values are the bullets': Holm over the 5 counted p-values, the graded alone.
+    text = "\n".join(verdict_lines(hypotheses))
+    for r in records:
+        assert f"**{r.words}**" in text
+    holds, graded = records[0], records[1]
+    assert (holds.p.family, graded.p.family) == (5, 1)
+    assert holds.p.raw == pytest.approx(2 / 184756)  # 10/10 against 0/10: 2 of C(20, 10) tables
+    assert holds.p.adjusted == pytest.approx(5 * 2 / 184756)
+    with pytest.raises(ValueError, match="without a known conclusion"):
+        outcome("probably")

@@ -11,12 +11,14 @@ from .figures import write_figures
 from .other import sweep_figures
 from .results_csv import write_results_csv
 from .runs import load_runs
+from .verdicts_csv import write_verdicts_csv
 
-REPORT_FILE, RESULTS_FILE, FIGURES_DIR = "report.md", "results.csv", "figures"
+REPORT_FILE, RESULTS_FILE, VERDICTS_FILE, FIGURES_DIR = "report.md", "results.csv", "verdicts.csv", "figures"
 
 
 def write_report(runs_dir: Path, out_dir: Path) -> list[Path]:
-    """Write report.md, results.csv and figures/*.png for the runs below runs_dir; return their paths."""
+    """Write report.md, results.csv, figures/*.png and, where a study beyond the paper has runs,
+    verdicts.csv for the runs below runs_dir; return their paths."""
     runs_dir, out_dir = Path(runs_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     collection = load_runs(runs_dir)
@@ -30,7 +32,8 @@ def write_report(runs_dir: Path, out_dir: Path) -> list[Path]:
     report = out_dir / REPORT_FILE
     atomic_write_text(report, render_report(collection, figures, out_dir))
     results = write_results_csv(cells, runs_dir, out_dir / RESULTS_FILE)
-    return [report, results, *figures]
+    verdicts = write_verdicts_csv(cells, out_dir / VERDICTS_FILE)
+    return [report, results, *([verdicts] if verdicts else []), *figures]
 
 
-__all__ = ["write_report", "REPORT_FILE", "RESULTS_FILE", "FIGURES_DIR"]
+__all__ = ["write_report", "REPORT_FILE", "RESULTS_FILE", "VERDICTS_FILE", "FIGURES_DIR"]

@@ -5,6 +5,7 @@ Student-t intervals; the verdicts are toobig.reporting.verdicts'.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -17,7 +18,9 @@ from .runs import Cell
 from .stats import SPEARMAN_PERMUTATIONS
 from .study_measures import STRENGTH_NAMES, VERDICT_STRENGTH, VariantCell, study_cells, study_ran
 from .study_table import measures_table
-from .verdicts import MARGIN, Comparison, Hypothesis, Pooled, Shortfall, Trend, group, interim_note, verdict_lines
+from .verdicts import (
+    MARGIN, Comparison, Hypothesis, Pooled, Shortfall, Trend, Verdict, group, interim_note, verdict_lines, verdict_records,
+)
 
 def _by(rows: Sequence[VariantCell], model: str, label: str) -> VariantCell | None:
     return next((vc for vc in rows if vc.variant.model == model and vc.variant.label == label), None)
@@ -203,16 +206,41 @@ _COMPARISONS = {
 }
 
 
+def _hypotheses(study: Study, rows: Sequence[VariantCell], cells: Sequence[Cell]) -> list[Hypothesis]:
+    """The study's family of hypotheses on its rows (the capacity curve's: none below two widths)."""
+    return _capacity_comparisons(rows) if study.axis == "width" else _COMPARISONS[study.axis](rows, cells)
+
+
+@dataclass(frozen=True)
+class StudyVerdict:
+    """One verdict of a study's family, and whether the study was read before its planned seeds."""
+
+    study: str
+    verdict: Verdict
+    interim: bool
+
+
+def beyond_verdicts(cells: Sequence[Cell]) -> list[StudyVerdict]:
+    """Every study's verdicts as the report gives them, study by study, each hypothesis's counted
+    reading before its graded one."""
+    out = []
+    for study in STUDIES.values():
+        rows = study_cells(study, cells)
+        if study_ran(rows):
+            interim = bool(_shortfall(study, rows, cells))
+            out += [StudyVerdict(study.name, v, interim) for v in verdict_records(_hypotheses(study, rows, cells))]
+    return out
+
+
 def _study_section(study: Study, rows: list[VariantCell], cells: Sequence[Cell]) -> tuple[str, bool]:
     """The study's text, and whether it has a table of held-out answers."""
     parts = [f"### {study.title}", "", f"*{study.question}*", ""]
+    hypotheses = _hypotheses(study, rows, cells)
     if study.axis == "width":
         first_header, label = "Width", lambda vc: vc.variant.model
-        hypotheses = _capacity_comparisons(rows)  # none below two widths
         verdicts = [_capacity_summary(rows), *verdict_lines(hypotheses)] if len(rows) > 1 else []
     else:
         first_header, label = f"Model, {study.axis}", lambda vc: f"{vc.variant.model}, {vc.variant.label}"
-        hypotheses = _COMPARISONS[study.axis](rows, cells)
         verdicts = verdict_lines(hypotheses)
     parts.append(measures_table(rows, first_header, [label(vc) for vc in rows]))
     # A variant's seeds beyond those asked (the paper's runs, shared with Table 2 at more seeds)

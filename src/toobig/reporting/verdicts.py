@@ -83,11 +83,17 @@ class Comparison:
     def graded_floor(self) -> float:
         return rank_sum_floor(len(self.a.graded), len(self.b.graded))
 
+    def counted_words(self, counted: Adjusted, whose: str) -> str:
+        return counted_verdict(self, counted, whose)
+
+    def graded_words(self, graded: Adjusted, whose: str) -> str:
+        return graded_verdict(self, graded, whose)
+
     def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]:
         """The hypothesis as a bullet with its two verdicts, given its adjusted p-values."""
         (ka, na), (kb, nb) = (self.a.extrapolating, self.a.seeds), (self.b.extrapolating, self.b.seeds)
         low, high = difference_interval(ka, na, kb, nb)
-        verdict = counted_verdict(self, counted, whose)
+        verdict = self.counted_words(counted, whose)
         lines = [
             f"- {self.hypothesis}:",
             f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{verdict}**. {self.a.name} {ka}/{na} vs "
@@ -96,7 +102,7 @@ class Comparison:
         ]
         if graded is not None:
             a, b = self.a.graded, self.b.graded
-            verdict = graded_verdict(self, graded, whose)
+            verdict = self.graded_words(graded, whose)
             mean_a, mean_b = (100 * sum(g) / len(g) for g in (a, b))
             lines.append(
                 f"  - {GRADED_NAME}: **{verdict}**. {self.a.name} mean {mean_a:.1f}% (n={len(a)}) vs {self.b.name} "
@@ -104,6 +110,10 @@ class Comparison:
                 f"Cliff's delta {cliffs_delta(a, b):+.2f}."
             )
         return lines
+
+
+# How the verdicts that conclude neither way, and "does not hold" with a margin, begin.
+_UNDECIDED, _NO_GAIN = "undecided at this many seeds", "does not hold as a gain"
 
 
 def _significant(direction: float) -> str:
@@ -116,11 +126,11 @@ STUDY_FAMILY = "the study's"
 
 def _too_few(family: int, whose: str) -> str:
     after = f", after the adjustment for {whose} {family} hypotheses" if family > 1 else ""
-    return f"undecided at this many seeds (too few for the test to reach 5% whatever they show{after})"
+    return f"{_UNDECIDED} (too few for the test to reach 5% whatever they show{after})"
 
 
 def _not_significant(what: str) -> str:
-    return f"undecided at this many seeds (a {what} in the expected direction, not significant)"
+    return f"{_UNDECIDED} (a {what} in the expected direction, not significant)"
 
 
 NOT_SIGNIFICANT = _not_significant("difference")
@@ -135,7 +145,7 @@ def directional_verdict(direction: float, p: Adjusted, whose: str, what: str = "
     if not p.reachable:
         return _too_few(p.family, whose)
     if math.isnan(direction) or direction <= 0:
-        return f"undecided at this many seeds (no {what} in the expected direction so far)"
+        return f"{_UNDECIDED} (no {what} in the expected direction so far)"
     return _not_significant(what)
 
 
@@ -152,14 +162,14 @@ def counted_verdict(c: Comparison, p: Adjusted, whose: str = STUDY_FAMILY) -> st
     if high < MARGIN:
         neither = "; neither group extrapolates" if ka == kb == 0 else ""
         return (
-            f"does not hold as a gain of {100 * MARGIN:.0f} points or more (the {100 * level:.3g}% interval "
+            f"{_NO_GAIN} of {100 * MARGIN:.0f} points or more (the {100 * level:.3g}% interval "
             f"of the difference reaches {100 * high:+.0f}{neither})"
         )
     if not p.reachable:
         return _too_few(family, whose)
     if ka / na <= kb / nb:
         return (
-            f"undecided at this many seeds (no difference in the expected direction so far; ruling out a "
+            f"{_UNDECIDED} (no difference in the expected direction so far; ruling out a "
             f"{100 * MARGIN:.0f}-point gain needs more seeds: the {100 * level:.3g}% interval reaches {100 * high:+.0f})"
         )
     return NOT_SIGNIFICANT
@@ -172,7 +182,10 @@ def graded_verdict(c: Comparison, p: Adjusted, whose: str = STUDY_FAMILY) -> str
 
 
 class Hypothesis(Protocol):
-    """What verdict_lines needs of a hypothesis: its two p-values, and its bullet once adjusted."""
+    """What verdict_lines and verdict_records need of a hypothesis: its two p-values, and once
+    they are adjusted, its verdicts in words and its bullet."""
+
+    hypothesis: str
 
     @property
     def counted_p(self) -> float: ...
@@ -185,6 +198,10 @@ class Hypothesis(Protocol):
 
     @property
     def graded_floor(self) -> float: ...  # the same for graded_p, where it exists
+
+    def counted_words(self, counted: Adjusted, whose: str) -> str: ...
+
+    def graded_words(self, graded: Adjusted, whose: str) -> str: ...  # only where graded_p exists
 
     def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]: ...
 
@@ -228,13 +245,20 @@ class Trend:
         sizes = [len(g.graded) for _, g in self.points if g.graded]
         return spearman_floor(sizes, binary=False, permutations=None if self.graded is None else self.graded.permutations)
 
+    def counted_words(self, counted: Adjusted, whose: str) -> str:
+        return trend_verdict(self.counted, counted, whose)
+
+    def graded_words(self, graded: Adjusted, whose: str) -> str:
+        assert self.graded is not None, "no graded trend: graded_p is None"
+        return trend_verdict(self.graded, graded, whose)
+
     def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]:
         """The hypothesis as a bullet with its two verdicts, given its adjusted p-values."""
         counts = ", ".join(f"{g.name} {g.extrapolating}/{g.seeds}" for _, g in self.points)
         sizes = [g.seeds for _, g in self.points]
         lines = [
             f"- {self.hypothesis}:",
-            f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{trend_verdict(self.counted, counted, whose)}**. "
+            f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{self.counted_words(counted, whose)}**. "
             f"{counts}; Spearman's rho of {self.axis} and extrapolating {_rho(self.counted)} over {sum(sizes)} seeds; "
             f"{_method(self.counted)}, two-sided {counted.text(whose)}.",
         ]
@@ -244,7 +268,7 @@ class Trend:
             )
             sizes = [len(g.graded) for _, g in self.points if g.graded]
             lines.append(
-                f"  - {GRADED_NAME}: **{trend_verdict(self.graded, graded, whose)}**. Means {means}; "
+                f"  - {GRADED_NAME}: **{self.graded_words(graded, whose)}**. Means {means}; "
                 f"Spearman's rho of {self.axis} and accuracy {_rho(self.graded)} over {sum(sizes)} seeds; "
                 f"{_method(self.graded)}, two-sided {graded.text(whose)}."
             )
@@ -278,36 +302,45 @@ class Pooled:
     def graded_floor(self) -> float:
         return stratified_floor([(len(a.graded), len(b.graded)) for _, a, b in self.strata if a.graded and b.graded])
 
-    def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]:
-        """The hypothesis as a bullet with its two verdicts, given its adjusted p-values."""
-        a_name, b_name = self.strata[0][1].name, self.strata[0][2].name
-        ka, na = sum(a.extrapolating for _, a, _ in self.strata), sum(a.seeds for _, a, _ in self.strata)
-        kb, nb = sum(b.extrapolating for _, _, b in self.strata), sum(b.seeds for _, _, b in self.strata)
+    @property
+    def _graded_strata(self) -> list[tuple[str, Group, Group]]:
+        return [(label, a, b) for label, a, b in self.strata if a.graded and b.graded]
+
+    def counted_words(self, counted: Adjusted, whose: str) -> str:
         # Observed against expected within each stratum, given its margins: the test's direction,
         # exact (a float could read 0 as a hair above it).
         direction = sum(
             Fraction(a.extrapolating * (a.seeds + b.seeds) - a.seeds * (a.extrapolating + b.extrapolating), a.seeds + b.seeds)
             for _, a, b in self.strata
         )
+        return directional_verdict(direction, counted, whose)
+
+    def graded_words(self, graded: Adjusted, whose: str) -> str:
+        # Pairs a above b minus pairs below, within each stratum: the sign of the rank sums' excess.
+        return directional_verdict(sum(pair_balance(a.graded, b.graded) for _, a, b in self._graded_strata), graded, whose)
+
+    def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]:
+        """The hypothesis as a bullet with its two verdicts, given its adjusted p-values."""
+        a_name, b_name = self.strata[0][1].name, self.strata[0][2].name
+        ka, na = sum(a.extrapolating for _, a, _ in self.strata), sum(a.seeds for _, a, _ in self.strata)
+        kb, nb = sum(b.extrapolating for _, _, b in self.strata), sum(b.seeds for _, _, b in self.strata)
         each = "; ".join(f"{label} {a.extrapolating}/{a.seeds} vs {b.extrapolating}/{b.seeds}" for label, a, b in self.strata)
         lines = [
             f"- {self.hypothesis}:",
             f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: "
-            f"**{directional_verdict(direction, counted, whose)}**. {a_name} {ka}/{na} vs "
+            f"**{self.counted_words(counted, whose)}**. {a_name} {ka}/{na} vs "
             f"{b_name} {kb}/{nb} over {len(self.strata)} {self.stratum}s ({each}); exact test stratified by {self.stratum} "
             f"(given each one's margins, as Mantel-Haenszel's exact test), two-sided {counted.text(whose)}.",
         ]
-        strata = [(label, a, b) for label, a, b in self.strata if a.graded and b.graded]
+        strata = self._graded_strata
         if graded is not None and strata:
-            # Pairs a above b minus pairs below, within each stratum: the sign of the rank sums' excess.
-            direction = sum(pair_balance(a.graded, b.graded) for _, a, b in strata)
             # Means per stratum: pooled over strata they could point the other way from the test.
             each = "; ".join(
                 f"{label} {100 * sum(a.graded) / len(a.graded):.1f}% vs {100 * sum(b.graded) / len(b.graded):.1f}%"
                 for label, a, b in strata
             )
             lines.append(
-                f"  - {GRADED_NAME}: **{directional_verdict(direction, graded, whose)}**. "
+                f"  - {GRADED_NAME}: **{self.graded_words(graded, whose)}**. "
                 f"{a_name} against {b_name} over {len(strata)} {self.stratum}s, mean held-out accuracy ({each}); exact "
                 f"rank-sum test stratified by {self.stratum} (ranks within each, added), two-sided {graded.text(whose)}."
             )
@@ -335,11 +368,10 @@ def trend_verdict(r: RankCorrelation, p: Adjusted, whose: str = STUDY_FAMILY) ->
     return directional_verdict(-r.rho, p, whose, "fall")
 
 
-def verdict_lines(hypotheses: Sequence[Hypothesis], whose: str = STUDY_FAMILY) -> list[str]:
-    """Each hypothesis of one study as a bullet with its two verdicts. The p-values are adjusted
-    within the study (Holm), one family per test, so that "holds" keeps its 5% meaning however
-    many hypotheses the study tests. whose names the family in the text ("the study's", or e.g.
-    "these" for comparisons asked together)."""
+def adjusted(hypotheses: Sequence[Hypothesis]) -> list[tuple[Adjusted, Adjusted | None]]:
+    """Each hypothesis's two p-values, Holm-adjusted within the family, one family per test (the
+    graded one over the hypotheses that have graded values), so that "holds" keeps its 5% meaning
+    however many hypotheses a study tests."""
     counted_p = [h.counted_p for h in hypotheses]
     graded_p = [h.graded_p for h in hypotheses]  # each test computed once
     counted = holm(counted_p)
@@ -347,11 +379,60 @@ def verdict_lines(hypotheses: Sequence[Hypothesis], whose: str = STUDY_FAMILY) -
     graded = dict(zip(with_graded, holm([graded_p[i] for i in with_graded])))
     counted_reachable = holm_reachable([h.counted_floor for h in hypotheses], ALPHA)
     graded_reachable = dict(zip(with_graded, holm_reachable([hypotheses[i].graded_floor for i in with_graded], ALPHA)))
-    lines = []
-    for i, h in enumerate(hypotheses):
-        graded_i = Adjusted(graded_p[i], graded[i], len(with_graded), graded_reachable[i]) if i in graded else None
-        lines += h.lines(Adjusted(counted_p[i], counted[i], len(hypotheses), counted_reachable[i]), graded_i, whose)
-    return lines
+    return [
+        (
+            Adjusted(counted_p[i], counted[i], len(hypotheses), counted_reachable[i]),
+            Adjusted(graded_p[i], graded[i], len(with_graded), graded_reachable[i]) if i in graded else None,
+        )
+        for i in range(len(hypotheses))
+    ]
+
+
+def verdict_lines(hypotheses: Sequence[Hypothesis], whose: str = STUDY_FAMILY) -> list[str]:
+    """Each hypothesis of one family (a study's) as a bullet with its two verdicts. whose names the
+    family in the text ("the study's", or e.g. "these" for comparisons asked together)."""
+    return [line for h, (counted, graded) in zip(hypotheses, adjusted(hypotheses)) for line in h.lines(counted, graded, whose)]
+
+
+# What a verdict concludes, for tables and scripts (the words say why).
+HOLDS, OPPOSITE, NO_GAIN, UNDECIDED = "holds", "opposite", "does not hold", "undecided"
+COUNTED, GRADED = "counted", "graded"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One reading of one hypothesis: what it concludes, in a word and in the report's words."""
+
+    hypothesis: str
+    reading: str  # COUNTED (the share of seeds that extrapolate stably) or GRADED
+    outcome: str  # HOLDS, OPPOSITE, NO_GAIN or UNDECIDED
+    words: str
+    p: Adjusted
+
+
+def outcome(words: str) -> str:
+    """The conclusion of a verdict in the words the verdict functions above give it."""
+    if words == _significant(+1):
+        return HOLDS
+    if words == _significant(-1):
+        return OPPOSITE
+    if words.startswith(_NO_GAIN):
+        return NO_GAIN
+    if words.startswith(_UNDECIDED):
+        return UNDECIDED
+    raise ValueError(f"a verdict without a known conclusion: {words!r}")
+
+
+def verdict_records(hypotheses: Sequence[Hypothesis], whose: str = STUDY_FAMILY) -> list[Verdict]:
+    """The verdicts verdict_lines gives the same family, one per hypothesis and reading."""
+    out = []
+    for h, (counted, graded) in zip(hypotheses, adjusted(hypotheses)):
+        words = h.counted_words(counted, whose)
+        out.append(Verdict(h.hypothesis, COUNTED, outcome(words), words, counted))
+        if graded is not None:
+            words = h.graded_words(graded, whose)
+            out.append(Verdict(h.hypothesis, GRADED, outcome(words), words, graded))
+    return out
 
 
 @dataclass(frozen=True)
