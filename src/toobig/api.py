@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .config import ConfigError, RunConfig
 from .options import RunOptions, require_options
 from .presets import resolve
+
+if TYPE_CHECKING:
+    from .reporting.verdicts import Verdict
 
 # Only config and presets load with `import toobig` (no torch); the rest loads on first use.
 
@@ -208,6 +211,16 @@ def compare(
     return compare_configurations(a, *others, than=than, trend=trend, planned=planned)
 
 
+def compare_verdicts(
+    a: str | Path, *others: str | Path, than: str | Path | None = None, trend: bool = False, planned: int | None = None,
+) -> list[Verdict]:
+    """compare's verdicts as records (hypothesis, reading, outcome, words, p with its Holm
+    adjustment, interim), one per hypothesis and reading: for scripts that act on them."""
+    from .reporting.compare import compare_verdicts as verdicts
+
+    return verdicts(a, *others, than=than, trend=trend, planned=planned)
+
+
 _FIELDS = _field_names()
 
-__all__ = ["Run", "RunOptions", "compare", "config", "evaluate", "load_run", "load_runs", "report", "sample", "train"]
+__all__ = ["Run", "RunOptions", "compare", "compare_verdicts", "config", "evaluate", "load_run", "load_runs", "report", "sample", "train"]

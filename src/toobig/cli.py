@@ -202,7 +202,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError("compare needs two configuration folders, or one or more with --than FOLDER")
     if args.planned is not None and args.planned < 1:
         raise UsageError(f"--planned must be >= 1, got {args.planned}")
-    print(api.compare(*args.folders, than=args.than, trend=args.trend, planned=args.planned))
+    asked = dict(than=args.than, trend=args.trend, planned=args.planned)
+    if args.csv:
+        from .reporting.verdicts_csv import verdicts_csv
+
+        print(verdicts_csv(api.compare_verdicts(*args.folders, **asked)), end="")
+    else:
+        print(api.compare(*args.folders, **asked))
     return 0
 
 
@@ -429,6 +435,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--planned", type=int, metavar="K",
         help="the seeds meant for each folder: a hypothesis read while a folder has fewer is marked interim",
+    )
+    p.add_argument(
+        "--csv", action="store_true",
+        help="print the verdicts as CSV instead (the columns of a report's verdicts.csv, without its study)",
     )
     p.set_defaults(func=cmd_compare)
 

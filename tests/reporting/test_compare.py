@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 
 import toobig
@@ -74,6 +77,21 @@ def test_several_hypotheses_are_one_family_adjusted_together(tmp_path, capsys):
     # The command line says the same.
     assert main(["compare", str(small), str(mid), "--than", str(big)]) == 0
     assert capsys.readouterr().out == output + "\n"
+    # As records and as CSV: the same verdicts, words and adjusted p-values.
+    records = toobig.compare_verdicts(small, mid, than=big)
+    assert [(r.hypothesis, r.reading, r.outcome) for r in records] == [
+        (f"{small.name} extrapolates more than {big.name}", "counted", "holds"),
+        (f"{small.name} extrapolates more than {big.name}", "graded", "holds"),
+        (f"{mid.name} extrapolates more than {big.name}", "counted", "undecided"),
+        (f"{mid.name} extrapolates more than {big.name}", "graded", "undecided"),
+    ]
+    assert all(f"**{r.words}**" in output for r in records) and records[0].p.adjusted == pytest.approx(2 * 2 / 252)
+    assert main(["compare", str(small), str(mid), "--than", str(big), "--csv", "--planned", "6"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["hypothesis"], r["reading"], r["outcome"], r["interim"], r["family"]) for r in rows] == [
+        (r.hypothesis, r.reading, r.outcome, "True", "2") for r in records
+    ]
+    assert float(rows[0]["p_holm"]) == pytest.approx(4 / 252) and rows[0]["verdict"] == records[0].words
     # One folder and its control: one hypothesis, A against THAN, nothing to adjust for.
     verdicts = toobig.compare(small, than=big).split("\n\n")[1].splitlines()
     assert [line for line in verdicts if not line.startswith("  ")] == [f"- {small.name} extrapolates more than {big.name}:"]

@@ -244,7 +244,7 @@ def test_records_give_each_reading_its_conclusion_and_the_bullets_words():
         Comparison("undecided", *_groups(2, 5, 0, 5)),
         _trend((14, 0, 5, ()), (28, 0, 5, ()), (56, 0, 5, ())),
     ]
-    records = verdict_records(hypotheses)
+    records = verdict_records(hypotheses, interim=False)
     assert [(r.hypothesis, r.reading, r.outcome) for r in records] == [
         ("holds", "counted", HOLDS), ("holds", GRADED, HOLDS), ("opposite", "counted", OPPOSITE),
         ("no gain", "counted", NO_GAIN), ("undecided", "counted", UNDECIDED), (hypotheses[4].hypothesis, "counted", UNDECIDED),

@@ -5,7 +5,6 @@ Student-t intervals; the verdicts are toobig.reporting.verdicts'.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -211,24 +210,15 @@ def _hypotheses(study: Study, rows: Sequence[VariantCell], cells: Sequence[Cell]
     return _capacity_comparisons(rows) if study.axis == "width" else _COMPARISONS[study.axis](rows, cells)
 
 
-@dataclass(frozen=True)
-class StudyVerdict:
-    """One verdict of a study's family, and whether the study was read before its planned seeds."""
-
-    study: str
-    verdict: Verdict
-    interim: bool
-
-
-def beyond_verdicts(cells: Sequence[Cell]) -> list[StudyVerdict]:
-    """Every study's verdicts as the report gives them, study by study, each hypothesis's counted
-    reading before its graded one."""
+def beyond_verdicts(cells: Sequence[Cell]) -> list[tuple[str, Verdict]]:
+    """Every study's verdicts as the report gives them, (study name, verdict), study by study,
+    each hypothesis's counted reading before its graded one."""
     out = []
     for study in STUDIES.values():
         rows = study_cells(study, cells)
         if study_ran(rows):
             interim = bool(_shortfall(study, rows, cells))
-            out += [StudyVerdict(study.name, v, interim) for v in verdict_records(_hypotheses(study, rows, cells))]
+            out += [(study.name, v) for v in verdict_records(_hypotheses(study, rows, cells), interim)]
     return out
 
 

@@ -6,13 +6,17 @@ widths: does extrapolation fall along A, B, C, ... (Spearman's rank correlation)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from ..store import StoreError
 from .runs import Cell, load_runs
-from .study_measures import measure_cell
+from .study_measures import MeasuredCell, measure_cell
 from .study_table import measures_table
-from .verdicts import Comparison, Hypothesis, Shortfall, Trend, group, interim_note, verdict_lines
+from .verdicts import (
+    Comparison, Hypothesis, Shortfall, Trend, Verdict, group, interim_note, verdict_lines, verdict_records,
+)
 
 
 def _one_configuration(path: Path) -> Cell:
@@ -34,18 +38,19 @@ def _labels(folders: list[Path]) -> list[str]:
     ]
 
 
-def compare(
-    a: str | Path, *others: str | Path, than: str | Path | None = None, trend: bool = False, planned: int | None = None,
-) -> str:
-    """Hypotheses about configuration folders, tested on their complete seeds as the report's two
-    verdicts in plain words, below the studies' table of the folders' measures (markdown): "A
-    extrapolates more than B" for each B of others, or, with `than`, "X extrapolates more than
-    THAN" for each X of A and others. Several hypotheses are one family: their p-values are
-    Holm-adjusted together, as within a study. With `trend`, one hypothesis instead: extrapolation
-    falls steadily along the folders in the order given (e.g. widths from the one expected to
-    extrapolate most to the widest), over every seed. A rank correlation sees a monotone fall:
-    a rise then a fall (widths below and above a peak) reads as no trend. With `planned` (the seeds
-    meant for each folder), verdicts read while a folder has fewer are said to be interim."""
+@dataclass(frozen=True)
+class _Family:
+    """The configurations asked about together and the hypotheses about them."""
+
+    labels: list[str]
+    measured: list[MeasuredCell]
+    hypotheses: list[Hypothesis]
+    short: list[Shortfall]
+
+
+def _family(
+    a: str | Path, others: Sequence[str | Path], than: str | Path | None, trend: bool, planned: int | None,
+) -> _Family:
     if planned is not None and planned < 1:
         raise StoreError(f"planned (the seeds meant for each folder) must be 1 or more, got {planned}")
     if trend and than is not None:
@@ -81,6 +86,30 @@ def compare(
             pairs = [(higher, g) for g in lower]
         hypotheses = [Comparison(f"{ga.name} extrapolates more than {gb.name}", ga, gb) for ga, gb in pairs]
     short = [Shortfall(g.name, g.seeds, planned) for g in groups if planned is not None and g.seeds < planned]
-    note = interim_note(short, len(hypotheses), "these")
-    blocks = [measures_table(measured, "Configuration", labels), *([note] if note else []), "\n".join(verdict_lines(hypotheses, "these"))]
-    return "\n\n".join(blocks)
+    return _Family(labels, measured, hypotheses, short)
+
+
+def compare(
+    a: str | Path, *others: str | Path, than: str | Path | None = None, trend: bool = False, planned: int | None = None,
+) -> str:
+    """Hypotheses about configuration folders, tested on their complete seeds as the report's two
+    verdicts in plain words, below the studies' table of the folders' measures (markdown): "A
+    extrapolates more than B" for each B of others, or, with `than`, "X extrapolates more than
+    THAN" for each X of A and others. Several hypotheses are one family: their p-values are
+    Holm-adjusted together, as within a study. With `trend`, one hypothesis instead: extrapolation
+    falls steadily along the folders in the order given (e.g. widths from the one expected to
+    extrapolate most to the widest), over every seed. A rank correlation sees a monotone fall:
+    a rise then a fall (widths below and above a peak) reads as no trend. With `planned` (the seeds
+    meant for each folder), verdicts read while a folder has fewer are said to be interim."""
+    family = _family(a, others, than, trend, planned)
+    note = interim_note(family.short, len(family.hypotheses), "these")
+    verdicts = "\n".join(verdict_lines(family.hypotheses, "these"))
+    return "\n\n".join([measures_table(family.measured, "Configuration", family.labels), *([note] if note else []), verdicts])
+
+
+def compare_verdicts(
+    a: str | Path, *others: str | Path, than: str | Path | None = None, trend: bool = False, planned: int | None = None,
+) -> list[Verdict]:
+    """compare's verdicts as records, one per hypothesis and reading, for scripts."""
+    family = _family(a, others, than, trend, planned)
+    return verdict_records(family.hypotheses, bool(family.short), "these")

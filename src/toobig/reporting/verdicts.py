@@ -408,6 +408,7 @@ class Verdict:
     outcome: str  # HOLDS, OPPOSITE, NO_GAIN or UNDECIDED
     words: str
     p: Adjusted
+    interim: bool  # read before every configuration of its family had its planned seeds (interim_note)
 
 
 def outcome(words: str) -> str:
@@ -423,15 +424,15 @@ def outcome(words: str) -> str:
     raise ValueError(f"a verdict without a known conclusion: {words!r}")
 
 
-def verdict_records(hypotheses: Sequence[Hypothesis], whose: str = STUDY_FAMILY) -> list[Verdict]:
+def verdict_records(hypotheses: Sequence[Hypothesis], interim: bool, whose: str = STUDY_FAMILY) -> list[Verdict]:
     """The verdicts verdict_lines gives the same family, one per hypothesis and reading."""
     out = []
     for h, (counted, graded) in zip(hypotheses, adjusted(hypotheses)):
         words = h.counted_words(counted, whose)
-        out.append(Verdict(h.hypothesis, COUNTED, outcome(words), words, counted))
+        out.append(Verdict(h.hypothesis, COUNTED, outcome(words), words, counted, interim))
         if graded is not None:
             words = h.graded_words(graded, whose)
-            out.append(Verdict(h.hypothesis, GRADED, outcome(words), words, graded))
+            out.append(Verdict(h.hypothesis, GRADED, outcome(words), words, graded, interim))
     return out
 
 
