@@ -411,7 +411,7 @@ def parser() -> argparse.ArgumentParser:
     _add_executor_flags(p)
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("report", help="tables, figures and a CSV from run directories, beside the paper's numbers")
+    p = sub.add_parser("report", help="tables, figures, results.csv and verdicts.csv from run directories, beside the paper's numbers")
     p.add_argument("runs_dir", type=Path, help=RUNS_DIR_HELP)
     p.add_argument("--out", type=Path, help="output directory (default: RUNS_DIR/report)")
     p.set_defaults(func=cmd_report)

@@ -358,25 +358,36 @@ def test_each_width_gets_a_panel_of_its_seeds_order_learned_against_extrapolatio
     assert seeds_figure([]) is None
 
 
+def _bullet(report: str, row: dict[str, str]) -> str:
+    """The report's line of one verdict: under its hypothesis's bullet, counted first, then graded."""
+    lines = report.splitlines()
+    at = lines.index(f"- {row['hypothesis']}:")
+    return lines[at + (1 if row["reading"] == "counted" else 2)]
+
+
 def test_verdicts_csv_holds_the_reports_verdicts_and_says_which_are_interim(tmp_path, capsys):
-    # The order ablation at 5 of its planned seeds (interim); the capacity curve with n14 and n28
-    # at theirs but other widths from n14 up short (interim too).
+    # The order ablation at 5 of its planned 10 seeds: interim, and the note names only n28's and
+    # n56's protocols, which its hypotheses read (not n14's, short as they are).
     _study_runs(tmp_path, "order-ablation", "paper", "n28", 0, stably=True)
     _study_runs(tmp_path, "order-ablation", "reshuffled stream", "n28", 5, stably=True)
     _study_runs(tmp_path, "order-ablation", "whole lines", "n28", 0, stably=True)
     write_report(tmp_path, tmp_path / "report")
     report = (tmp_path / "report" / "report.md").read_text()
     rows = list(csv.DictReader((tmp_path / "report" / "verdicts.csv").open()))
-    assert [(r["study"], r["hypothesis"], r["reading"], r["outcome"]) for r in rows] == [
-        ("order-ablation", "n28 extrapolates more with reshuffled stream than with the paper's fixed file", "counted", "holds"),
-        ("order-ablation", "n28 extrapolates more with reshuffled stream than with the paper's fixed file", "graded", "holds"),
-        ("order-ablation", "n28 extrapolates more with whole lines than with the paper's fixed file", "counted", "undecided"),
-        ("order-ablation", "n28 extrapolates more with whole lines than with the paper's fixed file", "graded", "undecided"),
+    reshuffled, lines = (f"n28 extrapolates more with {label} than with the paper's fixed file" for label in ("reshuffled stream", "whole lines"))
+    assert [(r["study"], r["key"], r["hypothesis"], r["reading"], r["outcome"]) for r in rows] == [
+        ("order-ablation", "n28: reshuffled stream>paper", reshuffled, "counted", "holds"),
+        ("order-ablation", "n28: reshuffled stream>paper", reshuffled, "graded", "holds"),
+        ("order-ablation", "n28: whole lines>paper", lines, "counted", "undecided"),
+        ("order-ablation", "n28: whole lines>paper", lines, "graded", "undecided"),
     ]
-    for r in rows:  # the report's words, and its p-values: 5/5 against 0/5 is 2 of C(10, 5), Holm over 2
-        assert f"- {r['hypothesis']}:" in report and f"**{r['verdict']}**" in report
-        assert r["interim"] == "True" and r["family"] == "2"
-    assert float(rows[0]["p"]) == pytest.approx(2 / 252) and float(rows[0]["p_holm"]) == pytest.approx(4 / 252)
+    for r in rows:  # each the words and p-values of its own line in the report
+        bullet = _bullet(report, r)
+        assert f"**{r['verdict']}**" in bullet and r["interim"] == "True" and r["family"] == "2"
+        assert f"p = {float(r['p']):.3g} (Holm-adjusted over the study's 2 hypotheses: {float(r['p_holm']):.3g})" in bullet
+    assert float(rows[0]["p"]) == pytest.approx(2 / 252) and float(rows[0]["p_holm"]) == pytest.approx(4 / 252)  # 2 of C(10, 5)
+    note = next(line for line in report.splitlines() if line.startswith("Interim (") and "n28, paper 5/10" in line)
+    assert "n14" not in note and "n56, whole lines 0/10" in note
     # The command line names it among what it wrote.
     assert main(["report", str(tmp_path), "--out", str(tmp_path / "report")]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == str(tmp_path / "report" / "verdicts.csv")
@@ -389,19 +400,24 @@ def test_a_study_at_its_planned_seeds_is_not_interim_in_verdicts_csv(tmp_path):
     _study_runs(tmp_path, "learning-rate", "lr 1e-3", "n28", 5, stably=True)
     _study_runs(tmp_path, "learning-rate", "lr 3e-3", "n28", 0, stably=True)
     write_report(tmp_path, tmp_path / "report")
+    report = (tmp_path / "report" / "report.md").read_text()
     rows = list(csv.DictReader((tmp_path / "report" / "verdicts.csv").open()))
-    lr_3e3, lr_1e3 = (f"n28 extrapolates more with {lr} than with the paper's 1e-2" for lr in ("lr 3e-3", "lr 1e-3"))
-    assert [(r["study"], r["hypothesis"], r["reading"], r["outcome"], r["interim"]) for r in rows] == [  # the study's order
-        ("learning-rate", lr_3e3, "counted", "undecided", "False"), ("learning-rate", lr_3e3, "graded", "undecided", "False"),
-        ("learning-rate", lr_1e3, "counted", "holds", "False"), ("learning-rate", lr_1e3, "graded", "holds", "False"),
+    assert [(r["study"], r["key"], r["reading"], r["outcome"], r["interim"]) for r in rows] == [  # the study's order
+        ("learning-rate", "n28: lr 3e-3>paper", "counted", "undecided", "False"), ("learning-rate", "n28: lr 3e-3>paper", "graded", "undecided", "False"),
+        ("learning-rate", "n28: lr 1e-3>paper", "counted", "holds", "False"), ("learning-rate", "n28: lr 1e-3>paper", "graded", "holds", "False"),
     ]
+    for r in rows:
+        assert f"**{r['verdict']}**" in _bullet(report, r)
     assert float(rows[2]["p"]) == pytest.approx(1 / 3003)  # 5/5 against 0/10: 1 of C(15, 5) tables
 
 
-def test_no_verdicts_csv_without_a_study(tmp_path):
-    # A stale one from an earlier report would contradict report.md: it goes.
+def test_verdicts_csv_without_a_verdict_is_its_header(tmp_path):
+    # The file is always there for scripts, and an earlier report's verdicts never outlive it.
     (tmp_path / "report").mkdir()
     (tmp_path / "report" / "verdicts.csv").write_text("study\nold\n")
     write_run(tmp_path, config_for("arithmetic", "n14", "controlled", seed=0), _metrics(False, False))  # Table 5's, no study's
     written = write_report(tmp_path, tmp_path / "report")
-    assert not (tmp_path / "report" / "verdicts.csv").exists() and all(p.name != "verdicts.csv" for p in written)
+    assert (tmp_path / "report" / "verdicts.csv").read_text().splitlines() == [
+        "study,key,hypothesis,reading,outcome,interim,p,p_holm,family,verdict"
+    ]
+    assert tmp_path / "report" / "verdicts.csv" in written

@@ -88,10 +88,15 @@ def test_several_hypotheses_are_one_family_adjusted_together(tmp_path, capsys):
     assert all(f"**{r.words}**" in output for r in records) and records[0].p.adjusted == pytest.approx(2 * 2 / 252)
     assert main(["compare", str(small), str(mid), "--than", str(big), "--csv", "--planned", "6"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert [(r["hypothesis"], r["reading"], r["outcome"], r["interim"], r["family"]) for r in rows] == [
-        (r.hypothesis, r.reading, r.outcome, "True", "2") for r in records
+    assert [(r["key"], r["hypothesis"], r["reading"], r["outcome"], r["interim"], r["family"]) for r in rows] == [
+        (r.key, r.hypothesis, r.reading, r.outcome, "True", "2") for r in records
     ]
+    assert rows[0]["key"] == f"{small.name}>{big.name}"
     assert float(rows[0]["p_holm"]) == pytest.approx(4 / 252) and rows[0]["verdict"] == records[0].words
+    # At the planned seeds, not interim; without a plan, not said.
+    assert {r.interim for r in toobig.compare_verdicts(small, mid, than=big, planned=5)} == {False}
+    assert main(["compare", str(small), str(mid), "--than", str(big), "--csv"]) == 0
+    assert {r["interim"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))} == {""}
     # One folder and its control: one hypothesis, A against THAN, nothing to adjust for.
     verdicts = toobig.compare(small, than=big).split("\n\n")[1].splitlines()
     assert [line for line in verdicts if not line.startswith("  ")] == [f"- {small.name} extrapolates more than {big.name}:"]

@@ -184,9 +184,10 @@ def test_results_csv_has_one_row_per_seed(report, runs):
 def test_figures_are_pngs_for_the_experiments_with_data_only(built, report):
     _, out, _ = built
     paths, text = report
-    figures = sorted(p.name for p in paths[2:])
+    assert paths[2].name == "verdicts.csv"  # then the figures
+    figures = sorted(p.name for p in paths[3:])
     assert figures == ["fig1_arithmetic.png", "fig2_facts.png", "fig6_combined_controlled.png"]
-    for path in paths[2:]:
+    for path in paths[3:]:
         data = path.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
     assert sorted(p.name for p in (out / "figures").iterdir()) == figures
@@ -206,9 +207,9 @@ def test_empty_runs_dir_gives_no_tables_and_no_figures(tmp_path):
     (tmp_path / "runs").mkdir()
     paths = write_report(tmp_path / "runs", tmp_path / "out")
     text = paths[0].read_text()
-    assert len(paths) == 2 and not (tmp_path / "out" / "figures").exists()
+    assert len(paths) == 3 and not (tmp_path / "out" / "figures").exists()
     assert "### Table" not in text and "No run of Tables 2-7's configurations was found." in text
-    assert paths[1].read_text().count("\n") == 1  # header only
+    assert paths[1].read_text().count("\n") == paths[2].read_text().count("\n") == 1  # results and verdicts: headers only
 
 
 def test_grokking_out_of_range_and_capacity_sections(tmp_path):

@@ -250,9 +250,12 @@ def test_records_give_each_reading_its_conclusion_and_the_bullets_words():
         ("no gain", "counted", NO_GAIN), ("undecided", "counted", UNDECIDED), (hypotheses[4].hypothesis, "counted", UNDECIDED),
     ]
     # The words and p-values are the bullets': Holm over the 5 counted p-values, the graded alone.
-    text = "\n".join(verdict_lines(hypotheses))
-    for r in records:
-        assert f"**{r.words}**" in text
+    lines = verdict_lines(hypotheses)
+    bullets = [line for line in lines if line.startswith("  - ")]
+    assert len(bullets) == len(records)
+    for r, bullet in zip(records, bullets):
+        assert f"**{r.words}**" in bullet and r.p.text("the study's") in bullet
+    assert records[0].key == "holds" and records[5].key == "h"  # no key given: the hypothesis's words
     holds, graded = records[0], records[1]
     assert (holds.p.family, graded.p.family) == (5, 1)
     assert holds.p.raw == pytest.approx(2 / 184756)  # 10/10 against 0/10: 2 of C(20, 10) tables

@@ -11,19 +11,22 @@ from .figures import write_figures
 from .other import sweep_figures
 from .results_csv import write_results_csv
 from .runs import load_runs
-from .verdicts_csv import write_verdicts_csv
+from .verdicts_csv import studies_verdicts_csv
 
 REPORT_FILE, RESULTS_FILE, VERDICTS_FILE, FIGURES_DIR = "report.md", "results.csv", "verdicts.csv", "figures"
 
 
 def write_report(runs_dir: Path, out_dir: Path) -> list[Path]:
-    """Write report.md, results.csv, figures/*.png and, where a study beyond the paper has runs,
-    verdicts.csv for the runs below runs_dir; return their paths."""
+    """Write report.md, results.csv, verdicts.csv (the studies' verdicts) and figures/*.png for the
+    runs below runs_dir; return their paths."""
     runs_dir, out_dir = Path(runs_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     collection = load_runs(runs_dir)
     cells = collection.cells()
-    # Figures first, so report.md links only the ones actually written.
+    # The verdicts first: one the records cannot classify stops the report before it writes
+    # anything, rather than leave a new report.md beside an old verdicts.csv.
+    verdicts = studies_verdicts_csv(cells)
+    # Then the figures, so that report.md links only the ones actually written.
     figures = (
         write_figures(cells, out_dir / FIGURES_DIR)
         + beyond_figures(cells, out_dir / FIGURES_DIR)
@@ -32,8 +35,8 @@ def write_report(runs_dir: Path, out_dir: Path) -> list[Path]:
     report = out_dir / REPORT_FILE
     atomic_write_text(report, render_report(collection, figures, out_dir))
     results = write_results_csv(cells, runs_dir, out_dir / RESULTS_FILE)
-    verdicts = write_verdicts_csv(cells, out_dir / VERDICTS_FILE)
-    return [report, results, *([verdicts] if verdicts else []), *figures]
+    atomic_write_text(out_dir / VERDICTS_FILE, verdicts)
+    return [report, results, out_dir / VERDICTS_FILE, *figures]
 
 
 __all__ = ["write_report", "REPORT_FILE", "RESULTS_FILE", "VERDICTS_FILE", "FIGURES_DIR"]

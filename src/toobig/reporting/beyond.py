@@ -67,26 +67,31 @@ def _capacity_comparisons(rows: Sequence[VariantCell]) -> list[Hypothesis]:
     out = []
     if n14 is not None and n28 is not None and n28 is not widest:
         out.append(Comparison(
-            "Extrapolation falls from n14 to n28 (the paper's Table 2)", group("n14", n14), group("n28", n28),
+            "Extrapolation falls from n14 to n28 (the paper's Table 2)", group("n14", n14), group("n28", n28), "n14>n28",
         ))
     if n14 is not None and n14 is not widest:
         out.append(Comparison(
             f"Extrapolation falls from n14 to the widest width ({widest.variant.model})",
-            group("n14", n14), group(widest.variant.model, widest),
+            group("n14", n14), group(widest.variant.model, widest), "n14>widest",
         ))
     upward = [vc for vc in rows if _width(vc.variant) >= TREND_FROM_WIDTH]
     if len(upward) > 2:  # two widths are a comparison, above
         out.append(Trend(
             f"Extrapolation falls as the width grows from {upward[0].variant.model} to {upward[-1].variant.model} "
             f"({len(upward)} widths; every seed counts)",
-            "width", tuple((_width(vc.variant), group(vc.variant.model, vc)) for vc in upward),
+            "width", tuple((_width(vc.variant), group(vc.variant.model, vc)) for vc in upward), f"trend from n{TREND_FROM_WIDTH}",
         ))
     return out
 
 
+# The models whose protocols the order ablation tests (n14's runs show the protocols' cost to the
+# model that extrapolates; no hypothesis reads them).
+_ORDER_MODELS = ("n28", "n56")
+
+
 def _order_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell]) -> list[Comparison]:
     out = []
-    for model in ("n28", "n56"):
+    for model in _ORDER_MODELS:
         paper = _by(rows, model, "paper")
         if paper is None:
             continue
@@ -95,7 +100,7 @@ def _order_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell]) -> li
             if other is not None:
                 out.append(Comparison(
                     f"{model} extrapolates more with {label} than with the paper's fixed file",
-                    group(label, other), group("paper", paper),
+                    group(label, other), group("paper", paper), f"{model}: {label}>paper",
                 ))
     return out
 
@@ -116,6 +121,7 @@ def _heldout_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell]) -> 
         if len(strata) > 1:
             out.append(Pooled(
                 f"over every held-out set at once: n14 extrapolates more often than {model}", "held-out set", tuple(strata),
+                f"every set: n14>{model}",
             ))
     for label in labels:
         small = _by(rows, "n14", label)
@@ -124,7 +130,7 @@ def _heldout_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell]) -> 
             if small is not None and big is not None:
                 out.append(Comparison(
                     f"held out {label}: n14 extrapolates more often than {model}",
-                    group("n14", small), group(model, big),
+                    group("n14", small), group(model, big), f"{label}: n14>{model}",
                 ))
     return out
 
@@ -155,7 +161,7 @@ def _weight_decay_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell]
             longer = " (the paper's runs are 30,000 iterations: the length differs too)" if iters > PAPER_ITERS else ""
             hypothesis = f"{model} extrapolates more with {label} than with the paper's regularization{longer}"
             control = group("paper", paper[model])
-        out.append(Comparison(hypothesis, group(label, vc), control))
+        out.append(Comparison(hypothesis, group(label, vc), control, f"{model}: {label}>{control.name}"))
     return out
 
 
@@ -164,7 +170,7 @@ def _learning_rate_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell
     return [
         Comparison(
             f"{vc.variant.model} extrapolates more with {vc.variant.label} than with the paper's 1e-2",
-            group(vc.variant.label, vc), group("paper", paper[vc.variant.model]),
+            group(vc.variant.label, vc), group("paper", paper[vc.variant.model]), f"{vc.variant.model}: {vc.variant.label}>paper",
         )
         for vc in rows
         if vc.variant.model in paper
@@ -175,17 +181,24 @@ def _learning_rate_comparisons(rows: Sequence[VariantCell], cells: Sequence[Cell
 _BORROW_PAPER_CONTROLS = ("weight decay", "learning rate")
 
 
+def _variants_read(study: Study) -> list[Variant]:
+    """The study's variants that its hypotheses read: the capacity curve's from n14 up, the order
+    ablation's of n28 and n56, every variant of the other studies."""
+    if study.axis == "width":
+        return [v for v in study.variants if _width(v) >= TREND_FROM_WIDTH]
+    if study.axis == "protocol":
+        return [v for v in study.variants if v.model in _ORDER_MODELS]
+    return list(study.variants)
+
+
 def _shortfall(study: Study, rows: Sequence[VariantCell], cells: Sequence[Cell]) -> list[Shortfall]:
     """The configurations the study's verdicts rest on that have fewer complete seeds than
-    planned: its variants (the capacity curve's from n14 up; one with none counts too: a held-out
-    set or width not yet run would join the pooled and trend hypotheses) and the paper's runs it
-    borrows as controls, planned as the capacity curve plans them."""
+    planned: the variants its hypotheses read (one with none counts too: a held-out set or width
+    not yet run would join the pooled and trend hypotheses) and the paper's runs it borrows as
+    controls, planned as the capacity curve plans them."""
     have = {vc.variant: vc.n for vc in rows}
-    if study.axis == "width":  # the hypotheses read the widths from n14 up only
-        name, variants = (lambda v: v.model), [v for v in study.variants if _width(v) >= TREND_FROM_WIDTH]
-    else:
-        name, variants = (lambda v: f"{v.model}, {v.label}"), list(study.variants)
-    short = [Shortfall(name(v), have.get(v, 0), study.seeds) for v in variants if have.get(v, 0) < study.seeds]
+    name = (lambda v: v.model) if study.axis == "width" else (lambda v: f"{v.model}, {v.label}")
+    short = [Shortfall(name(v), have.get(v, 0), study.seeds) for v in _variants_read(study) if have.get(v, 0) < study.seeds]
     if study.axis in _BORROW_PAPER_CONTROLS:
         curve, paper = STUDIES["capacity-curve"], _paper_runs(cells)
         for model in dict.fromkeys(v.model for v in study.variants):

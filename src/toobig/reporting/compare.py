@@ -76,7 +76,7 @@ def _family(
     hypotheses: list[Hypothesis]
     if trend:
         hypothesis = f"Extrapolation falls along {', '.join(labels)} ({len(labels)} configurations; every seed counts)"
-        hypotheses = [Trend(hypothesis, "the folders' order", tuple(enumerate(groups)))]
+        hypotheses = [Trend(hypothesis, "the folders' order", tuple(enumerate(groups)), "trend")]
     else:
         if than is not None:
             *higher, lower = groups
@@ -84,7 +84,7 @@ def _family(
         else:
             higher, *lower = groups
             pairs = [(higher, g) for g in lower]
-        hypotheses = [Comparison(f"{ga.name} extrapolates more than {gb.name}", ga, gb) for ga, gb in pairs]
+        hypotheses = [Comparison(f"{ga.name} extrapolates more than {gb.name}", ga, gb, f"{ga.name}>{gb.name}") for ga, gb in pairs]
     short = [Shortfall(g.name, g.seeds, planned) for g in groups if planned is not None and g.seeds < planned]
     return _Family(labels, measured, hypotheses, short)
 
@@ -112,4 +112,4 @@ def compare_verdicts(
 ) -> list[Verdict]:
     """compare's verdicts as records, one per hypothesis and reading, for scripts."""
     family = _family(a, others, than, trend, planned)
-    return verdict_records(family.hypotheses, bool(family.short), "these")
+    return verdict_records(family.hypotheses, bool(family.short) if planned is not None else None, "these")

@@ -65,6 +65,7 @@ class Comparison:
     hypothesis: str
     a: Group
     b: Group
+    key: str = ""  # a short name that stays as runs come in, e.g. "n28: whole lines>paper" (default: hypothesis)
 
     @property
     def counted_p(self) -> float:
@@ -185,7 +186,11 @@ class Hypothesis(Protocol):
     """What verdict_lines and verdict_records need of a hypothesis: its two p-values, and once
     they are adjusted, its verdicts in words and its bullet."""
 
-    hypothesis: str
+    @property
+    def hypothesis(self) -> str: ...  # in words; they may change as runs come in (e.g. "to n56 (7 widths)")
+
+    @property
+    def key(self) -> str: ...  # a short name that does not, or "" to use hypothesis
 
     @property
     def counted_p(self) -> float: ...
@@ -215,6 +220,7 @@ class Trend:
     hypothesis: str
     axis: str  # what x is, e.g. "width"
     points: tuple[tuple[float, Group], ...]  # (x, the configuration's seeds), in x's order
+    key: str = ""
 
     @cached_property
     def counted(self) -> RankCorrelation:
@@ -284,6 +290,7 @@ class Pooled:
     hypothesis: str
     stratum: str  # what a stratum is, e.g. "held-out set"
     strata: tuple[tuple[str, Group, Group], ...]  # (label, a, b)
+    key: str = ""
 
     @property
     def counted_p(self) -> float:
@@ -368,7 +375,7 @@ def trend_verdict(r: RankCorrelation, p: Adjusted, whose: str = STUDY_FAMILY) ->
     return directional_verdict(-r.rho, p, whose, "fall")
 
 
-def adjusted(hypotheses: Sequence[Hypothesis]) -> list[tuple[Adjusted, Adjusted | None]]:
+def holm_family(hypotheses: Sequence[Hypothesis]) -> list[tuple[Adjusted, Adjusted | None]]:
     """Each hypothesis's two p-values, Holm-adjusted within the family, one family per test (the
     graded one over the hypotheses that have graded values), so that "holds" keeps its 5% meaning
     however many hypotheses a study tests."""
@@ -391,7 +398,7 @@ def adjusted(hypotheses: Sequence[Hypothesis]) -> list[tuple[Adjusted, Adjusted 
 def verdict_lines(hypotheses: Sequence[Hypothesis], whose: str = STUDY_FAMILY) -> list[str]:
     """Each hypothesis of one family (a study's) as a bullet with its two verdicts. whose names the
     family in the text ("the study's", or e.g. "these" for comparisons asked together)."""
-    return [line for h, (counted, graded) in zip(hypotheses, adjusted(hypotheses)) for line in h.lines(counted, graded, whose)]
+    return [line for h, (counted, graded) in zip(hypotheses, holm_family(hypotheses)) for line in h.lines(counted, graded, whose)]
 
 
 # What a verdict concludes, for tables and scripts (the words say why).
@@ -403,12 +410,15 @@ COUNTED, GRADED = "counted", "graded"
 class Verdict:
     """One reading of one hypothesis: what it concludes, in a word and in the report's words."""
 
+    key: str  # the hypothesis's short name, the same from one report to the next
     hypothesis: str
     reading: str  # COUNTED (the share of seeds that extrapolate stably) or GRADED
     outcome: str  # HOLDS, OPPOSITE, NO_GAIN or UNDECIDED
     words: str
     p: Adjusted
-    interim: bool  # read before every configuration of its family had its planned seeds (interim_note)
+    # Read before every configuration of its family had its planned seeds (interim_note); None
+    # where no plan was given (compare without planned).
+    interim: bool | None
 
 
 def outcome(words: str) -> str:
@@ -424,15 +434,16 @@ def outcome(words: str) -> str:
     raise ValueError(f"a verdict without a known conclusion: {words!r}")
 
 
-def verdict_records(hypotheses: Sequence[Hypothesis], interim: bool, whose: str = STUDY_FAMILY) -> list[Verdict]:
+def verdict_records(hypotheses: Sequence[Hypothesis], interim: bool | None, whose: str = STUDY_FAMILY) -> list[Verdict]:
     """The verdicts verdict_lines gives the same family, one per hypothesis and reading."""
     out = []
-    for h, (counted, graded) in zip(hypotheses, adjusted(hypotheses)):
+    for h, (counted, graded) in zip(hypotheses, holm_family(hypotheses)):
+        key = h.key or h.hypothesis
         words = h.counted_words(counted, whose)
-        out.append(Verdict(h.hypothesis, COUNTED, outcome(words), words, counted, interim))
+        out.append(Verdict(key, h.hypothesis, COUNTED, outcome(words), words, counted, interim))
         if graded is not None:
             words = h.graded_words(graded, whose)
-            out.append(Verdict(h.hypothesis, GRADED, outcome(words), words, graded, interim))
+            out.append(Verdict(key, h.hypothesis, GRADED, outcome(words), words, graded, interim))
     return out
 
 
