@@ -1,9 +1,10 @@
-"""Mutation check: does the test suite notice a wrong model, optimizer, evaluation or score?
+"""Mutation check: does the test suite notice a wrong model, optimizer, evaluation, score or verdict?
 
 Each mutant is one single-line change to toobig's source. For each, the source tree is copied to
-a temporary folder, the line is changed, and the tests that guard the model, engine, evaluation
-and scoring run against the copy (PYTHONPATH puts it ahead of the installed package). A mutant is
-killed when those tests fail. Prints a table and the score; exits 1 if any mutant survives.
+a temporary folder, the line is changed, and the tests that guard that part (the model, engine,
+evaluation and scoring, or the statistics and verdicts of the report) run against the copy
+(PYTHONPATH puts it ahead of the installed package). A mutant is killed when those tests fail.
+Prints a table and the score; exits 1 if any mutant survives.
 
     python benchmarks/mutants.py [--only NAME ...] [--list]
 """
@@ -19,6 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 # Fast, sharp tests first: with -x a killed mutant usually stops within seconds.
@@ -26,6 +28,11 @@ TESTS = [
     "tests/test_reference.py", "tests/test_metrics.py", "tests/test_floors.py", "tests/test_ops.py",
     "tests/test_model.py", "tests/test_tasks.py", "tests/test_protocol.py", "tests/test_evaluation.py",
     "tests/test_engine.py", "tests/test_gpu_suite.py::test_training_step_never_synchronizes_with_the_host",
+]
+# The tests that guard the report's statistics and verdicts.
+REPORT_TESTS = [
+    "tests/reporting/test_stats.py", "tests/reporting/test_verdicts.py", "tests/reporting/test_compare.py",
+    "tests/reporting/test_beyond.py",
 ]
 
 
@@ -35,6 +42,7 @@ class Mutant:
     path: str  # under src/toobig
     old: str  # must occur exactly once in the file
     new: str
+    tests: tuple[str, ...] = tuple(TESTS)
 
 
 MUTANTS = [
@@ -68,6 +76,23 @@ MUTANTS = [
     Mutant("answer-mask-includes-equals", "tasks/__init__.py", "mask += [eq < i < stop for i in range(len(line))]", "mask += [eq <= i < stop for i in range(len(line))]"),
     Mutant("reshuffle-order-shared-by-members", "engine/sampling.py", "order = rng.hash32(self.keys.view(-1, 1, 1), rng.STREAM_ORDER, its, lines)", "order = rng.hash32(self.keys[:1].view(-1, 1, 1), rng.STREAM_ORDER, its, lines).expand(self.size, -1, -1)"),
     Mutant("floor-ignores-used-lines", "floors.py", "ways = float(self.prefix_total.get(r, 0) - sum(1 for text in used if text in starting))", "ways = float(self.prefix_total.get(r, 0))"),
+    *(
+        Mutant(name, path, old, new, tuple(REPORT_TESTS))
+        for name, path, old, new in (
+            ("holm-is-bonferroni", "reporting/stats.py", "min(1.0, (len(p_values) - rank) * p_values[i])", "min(1.0, len(p_values) * p_values[i])"),
+            ("holm-not-monotone", "reporting/stats.py", "running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))", "running = min(1.0, (len(p_values) - rank) * p_values[i])"),
+            ("fisher-one-tail", "reporting/stats.py", "distribution[distribution <= p_observed * (1 + 1e-9)].sum()", "distribution[observed:].sum()"),
+            ("fisher-drops-ties", "reporting/stats.py", "distribution <= p_observed * (1 + 1e-9)", "distribution < p_observed * (1 - 1e-9)"),
+            ("stratified-fisher-last-stratum", "reporting/stats.py", "_hypergeometric(k1, n1, k2, n2)), observed + k1", "_hypergeometric(k1, n1, k2, n2)), k1"),
+            ("ties-get-lowest-rank", "reporting/stats.py", "ranks[i] = start + end + 2", "ranks[i] = 2 * start + 2"),
+            ("rank-sum-drops-equal-distance", "reporting/stats.py", "weights[distance >= abs(den * observed - num)]", "weights[distance > abs(den * observed - num)]"),
+            ("newcombe-wrong-limbs", "reporting/stats.py", "math.hypot(p1 - l1, u2 - p2)", "math.hypot(p1 - l1, p2 - l2)"),
+            ("verdict-reads-raw-p", "reporting/verdicts.py", "if p.adjusted < ALPHA:\n        return _significant(ka / na - kb / nb)", "if p.raw < ALPHA:\n        return _significant(ka / na - kb / nb)"),
+            ("margin-interval-not-widened", "reporting/verdicts.py", "level = 1 - ALPHA / family", "level = 1 - ALPHA"),
+            ("opposite-counted-as-holds", "reporting/verdicts.py", "        return OPPOSITE", "        return HOLDS"),
+            ("interim-ignores-borrowed-controls", "reporting/beyond.py", "if seeds < curve.seeds:", "if False:"),
+        )
+    ),
 ]
 
 
@@ -80,11 +105,11 @@ def apply(src: Path, mutant: Mutant) -> None:
     path.write_text(text.replace(mutant.old, mutant.new))
 
 
-def run_tests(pythonpath: str | None) -> tuple[bool, float, str]:
+def run_tests(pythonpath: str | None, tests: Sequence[str]) -> tuple[bool, float, str]:
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    tests = [t for t in TESTS if (ROOT / t.split("::")[0]).is_file()]
+    tests = [t for t in tests if (ROOT / t.split("::")[0]).is_file()]
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
@@ -104,7 +129,7 @@ def main() -> int:
         for m in mutants:
             print(f"{m.name:36s} {m.path}")
         return 0
-    passed, seconds, tail = run_tests(None)
+    passed, seconds, tail = run_tests(None, list(dict.fromkeys(t for m in mutants for t in m.tests)))
     print(f"unmutated suite: {'passes' if passed else 'FAILS'} ({seconds:.0f} s): {tail}")
     if not passed:
         return 1
@@ -114,7 +139,7 @@ def main() -> int:
             src = Path(tmp) / "src"
             shutil.copytree(ROOT / "src", src, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
             apply(src, m)
-            survived, seconds, tail = run_tests(str(src))
+            survived, seconds, tail = run_tests(str(src), m.tests)
         killed += not survived
         print(f"{m.name:36s} {'SURVIVED' if survived else 'killed'}  ({seconds:.0f} s) {m.path}: {tail}")
     print(f"mutation score: {killed}/{len(mutants)} killed")
