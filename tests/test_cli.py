@@ -235,3 +235,8 @@ def test_every_argument_has_help_and_every_default_is_shown():
             if action.option_strings and action.default not in (None, False):
                 assert "default" in sub._get_formatter()._get_help_string(action), f"toobig {name} {action.dest}"
         assert "(default: runs)" in text or name not in ("train", "sweep")
+    # reproduce's default seeds are the studies' plans, whatever they are today.
+    from toobig.studies import STUDIES
+
+    text = " ".join(subcommands.choices["reproduce"].format_help().split())
+    assert all(f"{study.seeds} for {study.name}" in text for study in STUDIES.values())

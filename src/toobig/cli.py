@@ -396,7 +396,8 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--num-seeds", type=int,
-        help="seeds 0..K-1 per configuration (default: 3 for the paper's experiments, 10 for capacity-curve, 5 for the other studies)",
+        help="seeds 0..K-1 per configuration (default: 3 for the paper's experiments; for the studies, what each "
+        f"plans: {', '.join(f'{s.seeds} for {s.name}' for s in STUDIES.values())})",
     )
     p.add_argument("--out", type=Path, default=Path("results"), help="runs go to OUT/runs, the report to OUT/report")
     p.add_argument("--max-iters", type=int, help="shorten every run (the schedule shrinks in proportion)")
