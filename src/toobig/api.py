@@ -187,8 +187,8 @@ def sample(
 
 
 def report(runs_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write report.md, results.csv, figures and (with runs of the studies beyond the paper)
-    verdicts.csv for the runs below runs_dir; return report.md."""
+    """Write report.md, results.csv, verdicts.csv (the studies' verdicts; the header alone without
+    them) and figures for the runs below runs_dir; return report.md."""
     from .reporting import write_report
     from .store import StoreError
 

@@ -192,8 +192,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     report = api.report(args.runs_dir, args.out)
-    written = [report.parent / name for name in ("results.csv", "verdicts.csv") if (report.parent / name).is_file()]
-    print("\n".join(map(str, [report, *written])))
+    print("\n".join(str(report.parent / name) for name in (report.name, "results.csv", "verdicts.csv")))
     return 0
 
 
