@@ -89,7 +89,7 @@ MUTANTS = [
             ("newcombe-wrong-limbs", "reporting/stats.py", "math.hypot(p1 - l1, u2 - p2)", "math.hypot(p1 - l1, p2 - l2)"),
             ("verdict-reads-raw-p", "reporting/verdicts.py", "if p.adjusted < ALPHA:\n        return _significant(ka / na - kb / nb)", "if p.raw < ALPHA:\n        return _significant(ka / na - kb / nb)"),
             ("margin-interval-not-widened", "reporting/verdicts.py", "level = 1 - ALPHA / family", "level = 1 - ALPHA"),
-            ("opposite-counted-as-holds", "reporting/verdicts.py", "        return OPPOSITE", "        return HOLDS"),
+            ("opposite-counted-as-holds", "reporting/verdicts.py", "return Conclusion(OPPOSITE, ", "return Conclusion(HOLDS, "),
             ("interim-ignores-borrowed-controls", "reporting/beyond.py", "if seeds < curve.seeds:", "if False:"),
         )
     ),

@@ -10,7 +10,7 @@ import pytest
 
 from toobig.reporting import write_report
 from toobig.reporting.answers import answer_kind, kinds_over_training, most_frequent
-from toobig.reporting.beyond import beyond_section
+from toobig.reporting.beyond import beyond_section, read_studies
 from toobig.reporting.beyond_figures import beyond_figures, panel_grid
 from toobig.reporting.runs import load_runs
 from toobig.studies import STUDIES, Variant
@@ -63,7 +63,7 @@ def _runs(root, answers) -> None:
 
 def test_the_study_section_counts_each_seeds_answers_by_kind(tmp_path):
     _runs(tmp_path, [*_ANSWERS, None])  # a fourth seed from before answers were recorded
-    text = beyond_section(load_runs(tmp_path).cells())
+    text = beyond_section(read_studies(load_runs(tmp_path).cells()))
     assert "Answers on the held-out prompts at the last evaluation (3 of 4 runs recorded them):" in text
     assert "Off by one: |answer - right answer| = 1" in text  # the note, once the study has a table
     # 12 answers (3 seeds x 4 prompts), counted by hand. Seed 0: 13 off by one, 12 right, 2 sign
@@ -78,14 +78,14 @@ def test_the_study_section_counts_each_seeds_answers_by_kind(tmp_path):
 
 def test_random_held_out_sets_are_counted_but_not_listed(tmp_path):
     _runs(tmp_path, [_ANSWERS[0], {"<1+2=": {"3>": 10}, "<2+1=": {"4>": 10}, "<1-2=": {"1>": 10}, "<2-1=": {"1>": 10}}])
-    text = beyond_section(load_runs(tmp_path).cells())
+    text = beyond_section(read_studies(load_runs(tmp_path).cells()))
     # Wrong numbers: 13 and 4 (1 off), 2 for -2 (4 off), 1 for -1 (2 off): median distance 1.5.
     assert "| n28, whole lines | 2 (0-1) | 4/8 | 2/8 | 2/8 | 0/8 | 0/8 | 1.5 (n=4) | — |" in text
 
 
 def test_no_answers_recorded_no_table_and_no_note(tmp_path):
     _runs(tmp_path, [None, None])
-    text = beyond_section(load_runs(tmp_path).cells())
+    text = beyond_section(read_studies(load_runs(tmp_path).cells()))
     assert "### Order ablation" in text
     assert "Answers on the held-out prompts" not in text and "Off by one" not in text
 
@@ -120,7 +120,7 @@ def test_answers_json_stands_in_for_records_that_lack_the_answers(tmp_path):
     runs = {r.seed: r for c in collection.cells() for r in c.runs}
     assert runs[0].answers_after_training == _ANSWERS[0]
     assert runs[1].answers_after_training is None and runs[2].answers_after_training is None
-    text = beyond_section(collection.cells())
+    text = beyond_section(read_studies(collection.cells()))
     assert "(2 of 3 runs recorded them)" in text
     # Seed 0 from its file (13 off, 12 right, 2 flipped, 2 right), seed 2 from its record.
     assert "| n28, whole lines | 2 (0, 2) | 5/8 | 1/8 | 1/8 | 0/8 | 1/8 | 2.5 (n=2) | 5+7: 12 ×1, 13 ×1; 7+5: '>' ×1, 12 ×1;" in text
@@ -129,7 +129,7 @@ def test_answers_json_stands_in_for_records_that_lack_the_answers(tmp_path):
 def test_distance_is_the_median_of_how_far_the_wrong_numbers_fall(tmp_path):
     # 9 for 12 (3 below), 10 for 12 (2 below), -1 for -2 (1 above); 7-5 right: median distance 2.
     _runs(tmp_path, [{"<5+7=": {"9>": 10}, "<7+5=": {"10>": 10}, "<5-7=": {"-1>": 10}, "<7-5=": {"2>": 10}}])
-    text = beyond_section(load_runs(tmp_path).cells())
+    text = beyond_section(read_studies(load_runs(tmp_path).cells()))
     assert "| n28, whole lines | 1 (0) | 1/4 | 1/4 | 0/4 | 2/4 | 0/4 | 2 (n=3) |" in text
 
 

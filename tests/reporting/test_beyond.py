@@ -8,7 +8,7 @@ import pytest
 
 from toobig.cli import main
 from toobig.reporting import write_report
-from toobig.reporting.beyond import beyond_section
+from toobig.reporting.beyond import beyond_section, read_studies
 from toobig.reporting.beyond_figures import beyond_figures, heldout_over_training, seeds_figure, studies_showing
 from toobig.reporting.study_measures import study_cells
 from toobig.reporting.runs import load_runs
@@ -55,7 +55,7 @@ def test_order_ablation_verdicts_on_synthetic_runs(tmp_path):
     assert [(vc.variant.label, vc.count()) for vc in rows] == [
         ("paper", 0), ("reshuffled stream", 5), ("whole lines", 2), ("answer-only loss", 0)
     ]
-    text = beyond_section(cells)
+    text = beyond_section(read_studies(cells))
     body = text.splitlines()
     lines = {line[2:-1]: body[i + 1: i + 3] for i, line in enumerate(body) if line.startswith("- n28")}
     reshuffled = lines["n28 extrapolates more with reshuffled stream than with the paper's fixed file"]
@@ -102,7 +102,7 @@ def test_three_strengths_and_capacity_rows(tmp_path):
 def test_held_out_verdict_names_the_models_that_ran(tmp_path):
     _study_runs(tmp_path, "heldout-generality", "(3,8)", "n14", 5, stably=True)
     _study_runs(tmp_path, "heldout-generality", "(3,8)", "n28", 0, stably=True)
-    text = beyond_section(load_runs(tmp_path).cells())
+    text = beyond_section(read_studies(load_runs(tmp_path).cells()))
     # n56 has not run: the n14 group is compared with n28 alone, and named so.
     assert "- held out (3,8): n14 extrapolates more often than n28:" in text
     assert "n14 5/5 vs n28 0/5" in text
@@ -115,7 +115,7 @@ def test_held_out_sets_are_also_tested_at_once_each_within_itself(tmp_path):
     for label in ("(3,8)", "(1,6)"):
         _study_runs(tmp_path, "heldout-generality", label, "n14", 5, stably=True)
         _study_runs(tmp_path, "heldout-generality", label, "n28", 0, stably=True)
-    lines = beyond_section(load_runs(tmp_path).cells()).splitlines()
+    lines = beyond_section(read_studies(load_runs(tmp_path).cells())).splitlines()
     titles = [line for line in lines if line.startswith("- ") and "extrapolates more often" in line]
     assert titles == [
         "- over every held-out set at once: n14 extrapolates more often than n28:",
@@ -135,13 +135,13 @@ def test_capacity_verdicts_compare_n14_with_n28_and_the_widest_width(tmp_path):
     _study_runs(tmp_path, "capacity-curve", "n14", "n14", 5, stably=True)
     # Final loss 0.55 against the floors 0.7667 and 0.5308: (0.7667 - 0.55) / 0.2359 = 92% of the order.
     _study_runs(tmp_path, "capacity-curve", "n28", "n28", 0, stably=True, final_loss=0.55)
-    text = beyond_section(load_runs(tmp_path).cells())
+    text = beyond_section(read_studies(load_runs(tmp_path).cells()))
     assert "learns more than half of the training file's line order on average: n28 (92%)." in text
     # n28 is the widest width that ran: one comparison, not the same one twice.
     assert "falls from n14 to n28 (the paper's Table 2)" not in text
     assert "- Extrapolation falls from n14 to the widest width (n28):" in text
     _study_runs(tmp_path, "capacity-curve", "n56", "n56", 0, stably=True)
-    text = beyond_section(load_runs(tmp_path).cells())
+    text = beyond_section(read_studies(load_runs(tmp_path).cells()))
     lines = text.splitlines()
     for title in ("- Extrapolation falls from n14 to n28 (the paper's Table 2):", "- Extrapolation falls from n14 to the widest width (n56):"):
         counted = lines[lines.index(title) + 1]
@@ -160,7 +160,7 @@ def test_the_trend_is_named_by_the_widths_it_reads(tmp_path):
     # Without n14 the trend starts at the narrowest width from n14 up that ran, and says so.
     for model in ("n8", "n16", "n20", "n24"):
         _study_runs(tmp_path, "capacity-curve", model, model, 0)
-    text = beyond_section(load_runs(tmp_path).cells())
+    text = beyond_section(read_studies(load_runs(tmp_path).cells()))
     assert "- Extrapolation falls as the width grows from n16 to n24 (3 widths; every seed counts):" in text
 
 
@@ -168,15 +168,15 @@ def test_weight_decay_variants_meet_their_own_controls(tmp_path):
     _study_runs(tmp_path, "capacity-curve", "n28", "n28", 0, stably=True)
     _study_runs(tmp_path, "weight-decay", "wd 1.0, 30k", "n28", 5, stably=True)
     _study_runs(tmp_path, "weight-decay", "wd 1.0, 100k", "n56", 5, stably=True)  # no n56 100k control
-    text = beyond_section(load_runs(tmp_path).cells())
+    text = beyond_section(read_studies(load_runs(tmp_path).cells()))
     assert "- n28 extrapolates more with wd 1.0, 30k than with the paper's regularization:" in text
     assert "- n56 extrapolates more with wd 1.0, 100k than with the paper's regularization (the paper's runs are 30,000 iterations: the length differs too):" not in text  # no n56 paper runs
     _study_runs(tmp_path, "weight-decay", "wd 1.0, 100k", "n28", 5, stably=True)
-    text = beyond_section(load_runs(tmp_path).cells())
+    text = beyond_section(read_studies(load_runs(tmp_path).cells()))
     assert "- n28 extrapolates more with wd 1.0, 100k than with the paper's regularization (the paper's runs are 30,000 iterations: the length differs too):" in text
     # With the 100k control, the 100k runs meet it: only weight decay differs.
     _study_runs(tmp_path, "weight-decay", "no wd, 100k", "n28", 2, stably=True)
-    lines = beyond_section(load_runs(tmp_path).cells()).splitlines()
+    lines = beyond_section(read_studies(load_runs(tmp_path).cells())).splitlines()
     title = "- n28 extrapolates more with wd 1.0, 100k than without weight decay at as many iterations:"
     assert "wd 1.0, 100k 5/5 vs no wd, 100k 2/5" in lines[lines.index(title) + 1]
     title = "- n28 extrapolates more with 100,000 iterations than with 30,000 (no weight decay either way):"
@@ -204,7 +204,7 @@ def test_learning_rate_variants_meet_the_papers_n28(tmp_path):
     _study_runs(tmp_path, "learning-rate", "lr 1e-3", "n28", 5, stably=True)
     (row,) = study_cells(STUDIES["learning-rate"], load_runs(tmp_path).cells())
     assert row.variant.config(0).train.learning_rate == 1e-3 and row.variant.config(0).train.min_lr == pytest.approx(1e-5)
-    lines = beyond_section(load_runs(tmp_path).cells()).splitlines()
+    lines = beyond_section(read_studies(load_runs(tmp_path).cells())).splitlines()
     title = "- n28 extrapolates more with lr 1e-3 than with the paper's 1e-2:"
     assert "**holds**" in lines[lines.index(title) + 1] and "lr 1e-3 5/5 vs paper 0/5" in lines[lines.index(title) + 1]
 
@@ -229,7 +229,7 @@ def test_missing_runs_count_each_variant_up_to_the_seeds_asked(tmp_path):
     planned, variants = study.seeds, len(study.variants)
     _study_runs(tmp_path, "order-ablation", "paper", "n28", 0, seeds=planned + 2)
     _study_runs(tmp_path, "order-ablation", "whole lines", "n28", 0, seeds=3)
-    text = beyond_section(load_runs(tmp_path).cells())
+    text = beyond_section(read_studies(load_runs(tmp_path).cells()))
     section = text[text.index("### Order ablation"):]
     assert f"Seeds asked for: {planned} per variant; complete runs missing: {planned * variants - planned - 3}." in section
 
@@ -241,7 +241,7 @@ def test_a_study_read_before_its_planned_seeds_says_its_verdicts_are_interim(tmp
     _study_runs(tmp_path, "capacity-curve", "n28", "n28", 0, stably=True)
     _study_runs(tmp_path, "learning-rate", "lr 1e-3", "n28", 5, stably=True)
     _study_runs(tmp_path, "learning-rate", "lr 3e-3", "n28", 2, seeds=2, stably=True)
-    text = beyond_section(load_runs(tmp_path).cells())
+    text = beyond_section(read_studies(load_runs(tmp_path).cells()))
     section = text[text.index("### Learning rate"):].splitlines()
     note = section.index(
         "Interim (complete seeds of those planned: n28, lr 3e-3 2/5; n28, paper 5/10): every verdict below, "
@@ -252,7 +252,7 @@ def test_a_study_read_before_its_planned_seeds_says_its_verdicts_are_interim(tmp
     # With every configuration at its plan, no note.
     _study_runs(tmp_path, "learning-rate", "lr 3e-3", "n28", 2, stably=True)
     _study_runs(tmp_path, "capacity-curve", "n28", "n28", 0, seeds=10, stably=True)
-    assert "Interim (" not in beyond_section(load_runs(tmp_path).cells())
+    assert "Interim (" not in beyond_section(read_studies(load_runs(tmp_path).cells()))
 
 
 def test_the_capacity_curves_note_names_every_width_its_hypotheses_read_short_of_its_plan(tmp_path):
@@ -262,7 +262,7 @@ def test_the_capacity_curves_note_names_every_width_its_hypotheses_read_short_of
     _study_runs(tmp_path, "capacity-curve", "n14", "n14", 5, stably=True)
     _study_runs(tmp_path, "capacity-curve", "n28", "n28", 0, seeds=10, stably=True)
     _study_runs(tmp_path, "capacity-curve", "n56", "n56", 0, seeds=3, stably=True)
-    text = beyond_section(load_runs(tmp_path).cells())
+    text = beyond_section(read_studies(load_runs(tmp_path).cells()))
     widths = "n14 5/10; n16 0/10; n20 0/10; n24 0/10; n40 0/10; n56 3/10"
     assert f"Interim (complete seeds of those planned: {widths}): every verdict below" in text
     assert "ties the study's 3 hypotheses together." in text
@@ -300,7 +300,7 @@ def test_each_study_shows_its_own_figures_in_its_section(tmp_path):
     # A figure none of whose studies has a section is listed after the sections.
     cells = load_runs(tmp_path).cells()
     figures = [tmp_path / "report" / "figures" / "beyond_order_fraction_vs_width.png"]
-    assert beyond_section(cells, figures, tmp_path / "report").endswith(
+    assert beyond_section(read_studies(cells), figures, tmp_path / "report").endswith(
         "### Other figures of the studies\n\n![beyond_order_fraction_vs_width](figures/beyond_order_fraction_vs_width.png)"
     )
 

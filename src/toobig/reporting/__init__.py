@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..store import atomic_write_text
 from .document import render_report
+from .beyond import read_studies
 from .beyond_figures import beyond_figures
 from .figures import write_figures
 from .other import sweep_figures
@@ -23,9 +24,8 @@ def write_report(runs_dir: Path, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     collection = load_runs(runs_dir)
     cells = collection.cells()
-    # The verdicts first: one the records cannot classify stops the report before it writes
-    # anything, rather than leave a new report.md beside an old verdicts.csv.
-    verdicts = studies_verdicts_csv(cells)
+    # The studies are read once: report.md's verdicts and verdicts.csv's are the same records.
+    studies = read_studies(cells)
     # Then the figures, so that report.md links only the ones actually written.
     figures = (
         write_figures(cells, out_dir / FIGURES_DIR)
@@ -33,9 +33,9 @@ def write_report(runs_dir: Path, out_dir: Path) -> list[Path]:
         + sweep_figures(cells, out_dir / FIGURES_DIR)
     )
     report = out_dir / REPORT_FILE
-    atomic_write_text(report, render_report(collection, figures, out_dir))
+    atomic_write_text(report, render_report(collection, studies, figures, out_dir))
     results = write_results_csv(cells, runs_dir, out_dir / RESULTS_FILE)
-    atomic_write_text(out_dir / VERDICTS_FILE, verdicts)
+    atomic_write_text(out_dir / VERDICTS_FILE, studies_verdicts_csv(studies))
     return [report, results, out_dir / VERDICTS_FILE, *figures]
 
 

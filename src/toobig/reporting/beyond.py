@@ -5,6 +5,7 @@ Student-t intervals; the verdicts are toobig.reporting.verdicts'.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -18,8 +19,10 @@ from .stats import SPEARMAN_PERMUTATIONS
 from .study_measures import STRENGTH_NAMES, VERDICT_STRENGTH, VariantCell, study_cells, study_ran
 from .study_table import measures_table
 from .verdicts import (
-    MARGIN, Comparison, Hypothesis, Pooled, Shortfall, Trend, Verdict, group, interim_note, verdict_lines, verdict_records,
+    MARGIN, Comparison, Hypothesis, Judged, Pooled, Shortfall, Trend, Verdict, group, interim_note, judge, verdict_lines,
+    verdict_records,
 )
+
 
 def _by(rows: Sequence[VariantCell], model: str, label: str) -> VariantCell | None:
     return next((vc for vc in rows if vc.variant.model == model and vc.variant.label == label), None)
@@ -223,34 +226,51 @@ def _hypotheses(study: Study, rows: Sequence[VariantCell], cells: Sequence[Cell]
     return _capacity_comparisons(rows) if study.axis == "width" else _COMPARISONS[study.axis](rows, cells)
 
 
-def beyond_verdicts(cells: Sequence[Cell]) -> list[tuple[str, Verdict]]:
-    """Every study's verdicts as the report gives them, (study name, verdict), study by study,
-    each hypothesis's counted reading before its graded one."""
+@dataclass(frozen=True)
+class StudyReading:
+    """A study that has runs, read once for the report and verdicts.csv: its variants' measures,
+    its hypotheses with their verdicts, and the configurations they rest on that are short of
+    their planned seeds (which make the verdicts interim)."""
+
+    study: Study
+    rows: list[VariantCell]
+    judged: list[Judged]
+    short: list[Shortfall]
+
+
+def read_studies(cells: Sequence[Cell]) -> list[StudyReading]:
+    """Each study that has runs among cells, in the studies' order."""
     out = []
     for study in STUDIES.values():
         rows = study_cells(study, cells)
         if study_ran(rows):
-            interim = bool(_shortfall(study, rows, cells))
-            out += [(study.name, v) for v in verdict_records(_hypotheses(study, rows, cells), interim)]
+            short = _shortfall(study, rows, cells)
+            out.append(StudyReading(study, rows, judge(_hypotheses(study, rows, cells), bool(short)), short))
     return out
 
 
-def _study_section(study: Study, rows: list[VariantCell], cells: Sequence[Cell]) -> tuple[str, bool]:
+def beyond_verdicts(studies: Sequence[StudyReading]) -> list[tuple[str, Verdict]]:
+    """Every study's verdicts as the report gives them, (study name, verdict), study by study,
+    each hypothesis's counted reading before its graded one."""
+    return [(reading.study.name, v) for reading in studies for v in verdict_records(reading.judged)]
+
+
+def _study_section(reading: StudyReading) -> tuple[str, bool]:
     """The study's text, and whether it has a table of held-out answers."""
+    study, rows = reading.study, reading.rows
     parts = [f"### {study.title}", "", f"*{study.question}*", ""]
-    hypotheses = _hypotheses(study, rows, cells)
+    verdicts = verdict_lines(reading.judged)
     if study.axis == "width":
         first_header, label = "Width", lambda vc: vc.variant.model
-        verdicts = [_capacity_summary(rows), *verdict_lines(hypotheses)] if len(rows) > 1 else []
+        verdicts = [_capacity_summary(rows), *verdicts] if len(rows) > 1 else []
     else:
         first_header, label = f"Model, {study.axis}", lambda vc: f"{vc.variant.model}, {vc.variant.label}"
-        verdicts = verdict_lines(hypotheses)
     parts.append(measures_table(rows, first_header, [label(vc) for vc in rows]))
     # A variant's seeds beyond those asked (the paper's runs, shared with Table 2 at more seeds)
     # cannot stand in for another variant's missing ones.
     missing = study.seeds * len(study.variants) - sum(min(vc.n, study.seeds) for vc in rows)
     parts += ["", f"Seeds asked for: {study.seeds} per variant; complete runs missing: {missing}."]
-    note = interim_note(_shortfall(study, rows, cells), len(hypotheses)) if hypotheses else None
+    note = interim_note(reading.short, len(reading.judged)) if reading.judged else None
     if note:
         parts += ["", note]
     if verdicts:
@@ -295,13 +315,13 @@ _NOTE = (
 )
 
 
-def beyond_section(cells: Sequence[Cell], figures: Sequence[Path] = (), out_dir: Path | None = None) -> str | None:
-    """The studies that have runs, each with its table, verdicts and figures; None when none has."""
-    studies = {}  # name -> (section text, whether it has answers), in the studies' order
-    for study in STUDIES.values():
-        rows = study_cells(study, cells)
-        if study_ran(rows):
-            studies[study.name] = _study_section(study, rows, cells)
+def beyond_section(
+    readings: Sequence[StudyReading], figures: Sequence[Path] = (), out_dir: Path | None = None,
+) -> str | None:
+    """The studies read (read_studies), each with its table, verdicts and figures; None when none
+    has runs."""
+    # name -> (section text, whether it has answers), in the studies' order
+    studies = {reading.study.name: _study_section(reading) for reading in readings}
     if not studies:
         return None
     placed: dict[str, list[Path]] = {name: [] for name in studies}

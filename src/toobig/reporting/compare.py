@@ -15,7 +15,7 @@ from .runs import Cell, load_runs
 from .study_measures import MeasuredCell, measure_cell
 from .study_table import measures_table
 from .verdicts import (
-    Comparison, Hypothesis, Shortfall, Trend, Verdict, group, interim_note, verdict_lines, verdict_records,
+    Comparison, Hypothesis, Shortfall, Trend, Verdict, group, interim_note, judge, verdict_lines, verdict_records,
 )
 
 
@@ -103,7 +103,7 @@ def compare(
     meant for each folder), verdicts read while a folder has fewer are said to be interim."""
     family = _family(a, others, than, trend, planned)
     note = interim_note(family.short, len(family.hypotheses), "these")
-    verdicts = "\n".join(verdict_lines(family.hypotheses, "these"))
+    verdicts = "\n".join(verdict_lines(judge(family.hypotheses, whose="these")))
     return "\n\n".join([measures_table(family.measured, "Configuration", family.labels), *([note] if note else []), verdicts])
 
 
@@ -112,4 +112,4 @@ def compare_verdicts(
 ) -> list[Verdict]:
     """compare's verdicts as records, one per hypothesis and reading, for scripts."""
     family = _family(a, others, than, trend, planned)
-    return verdict_records(family.hypotheses, bool(family.short) if planned is not None else None, "these")
+    return verdict_records(judge(family.hypotheses, bool(family.short) if planned is not None else None, "these"))

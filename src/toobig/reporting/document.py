@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import __version__
-from .beyond import beyond_section
+from .beyond import StudyReading, beyond_section
 from .beyond_figures import studies_showing
 from .capacity import capacity_section
 from .findings import findings_section
@@ -75,7 +75,10 @@ def _paper_notes() -> str:
     return "## Notes on the paper's own numbers\n\n" + "\n".join(f"- {n}" for n in paper_notes())
 
 
-def render_report(collection: RunCollection, figures: Sequence[Path], out_dir: Path) -> str:
+def render_report(
+    collection: RunCollection, studies: Sequence[StudyReading], figures: Sequence[Path], out_dir: Path,
+) -> str:
+    """report.md's text: the collection's runs against the paper, then the studies as read (read_studies)."""
     cells = collection.cells()
     sections = [
         _header(collection, cells),
@@ -84,7 +87,7 @@ def render_report(collection: RunCollection, figures: Sequence[Path], out_dir: P
         grokking_section(cells),
         out_of_range_section(cells),
         capacity_section(cells),
-        beyond_section(cells, figures, out_dir),
+        beyond_section(studies, figures, out_dir),
         other_section(cells),
         _figures([f for f in figures if not studies_showing(f.name)], out_dir),  # the studies place their own
         _environment(collection),

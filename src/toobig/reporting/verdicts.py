@@ -26,6 +26,20 @@ ALPHA = 0.05
 MARGIN = 0.30
 GRADED_NAME = f"held-out accuracy over the last {STABLE_EVALUATIONS} evaluations"
 
+# What a verdict concludes, for tables and scripts (its words say why).
+HOLDS, OPPOSITE, NO_GAIN, UNDECIDED = "holds", "opposite", "does not hold", "undecided"
+# The two readings of a hypothesis: the share of seeds that extrapolate, the graded accuracy.
+COUNTED, GRADED = "counted", "graded"
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """What a test's outcome concludes (HOLDS, OPPOSITE, NO_GAIN or UNDECIDED) and, in the
+    report's words, why."""
+
+    outcome: str
+    words: str
+
 
 @dataclass(frozen=True)
 class Group:
@@ -84,30 +98,28 @@ class Comparison:
     def graded_floor(self) -> float:
         return rank_sum_floor(len(self.a.graded), len(self.b.graded))
 
-    def counted_words(self, counted: Adjusted, whose: str) -> str:
+    def conclude_counted(self, counted: Adjusted, whose: str) -> Conclusion:
         return counted_verdict(self, counted, whose)
 
-    def graded_words(self, graded: Adjusted, whose: str) -> str:
+    def conclude_graded(self, graded: Adjusted, whose: str) -> Conclusion:
         return graded_verdict(self, graded, whose)
 
-    def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]:
-        """The hypothesis as a bullet with its two verdicts, given its adjusted p-values."""
+    def lines(self, counted: Verdict, graded: Verdict | None, whose: str) -> list[str]:
+        """The hypothesis as a bullet with its two verdicts."""
         (ka, na), (kb, nb) = (self.a.extrapolating, self.a.seeds), (self.b.extrapolating, self.b.seeds)
         low, high = difference_interval(ka, na, kb, nb)
-        verdict = self.counted_words(counted, whose)
         lines = [
             f"- {self.hypothesis}:",
-            f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{verdict}**. {self.a.name} {ka}/{na} vs "
+            f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{counted.words}**. {self.a.name} {ka}/{na} vs "
             f"{self.b.name} {kb}/{nb} (difference {100 * (ka / na - kb / nb):+.0f} points, 95% interval "
-            f"{100 * low:+.0f} to {100 * high:+.0f}); Fisher's exact test, two-sided {counted.text(whose)}.",
+            f"{100 * low:+.0f} to {100 * high:+.0f}); Fisher's exact test, two-sided {counted.p.text(whose)}.",
         ]
         if graded is not None:
             a, b = self.a.graded, self.b.graded
-            verdict = self.graded_words(graded, whose)
             mean_a, mean_b = (100 * sum(g) / len(g) for g in (a, b))
             lines.append(
-                f"  - {GRADED_NAME}: **{verdict}**. {self.a.name} mean {mean_a:.1f}% (n={len(a)}) vs {self.b.name} "
-                f"{mean_b:.1f}% (n={len(b)}); exact rank-sum (Mann-Whitney) test, two-sided {graded.text(whose)}; "
+                f"  - {GRADED_NAME}: **{graded.words}**. {self.a.name} mean {mean_a:.1f}% (n={len(a)}) vs {self.b.name} "
+                f"{mean_b:.1f}% (n={len(b)}); exact rank-sum (Mann-Whitney) test, two-sided {graded.p.text(whose)}; "
                 f"Cliff's delta {cliffs_delta(a, b):+.2f}."
             )
         return lines
@@ -117,27 +129,30 @@ class Comparison:
 _UNDECIDED, _NO_GAIN = "undecided at this many seeds", "does not hold as a gain"
 
 
-def _significant(direction: float) -> str:
-    return "holds" if direction > 0 else "does not hold (the opposite is significant)"
+def _significant(direction: float) -> Conclusion:
+    if direction > 0:
+        return Conclusion(HOLDS, "holds")
+    return Conclusion(OPPOSITE, "does not hold (the opposite is significant)")
+
+
+def _undecided(why: str) -> Conclusion:
+    return Conclusion(UNDECIDED, f"{_UNDECIDED} ({why})")
 
 
 # How a family of comparisons is named in the verdicts: a study's, or those asked together by compare.
 STUDY_FAMILY = "the study's"
 
 
-def _too_few(family: int, whose: str) -> str:
+def _too_few(family: int, whose: str) -> Conclusion:
     after = f", after the adjustment for {whose} {family} hypotheses" if family > 1 else ""
-    return f"{_UNDECIDED} (too few for the test to reach 5% whatever they show{after})"
+    return _undecided(f"too few for the test to reach 5% whatever they show{after}")
 
 
-def _not_significant(what: str) -> str:
-    return f"{_UNDECIDED} (a {what} in the expected direction, not significant)"
+def _not_significant(what: str) -> Conclusion:
+    return _undecided(f"a {what} in the expected direction, not significant")
 
 
-NOT_SIGNIFICANT = _not_significant("difference")
-
-
-def directional_verdict(direction: float, p: Adjusted, whose: str, what: str = "difference") -> str:
+def directional_verdict(direction: float, p: Adjusted, whose: str, what: str = "difference") -> Conclusion:
     """Plain words for a test with no margin to rule an effect out with: "holds" (direction > 0
     and p, Holm-adjusted, below 5%), its opposite, or undecided, and why; what names the effect
     ("difference", "fall")."""
@@ -146,11 +161,11 @@ def directional_verdict(direction: float, p: Adjusted, whose: str, what: str = "
     if not p.reachable:
         return _too_few(p.family, whose)
     if math.isnan(direction) or direction <= 0:
-        return f"{_UNDECIDED} (no {what} in the expected direction so far)"
+        return _undecided(f"no {what} in the expected direction so far")
     return _not_significant(what)
 
 
-def counted_verdict(c: Comparison, p: Adjusted, whose: str = STUDY_FAMILY) -> str:
+def counted_verdict(c: Comparison, p: Adjusted, whose: str = STUDY_FAMILY) -> Conclusion:
     """Plain words for the share of seeds that extrapolate. p is Fisher's, Holm-adjusted over the
     study's family of comparisons; the margin is read from an interval widened for the family
     (Bonferroni), so that "does not hold" too keeps its 5% meaning."""
@@ -162,29 +177,29 @@ def counted_verdict(c: Comparison, p: Adjusted, whose: str = STUDY_FAMILY) -> st
     high = difference_interval(ka, na, kb, nb, level)[1]
     if high < MARGIN:
         neither = "; neither group extrapolates" if ka == kb == 0 else ""
-        return (
+        return Conclusion(NO_GAIN, (
             f"{_NO_GAIN} of {100 * MARGIN:.0f} points or more (the {100 * level:.3g}% interval "
             f"of the difference reaches {100 * high:+.0f}{neither})"
-        )
+        ))
     if not p.reachable:
         return _too_few(family, whose)
     if ka / na <= kb / nb:
-        return (
-            f"{_UNDECIDED} (no difference in the expected direction so far; ruling out a "
-            f"{100 * MARGIN:.0f}-point gain needs more seeds: the {100 * level:.3g}% interval reaches {100 * high:+.0f})"
+        return _undecided(
+            f"no difference in the expected direction so far; ruling out a {100 * MARGIN:.0f}-point gain needs "
+            f"more seeds: the {100 * level:.3g}% interval reaches {100 * high:+.0f}"
         )
-    return NOT_SIGNIFICANT
+    return _not_significant("difference")
 
 
-def graded_verdict(c: Comparison, p: Adjusted, whose: str = STUDY_FAMILY) -> str:
+def graded_verdict(c: Comparison, p: Adjusted, whose: str = STUDY_FAMILY) -> Conclusion:
     """Plain words for the graded held-out accuracy; p is the rank-sum test's, Holm-adjusted. It
     says "holds" or its opposite, or undecided: a rank test has no margin to rule a gain out with."""
     return directional_verdict(cliffs_delta(c.a.graded, c.b.graded), p, whose)
 
 
 class Hypothesis(Protocol):
-    """What verdict_lines and verdict_records need of a hypothesis: its two p-values, and once
-    they are adjusted, its verdicts in words and its bullet."""
+    """What judge needs of a hypothesis: its two p-values and, once they are adjusted, its
+    conclusions; and what verdict_lines needs: its bullet, given its verdicts."""
 
     @property
     def hypothesis(self) -> str: ...  # in words; they may change as runs come in (e.g. "to n56 (7 widths)")
@@ -204,11 +219,11 @@ class Hypothesis(Protocol):
     @property
     def graded_floor(self) -> float: ...  # the same for graded_p, where it exists
 
-    def counted_words(self, counted: Adjusted, whose: str) -> str: ...
+    def conclude_counted(self, counted: Adjusted, whose: str) -> Conclusion: ...
 
-    def graded_words(self, graded: Adjusted, whose: str) -> str: ...  # only where graded_p exists
+    def conclude_graded(self, graded: Adjusted, whose: str) -> Conclusion: ...  # only where graded_p exists
 
-    def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]: ...
+    def lines(self, counted: Verdict, graded: Verdict | None, whose: str) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -251,22 +266,22 @@ class Trend:
         sizes = [len(g.graded) for _, g in self.points if g.graded]
         return spearman_floor(sizes, binary=False, permutations=None if self.graded is None else self.graded.permutations)
 
-    def counted_words(self, counted: Adjusted, whose: str) -> str:
+    def conclude_counted(self, counted: Adjusted, whose: str) -> Conclusion:
         return trend_verdict(self.counted, counted, whose)
 
-    def graded_words(self, graded: Adjusted, whose: str) -> str:
+    def conclude_graded(self, graded: Adjusted, whose: str) -> Conclusion:
         assert self.graded is not None, "no graded trend: graded_p is None"
         return trend_verdict(self.graded, graded, whose)
 
-    def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]:
-        """The hypothesis as a bullet with its two verdicts, given its adjusted p-values."""
+    def lines(self, counted: Verdict, graded: Verdict | None, whose: str) -> list[str]:
+        """The hypothesis as a bullet with its two verdicts."""
         counts = ", ".join(f"{g.name} {g.extrapolating}/{g.seeds}" for _, g in self.points)
         sizes = [g.seeds for _, g in self.points]
         lines = [
             f"- {self.hypothesis}:",
-            f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{self.counted_words(counted, whose)}**. "
+            f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: **{counted.words}**. "
             f"{counts}; Spearman's rho of {self.axis} and extrapolating {_rho(self.counted)} over {sum(sizes)} seeds; "
-            f"{_method(self.counted)}, two-sided {counted.text(whose)}.",
+            f"{_method(self.counted)}, two-sided {counted.p.text(whose)}.",
         ]
         if graded is not None and self.graded is not None:
             means = ", ".join(
@@ -274,9 +289,9 @@ class Trend:
             )
             sizes = [len(g.graded) for _, g in self.points if g.graded]
             lines.append(
-                f"  - {GRADED_NAME}: **{self.graded_words(graded, whose)}**. Means {means}; "
+                f"  - {GRADED_NAME}: **{graded.words}**. Means {means}; "
                 f"Spearman's rho of {self.axis} and accuracy {_rho(self.graded)} over {sum(sizes)} seeds; "
-                f"{_method(self.graded)}, two-sided {graded.text(whose)}."
+                f"{_method(self.graded)}, two-sided {graded.p.text(whose)}."
             )
         return lines
 
@@ -313,7 +328,7 @@ class Pooled:
     def _graded_strata(self) -> list[tuple[str, Group, Group]]:
         return [(label, a, b) for label, a, b in self.strata if a.graded and b.graded]
 
-    def counted_words(self, counted: Adjusted, whose: str) -> str:
+    def conclude_counted(self, counted: Adjusted, whose: str) -> Conclusion:
         # Observed against expected within each stratum, given its margins: the test's direction,
         # exact (a float could read 0 as a hair above it).
         direction = sum(
@@ -322,12 +337,12 @@ class Pooled:
         )
         return directional_verdict(direction, counted, whose)
 
-    def graded_words(self, graded: Adjusted, whose: str) -> str:
+    def conclude_graded(self, graded: Adjusted, whose: str) -> Conclusion:
         # Pairs a above b minus pairs below, within each stratum: the sign of the rank sums' excess.
         return directional_verdict(sum(pair_balance(a.graded, b.graded) for _, a, b in self._graded_strata), graded, whose)
 
-    def lines(self, counted: Adjusted, graded: Adjusted | None, whose: str) -> list[str]:
-        """The hypothesis as a bullet with its two verdicts, given its adjusted p-values."""
+    def lines(self, counted: Verdict, graded: Verdict | None, whose: str) -> list[str]:
+        """The hypothesis as a bullet with its two verdicts."""
         a_name, b_name = self.strata[0][1].name, self.strata[0][2].name
         ka, na = sum(a.extrapolating for _, a, _ in self.strata), sum(a.seeds for _, a, _ in self.strata)
         kb, nb = sum(b.extrapolating for _, _, b in self.strata), sum(b.seeds for _, _, b in self.strata)
@@ -335,9 +350,9 @@ class Pooled:
         lines = [
             f"- {self.hypothesis}:",
             f"  - extrapolates {STRENGTH_NAMES[VERDICT_STRENGTH]}: "
-            f"**{self.counted_words(counted, whose)}**. {a_name} {ka}/{na} vs "
+            f"**{counted.words}**. {a_name} {ka}/{na} vs "
             f"{b_name} {kb}/{nb} over {len(self.strata)} {self.stratum}s ({each}); exact test stratified by {self.stratum} "
-            f"(given each one's margins, as Mantel-Haenszel's exact test), two-sided {counted.text(whose)}.",
+            f"(given each one's margins, as Mantel-Haenszel's exact test), two-sided {counted.p.text(whose)}.",
         ]
         strata = self._graded_strata
         if graded is not None and strata:
@@ -347,9 +362,9 @@ class Pooled:
                 for label, a, b in strata
             )
             lines.append(
-                f"  - {GRADED_NAME}: **{self.graded_words(graded, whose)}**. "
+                f"  - {GRADED_NAME}: **{graded.words}**. "
                 f"{a_name} against {b_name} over {len(strata)} {self.stratum}s, mean held-out accuracy ({each}); exact "
-                f"rank-sum test stratified by {self.stratum} (ranks within each, added), two-sided {graded.text(whose)}."
+                f"rank-sum test stratified by {self.stratum} (ranks within each, added), two-sided {graded.p.text(whose)}."
             )
         return lines
 
@@ -370,7 +385,7 @@ def _method(r: RankCorrelation) -> str:
     return f"permutation test ({r.permutations:,} random orderings, fixed seed{floor})"
 
 
-def trend_verdict(r: RankCorrelation, p: Adjusted, whose: str = STUDY_FAMILY) -> str:
+def trend_verdict(r: RankCorrelation, p: Adjusted, whose: str = STUDY_FAMILY) -> Conclusion:
     """Plain words for "falls as x grows" (a negative rank correlation), from the Holm-adjusted p."""
     return directional_verdict(-r.rho, p, whose, "fall")
 
@@ -395,17 +410,6 @@ def holm_family(hypotheses: Sequence[Hypothesis]) -> list[tuple[Adjusted, Adjust
     ]
 
 
-def verdict_lines(hypotheses: Sequence[Hypothesis], whose: str = STUDY_FAMILY) -> list[str]:
-    """Each hypothesis of one family (a study's) as a bullet with its two verdicts. whose names the
-    family in the text ("the study's", or e.g. "these" for comparisons asked together)."""
-    return [line for h, (counted, graded) in zip(hypotheses, holm_family(hypotheses)) for line in h.lines(counted, graded, whose)]
-
-
-# What a verdict concludes, for tables and scripts (the words say why).
-HOLDS, OPPOSITE, NO_GAIN, UNDECIDED = "holds", "opposite", "does not hold", "undecided"
-COUNTED, GRADED = "counted", "graded"
-
-
 @dataclass(frozen=True)
 class Verdict:
     """One reading of one hypothesis: what it concludes, in a word and in the report's words."""
@@ -421,30 +425,49 @@ class Verdict:
     interim: bool | None
 
 
-def outcome(words: str) -> str:
-    """The conclusion of a verdict in the words the verdict functions above give it."""
-    if words == _significant(+1):
-        return HOLDS
-    if words == _significant(-1):
-        return OPPOSITE
-    if words.startswith(_NO_GAIN):
-        return NO_GAIN
-    if words.startswith(_UNDECIDED):
-        return UNDECIDED
-    raise ValueError(f"a verdict without a known conclusion: {words!r}")
+@dataclass(frozen=True)
+class Judged:
+    """A hypothesis with its verdicts: counted, and graded where it has graded values."""
+
+    hypothesis: Hypothesis
+    counted: Verdict
+    graded: Verdict | None
+    whose: str  # how the words name the family: "the study's", or e.g. "these" (compare)
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        return [self.counted] + ([self.graded] if self.graded is not None else [])
+
+    def lines(self) -> list[str]:
+        """The hypothesis as a bullet with its two verdicts."""
+        return self.hypothesis.lines(self.counted, self.graded, self.whose)
 
 
-def verdict_records(hypotheses: Sequence[Hypothesis], interim: bool | None, whose: str = STUDY_FAMILY) -> list[Verdict]:
-    """The verdicts verdict_lines gives the same family, one per hypothesis and reading."""
+def judge(hypotheses: Sequence[Hypothesis], interim: bool | None = None, whose: str = STUDY_FAMILY) -> list[Judged]:
+    """Each hypothesis of one family (a study's) with its verdicts, Holm-adjusted within the
+    family. whose names the family in the words ("the study's", or e.g. "these" for comparisons
+    asked together); interim says whether they were read before the planned seeds were in."""
     out = []
-    for h, (counted, graded) in zip(hypotheses, holm_family(hypotheses)):
+    for h, (counted_p, graded_p) in zip(hypotheses, holm_family(hypotheses)):
         key = h.key or h.hypothesis
-        words = h.counted_words(counted, whose)
-        out.append(Verdict(key, h.hypothesis, COUNTED, outcome(words), words, counted, interim))
-        if graded is not None:
-            words = h.graded_words(graded, whose)
-            out.append(Verdict(key, h.hypothesis, GRADED, outcome(words), words, graded, interim))
+
+        def verdict(reading: str, c: Conclusion, p: Adjusted) -> Verdict:
+            return Verdict(key, h.hypothesis, reading, c.outcome, c.words, p, interim)
+
+        counted = verdict(COUNTED, h.conclude_counted(counted_p, whose), counted_p)
+        graded = None if graded_p is None else verdict(GRADED, h.conclude_graded(graded_p, whose), graded_p)
+        out.append(Judged(h, counted, graded, whose))
     return out
+
+
+def verdict_lines(judged: Sequence[Judged]) -> list[str]:
+    """Each judged hypothesis of one family as a bullet with its two verdicts."""
+    return [line for j in judged for line in j.lines()]
+
+
+def verdict_records(judged: Sequence[Judged]) -> list[Verdict]:
+    """The family's verdicts, one per hypothesis and reading, each counted one before its graded."""
+    return [v for j in judged for v in j.verdicts]
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,7 @@ import csv
 import io
 from typing import Any, Iterable, Sequence
 
-from .beyond import beyond_verdicts
-from .runs import Cell
+from .beyond import StudyReading, beyond_verdicts
 from .verdicts import Verdict
 
 # key: the hypothesis's short name, stable as runs come in; outcome: holds, opposite, does not
@@ -36,7 +35,7 @@ def verdicts_csv(verdicts: Sequence[Verdict]) -> str:
     return _text(COLUMNS, (_row(v) for v in verdicts))
 
 
-def studies_verdicts_csv(cells: Sequence[Cell]) -> str:
-    """CSV text of the studies' verdicts on these runs (the report's), a row per verdict with its
-    study named first; the header alone while no study has any, so that a script finds the file."""
-    return _text(("study", *COLUMNS), ((study, *_row(v)) for study, v in beyond_verdicts(cells)))
+def studies_verdicts_csv(studies: Sequence[StudyReading]) -> str:
+    """CSV text of the studies' verdicts (the report's), a row per verdict with its study named
+    first; the header alone while no study has any, so that a script finds the file."""
+    return _text(("study", *COLUMNS), ((study, *_row(v)) for study, v in beyond_verdicts(studies)))
