@@ -90,6 +90,7 @@ MUTANTS = [
             ("verdict-reads-raw-p", "reporting/verdicts.py", "if p.adjusted < ALPHA:\n        return _significant(ka / na - kb / nb)", "if p.raw < ALPHA:\n        return _significant(ka / na - kb / nb)"),
             ("margin-interval-not-widened", "reporting/verdicts.py", "level = 1 - ALPHA / family", "level = 1 - ALPHA"),
             ("opposite-counted-as-holds", "reporting/verdicts.py", "return Conclusion(OPPOSITE, ", "return Conclusion(HOLDS, "),
+            ("no-gain-counted-as-undecided", "reporting/verdicts.py", "return Conclusion(NO_GAIN, (", "return Conclusion(UNDECIDED, ("),
             ("interim-ignores-borrowed-controls", "reporting/beyond.py", "if seeds < curve.seeds:", "if False:"),
         )
     ),

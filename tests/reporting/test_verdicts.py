@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 
 from toobig.reporting.verdicts import (
-    GRADED, HOLDS, NO_GAIN, OPPOSITE, UNDECIDED, Comparison, Group, Pooled, Shortfall, Trend, interim_note, judge,
+    GRADED, HOLDS, NO_GAIN, OPPOSITE, UNDECIDED, Comparison, Conclusion, Group, Pooled, Shortfall, Trend, interim_note, judge,
     verdict_lines, verdict_records,
 )
 
 
 def _lines(hypotheses) -> list[str]:
     """One family's bullets, read as a study's."""
-    return verdict_lines(judge(hypotheses))
+    return verdict_lines(judge(hypotheses, interim=None))
 
 
 def _groups(ka: int, na: int, kb: int, nb: int, graded: bool = False) -> tuple[Group, Group]:
@@ -265,3 +265,8 @@ def test_records_give_each_reading_its_conclusion_and_the_bullets_words():
     assert (holds.p.family, graded.p.family) == (5, 1)
     assert holds.p.raw == pytest.approx(2 / 184756)  # 10/10 against 0/10: 2 of C(20, 10) tables
     assert holds.p.adjusted == pytest.approx(5 * 2 / 184756)
+    # Each outcome goes with its words, and a conclusion names one of the four outcomes.
+    starts = {HOLDS: "holds", OPPOSITE: "does not hold (the opposite", NO_GAIN: "does not hold as a gain", UNDECIDED: "undecided"}
+    assert all(r.words.startswith(starts[r.outcome]) for r in records)
+    with pytest.raises(ValueError, match="without a known conclusion"):
+        Conclusion("probably", "holds")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..store import atomic_write_text
-from .document import render_report
 from .beyond import read_studies
 from .beyond_figures import beyond_figures
+from .document import render_report
 from .figures import write_figures
 from .other import sweep_figures
 from .results_csv import write_results_csv

@@ -233,9 +233,9 @@ class StudyReading:
     their planned seeds (which make the verdicts interim)."""
 
     study: Study
-    rows: list[VariantCell]
-    judged: list[Judged]
-    short: list[Shortfall]
+    rows: tuple[VariantCell, ...]
+    judged: tuple[Judged, ...]
+    short: tuple[Shortfall, ...]
 
 
 def read_studies(cells: Sequence[Cell]) -> list[StudyReading]:
@@ -244,8 +244,9 @@ def read_studies(cells: Sequence[Cell]) -> list[StudyReading]:
     for study in STUDIES.values():
         rows = study_cells(study, cells)
         if study_ran(rows):
-            short = _shortfall(study, rows, cells)
-            out.append(StudyReading(study, rows, judge(_hypotheses(study, rows, cells), bool(short)), short))
+            short = tuple(_shortfall(study, rows, cells))
+            judged = judge(_hypotheses(study, rows, cells), interim=bool(short))
+            out.append(StudyReading(study, tuple(rows), tuple(judged), short))
     return out
 
 
@@ -318,8 +319,8 @@ _NOTE = (
 def beyond_section(
     readings: Sequence[StudyReading], figures: Sequence[Path] = (), out_dir: Path | None = None,
 ) -> str | None:
-    """The studies read (read_studies), each with its table, verdicts and figures; None when none
-    has runs."""
+    """The studies read (read_studies), each with its table, verdicts and figures; None when
+    readings is empty (no study has runs)."""
     # name -> (section text, whether it has answers), in the studies' order
     studies = {reading.study.name: _study_section(reading) for reading in readings}
     if not studies:

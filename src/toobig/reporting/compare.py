@@ -103,7 +103,7 @@ def compare(
     meant for each folder), verdicts read while a folder has fewer are said to be interim."""
     family = _family(a, others, than, trend, planned)
     note = interim_note(family.short, len(family.hypotheses), "these")
-    verdicts = "\n".join(verdict_lines(judge(family.hypotheses, whose="these")))
+    verdicts = "\n".join(verdict_lines(judge(family.hypotheses, interim=None, whose="these")))
     return "\n\n".join([measures_table(family.measured, "Configuration", family.labels), *([note] if note else []), verdicts])
 
 
@@ -112,4 +112,4 @@ def compare_verdicts(
 ) -> list[Verdict]:
     """compare's verdicts as records, one per hypothesis and reading, for scripts."""
     family = _family(a, others, than, trend, planned)
-    return verdict_records(judge(family.hypotheses, bool(family.short) if planned is not None else None, "these"))
+    return verdict_records(judge(family.hypotheses, interim=bool(family.short) if planned is not None else None, whose="these"))

@@ -78,7 +78,8 @@ def _paper_notes() -> str:
 def render_report(
     collection: RunCollection, studies: Sequence[StudyReading], figures: Sequence[Path], out_dir: Path,
 ) -> str:
-    """report.md's text: the collection's runs against the paper, then the studies as read (read_studies)."""
+    """report.md's text: the collection's runs against the paper, then the studies, which must be
+    read_studies(collection.cells()) (write_report reads them once for verdicts.csv too)."""
     cells = collection.cells()
     sections = [
         _header(collection, cells),

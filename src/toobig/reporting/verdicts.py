@@ -40,6 +40,10 @@ class Conclusion:
     outcome: str
     words: str
 
+    def __post_init__(self) -> None:
+        if self.outcome not in (HOLDS, OPPOSITE, NO_GAIN, UNDECIDED):
+            raise ValueError(f"a verdict without a known conclusion: {self.outcome!r} ({self.words!r})")
+
 
 @dataclass(frozen=True)
 class Group:
@@ -429,7 +433,7 @@ class Verdict:
 class Judged:
     """A hypothesis with its verdicts: counted, and graded where it has graded values."""
 
-    hypothesis: Hypothesis
+    tested: Hypothesis
     counted: Verdict
     graded: Verdict | None
     whose: str  # how the words name the family: "the study's", or e.g. "these" (compare)
@@ -440,22 +444,22 @@ class Judged:
 
     def lines(self) -> list[str]:
         """The hypothesis as a bullet with its two verdicts."""
-        return self.hypothesis.lines(self.counted, self.graded, self.whose)
+        return self.tested.lines(self.counted, self.graded, self.whose)
 
 
-def judge(hypotheses: Sequence[Hypothesis], interim: bool | None = None, whose: str = STUDY_FAMILY) -> list[Judged]:
+def _verdict(h: Hypothesis, reading: str, c: Conclusion, p: Adjusted, interim: bool | None) -> Verdict:
+    return Verdict(h.key or h.hypothesis, h.hypothesis, reading, c.outcome, c.words, p, interim)
+
+
+def judge(hypotheses: Sequence[Hypothesis], *, interim: bool | None, whose: str = STUDY_FAMILY) -> list[Judged]:
     """Each hypothesis of one family (a study's) with its verdicts, Holm-adjusted within the
-    family. whose names the family in the words ("the study's", or e.g. "these" for comparisons
-    asked together); interim says whether they were read before the planned seeds were in."""
+    family. interim says whether they were read before the planned seeds were in (None: no plan
+    was given); whose names the family in the words ("the study's", or e.g. "these" for
+    comparisons asked together)."""
     out = []
     for h, (counted_p, graded_p) in zip(hypotheses, holm_family(hypotheses)):
-        key = h.key or h.hypothesis
-
-        def verdict(reading: str, c: Conclusion, p: Adjusted) -> Verdict:
-            return Verdict(key, h.hypothesis, reading, c.outcome, c.words, p, interim)
-
-        counted = verdict(COUNTED, h.conclude_counted(counted_p, whose), counted_p)
-        graded = None if graded_p is None else verdict(GRADED, h.conclude_graded(graded_p, whose), graded_p)
+        counted = _verdict(h, COUNTED, h.conclude_counted(counted_p, whose), counted_p, interim)
+        graded = None if graded_p is None else _verdict(h, GRADED, h.conclude_graded(graded_p, whose), graded_p, interim)
         out.append(Judged(h, counted, graded, whose))
     return out
 
