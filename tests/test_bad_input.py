@@ -110,6 +110,8 @@ CASES = [
     (["reproduce", "--experiments", "table9"], "unknown experiment 'table9'"),
     (["reproduce", "--num-seeds", "0"], "--num-seeds must be >= 1"),
     (["reproduce", "--max-iters", "0"], "--max-iters must be >= 1"),
+    (["reproduce", "--models", " , "], "--models expects comma-separated model names (e.g. n28,n56), got ' , '"),
+    (["reproduce", "--experiments", "order-ablation", "--models", "n29"], "--models: n29: not a model of these experiments"),
     (["reproduce", "--executor", "slurm"], "invalid choice: 'slurm'"),
     (["sweep", "missing.toml"], "missing.toml"),
     (["sweep", "{bad_toml}"], "bad.toml"),

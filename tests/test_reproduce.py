@@ -115,3 +115,34 @@ def test_no_report_trains_and_tests_but_leaves_the_report_alone(tmp_path):
     )
     assert cli.returncode == 0 and "report: not written" in cli.stdout, cli.stdout + cli.stderr
     assert (report_dir / "report.md").read_text() == "the committed report\n"
+
+
+def test_models_plans_only_the_runs_of_the_models_named(tmp_path):
+    messages: list[str] = []
+    options = ReproduceOptions(
+        experiments=("order-ablation", "table2"), seeds=(0, 1), models=("n56", "n28"), out=tmp_path,
+        run_options=RunOptions(device="cpu"), dry_run=True,
+    )
+    reproduce(options, say=messages.append)
+    lines = [line.strip() for m in messages for line in m.splitlines()]
+    planned = [line.split("/")[-2] for line in lines if line.endswith(": new")]
+    # 5 protocols x 2 models x 2 seeds; Table 2's n28 and n56 runs are the order ablation's paper runs.
+    assert len(planned) == 20 and {name.split("-")[1] for name in planned} == {"n28", "n56"}
+    # Nothing of n14's (no out-of-range test to plan) or of the MLT's (no note that it is skipped).
+    assert not any("out-of-range" in m or "MLT" in m for m in messages), messages
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("models, experiments, message", [
+    (("n14", "n29"), ("order-ablation",), r"--models: n29: not a model of these experiments \(theirs: n14, n28, n56\)"),
+    (("mlt",), ("table2",), r"--models: mlt: .*planned on a GPU or with --include-mlt"),
+    ((), ("table2",), r"--models: none named"),
+    (("n14",), ("table2", "capacity"), r"--models does not apply to the capacity search"),
+])
+def test_models_that_plan_nothing_asked_fail_before_training(tmp_path, models, experiments, message):
+    options = ReproduceOptions(
+        experiments=experiments, seeds=(0,), models=models, out=tmp_path, run_options=RunOptions(device="cpu"), max_iters=4,
+    )
+    with pytest.raises(ConfigError, match=message):
+        reproduce(options, say=lambda _: None)
+    assert not (tmp_path / "runs").exists()

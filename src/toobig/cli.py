@@ -153,9 +153,15 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         raise UsageError(f"--num-seeds must be >= 1, got {args.num_seeds}")
     if args.max_iters is not None and args.max_iters < 1:
         raise UsageError(f"--max-iters must be >= 1, got {args.max_iters}")
+    models = None
+    if args.models is not None:
+        models = tuple(dict.fromkeys(m.strip() for m in args.models.split(",") if m.strip()))
+        if not models:
+            raise UsageError(f"--models expects comma-separated model names (e.g. n28,n56), got {args.models!r}")
     options = ReproduceOptions(
         experiments=tuple(parse_experiments(args.experiments)),
         seeds=None if args.num_seeds is None else tuple(range(args.num_seeds)),
+        models=models,
         out=args.out,
         max_iters=args.max_iters,
         include_mlt=args.include_mlt,
@@ -397,6 +403,10 @@ def parser() -> argparse.ArgumentParser:
         "--num-seeds", type=int,
         help="seeds 0..K-1 per configuration (default: 3 for the paper's experiments; for the studies, what each "
         f"plans: {', '.join(f'{s.seeds} for {s.name}' for s in STUDIES.values())})",
+    )
+    p.add_argument(
+        "--models", metavar="M[,M...]",
+        help="only the runs of these models, e.g. n28,n56 (default: every model of the experiments; not with capacity)",
     )
     p.add_argument("--out", type=Path, default=Path("results"), help="runs go to OUT/runs, the report to OUT/report")
     p.add_argument("--max-iters", type=int, help="shorten every run (the schedule shrinks in proportion)")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .config import ConfigError, RunConfig
 from .engine.device import resolve_device
 from .engine.population import check_batch_shards
 from .executors import Failure, SweepOutcome, execute, plan_jobs
@@ -28,6 +29,9 @@ class ReproduceOptions:
     experiments: tuple[str, ...] = ("table2",)
     # None: each experiment's own default (3 seeds for the paper's, what a study asks for).
     seeds: tuple[int, ...] | None = None
+    # None: every model of the experiments; else only these (e.g. ("n28", "n56")), for a study
+    # asked of some of its models. The capacity search picks its own widths and takes none.
+    models: tuple[str, ...] | None = None
     out: Path = Path("results")
     max_iters: int | None = None
     include_mlt: bool = False
@@ -72,7 +76,8 @@ def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> 
     the result (and its directory holds error.json where training failed)."""
     require_folder(Path(options.out), holds="the runs and the report go")
     include_mlt = options.include_mlt or resolve_device(options.run_options.device).type == "cuda"
-    if not include_mlt and any(e in options.experiments for e in (*TABLES, "grokking")):
+    mlt_asked = options.models is None or "mlt" in options.models
+    if not include_mlt and mlt_asked and any(e in options.experiments for e in (*TABLES, "grokking")):
         what = "MLT rows and the grokking run (an MLT)" if "grokking" in options.experiments else "MLT rows"
         say(f"{what} skipped: on a CPU they take hours each (pass --include-mlt to run them anyway)")
     configs = []
@@ -81,6 +86,8 @@ def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> 
     # Studies share configurations with each other and with Table 2 (e.g. n14 under the paper's
     # protocol): each run is planned once.
     configs = list({run_dir_name(c): c for c in configs}.values())
+    if options.models is not None:
+        configs = _of_models(configs, options)
     # The capacity search plans its widths one by one, after the rest has trained: a
     # --batch-shards that does not suit one of them fails now, not hours in.
     searched = range(1, CAPACITY_MAX_N + 1) if "capacity" in options.experiments else ()
@@ -110,6 +117,22 @@ def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> 
     return ReproduceResult(report_dir, tuple(failed))
 
 
+def _of_models(configs: list[RunConfig], options: ReproduceOptions) -> list[RunConfig]:
+    """The configurations of options.models; each one named must be a model of the experiments."""
+    assert options.models is not None
+    if "capacity" in options.experiments:
+        raise ConfigError("--models does not apply to the capacity search, which picks its widths itself")
+    have = list(dict.fromkeys(c.model_name for c in configs))
+    unknown = [m for m in options.models if m not in have]
+    if unknown or not options.models:
+        of = ", ".join(have) or "none"
+        mlt = "; the MLT's runs are planned on a GPU or with --include-mlt" if "mlt" in unknown else ""
+        raise ConfigError(
+            f"--models: {', '.join(unknown) or 'none named'}: not a model of these experiments (theirs: {of}{mlt})"
+        )
+    return [c for c in configs if c.model_name in options.models]
+
+
 def _run(configs, options: ReproduceOptions, say: Callable[[str], None]) -> SweepOutcome:
     jobs = plan_jobs(configs, options.runs_dir, options.run_options)
     outcome = execute(jobs, options.executor, options.address, options.workers, progress=True)
@@ -122,7 +145,7 @@ def _dry_run(configs, options: ReproduceOptions, say: Callable[[str], None]) -> 
     say(plan_jobs(configs, options.runs_dir, options.run_options).describe())
     if "capacity" in options.experiments:
         say(_capacity_search_position(options))
-    if "table2" in options.experiments:
+    if "table2" in options.experiments and _table2_n14(configs, options):  # (not where --models leaves n14 out)
         lacking = [c for c in _table2_n14(configs, options) if not (options.runs_dir / run_dir_name(c) / EXTRAPOLATION_FILE).is_file()]
         say(f"out-of-range test (0-19): on the Table 2 n14 runs without one once complete ({len(lacking)} of them now)")
     say(f"report: {options.report_dir / 'report.md'}" if options.write_report else "report: not written")
