@@ -93,6 +93,24 @@ def test_report_writes_the_report_of_a_runs_directory(runs, tmp_path):
     assert report == tmp_path / "rep" / "report.md" and report.is_file() and (tmp_path / "rep" / "results.csv").is_file()
 
 
+def test_reproduce_plans_and_trains_what_the_command_line_would(tmp_path, capsys):
+    # A dry run of a study asked of one model: its five protocols, nothing written.
+    result = toobig.reproduce("order-ablation", models="n28", num_seeds=1, out=tmp_path, dry_run=True, device="cpu")
+    planned = [line for line in capsys.readouterr().out.splitlines() if line.endswith(": new")]
+    assert result.report_dir is None and len(planned) == 5 and all("-n28-" in line for line in planned)
+    assert not (tmp_path / "runs").exists()
+    # A real one, shortened: Table 2's n14 only, its out-of-range test and the report.
+    result = toobig.reproduce(["table2"], models=["n14"], num_seeds=1, max_iters=4, out=tmp_path, device="cpu")
+    assert result.failed == () and result.report_dir == tmp_path / "report"
+    assert (tmp_path / "report" / "report.md").is_file() and (tmp_path / "report" / "verdicts.csv").is_file()
+    (run,) = toobig.load_runs(tmp_path / "runs")
+    assert run.config.model_name == "n14" and (run.path / "extrapolation.json").is_file()
+    with pytest.raises(TypeError, match="unknown option"):
+        toobig.reproduce("table2", out=tmp_path, gpus=2)
+    with pytest.raises(ConfigError, match="num_seeds must be >= 1"):
+        toobig.reproduce("table2", out=tmp_path, num_seeds=0)
+
+
 def test_import_toobig_loads_no_torch():
     code = "import sys, toobig; assert 'torch' not in sys.modules; print(toobig.config().label)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -115,5 +133,7 @@ def test_api_names_stay_functions_once_every_submodule_is_loaded():
     for info in pkgutil.walk_packages(toobig.__path__, "toobig."):
         if not info.name.endswith("ray_backend"):
             importlib.import_module(info.name)
-    for name in ("config", "train", "load_run", "load_runs", "evaluate", "sample", "report"):
+    for name in toobig.api.__all__:
+        if name in ("Run", "RunOptions"):
+            continue
         assert callable(getattr(toobig, name)) and getattr(toobig, name).__module__ == "toobig.api", name

@@ -11,7 +11,7 @@ import pytest
 
 from toobig.config import ConfigError
 from toobig.options import RunOptions
-from toobig.reproduce import ReproduceOptions, reproduce
+from toobig.reproduction import ReproduceOptions, reproduce
 
 
 def _snapshot(root):
@@ -77,9 +77,9 @@ def test_a_batch_shard_count_that_does_not_suit_a_later_capacity_width_fails_bef
 
 
 def test_a_dry_run_says_where_the_capacity_search_stands(tmp_path, monkeypatch):
-    import toobig.reproduce
+    import toobig.reproduction
 
-    monkeypatch.setattr(toobig.reproduce, "CAPACITY_MAX_N", 2)  # widths n1, n2
+    monkeypatch.setattr(toobig.reproduction, "CAPACITY_MAX_N", 2)  # widths n1, n2
     messages: list[str] = []
     options = ReproduceOptions(experiments=("capacity",), seeds=(0,), out=tmp_path, run_options=RunOptions(device="cpu"), max_iters=4)
     dry = ReproduceOptions(**{**options.__dict__, "dry_run": True})

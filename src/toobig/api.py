@@ -21,6 +21,7 @@ from .presets import resolve
 
 if TYPE_CHECKING:
     from .reporting.verdicts import Verdict
+    from .reproduction import ReproduceResult
 
 # Only config and presets load with `import toobig` (no torch); the rest loads on first use.
 
@@ -186,6 +187,58 @@ def sample(
     return sample_trained(trained, prompt, num_samples, max_new_tokens, temperature, greedy)
 
 
+def reproduce(
+    experiments: str | Sequence[str] = "table2",
+    *,
+    num_seeds: int | None = None,
+    models: Sequence[str] | None = None,
+    out: str | Path = "results",
+    max_iters: int | None = None,
+    include_mlt: bool = False,
+    write_report: bool = True,
+    dry_run: bool = False,
+    executor: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    options: RunOptions | None = None,
+    **how: Any,
+) -> ReproduceResult:
+    """Train what the experiments still miss into OUT/runs (complete runs are skipped, interrupted
+    ones resume), then write the report to OUT/report. experiments: names or one comma-separated
+    string, as `toobig reproduce --experiments` takes them (the paper's table2..table7, grokking,
+    capacity, "all"; the studies, e.g. "order-ablation", "beyond"); num_seeds: seeds 0..K-1 (None:
+    each experiment's plan); models: only these models' runs, e.g. ("n28", "n56"). How runs train
+    is `options` or its fields as keywords, as in train(). Failed runs are in the result's
+    `failed`; they do not stop the others or the report."""
+    from .experiments import parse_experiments
+    from .reproduction import ReproduceOptions, reproduce as reproduce_experiments
+
+    unknown = sorted(set(how) - {f.name for f in fields(RunOptions)})
+    if unknown:
+        raise TypeError(f"reproduce() got unknown option(s) {', '.join(unknown)} (the fields of toobig.RunOptions)")
+    if num_seeds is not None and num_seeds < 1:
+        raise ConfigError(f"num_seeds must be >= 1, got {num_seeds}")
+    if max_iters is not None and max_iters < 1:
+        raise ConfigError(f"max_iters must be >= 1, got {max_iters}")
+    if isinstance(models, str):  # one name, or several comma-separated, as on the command line
+        models = [m.strip() for m in models.split(",")]
+    names = experiments if isinstance(experiments, str) else ",".join(experiments)
+    return reproduce_experiments(ReproduceOptions(
+        experiments=tuple(parse_experiments(names)),
+        seeds=None if num_seeds is None else tuple(range(num_seeds)),
+        models=None if models is None else tuple(dict.fromkeys(m for m in models if m)),
+        out=Path(out),
+        max_iters=max_iters,
+        include_mlt=include_mlt,
+        executor=executor,
+        address=address,
+        workers=workers,
+        run_options=replace(require_options(options if options is not None else RunOptions()), **how),
+        dry_run=dry_run,
+        write_report=write_report,
+    ))
+
+
 def report(runs_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write report.md, results.csv, verdicts.csv (the studies' verdicts; the header alone without
     them) and figures for the runs below runs_dir; return report.md."""
@@ -223,4 +276,7 @@ def compare_verdicts(
 
 _FIELDS = _field_names()
 
-__all__ = ["Run", "RunOptions", "compare", "compare_verdicts", "config", "evaluate", "load_run", "load_runs", "report", "sample", "train"]
+__all__ = [
+    "Run", "RunOptions", "compare", "compare_verdicts", "config", "evaluate", "load_run", "load_runs", "report", "reproduce",
+    "sample", "train",
+]

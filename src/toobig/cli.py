@@ -146,9 +146,6 @@ def cmd_extrapolate(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from .experiments import parse_experiments
-    from .reproduce import ReproduceOptions, reproduce
-
     if args.num_seeds is not None and args.num_seeds < 1:
         raise UsageError(f"--num-seeds must be >= 1, got {args.num_seeds}")
     if args.max_iters is not None and args.max_iters < 1:
@@ -158,21 +155,21 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         models = tuple(dict.fromkeys(m.strip() for m in args.models.split(",") if m.strip()))
         if not models:
             raise UsageError(f"--models expects comma-separated model names (e.g. n28,n56), got {args.models!r}")
-    options = ReproduceOptions(
-        experiments=tuple(parse_experiments(args.experiments)),
-        seeds=None if args.num_seeds is None else tuple(range(args.num_seeds)),
+    result = api.reproduce(
+        args.experiments,
+        num_seeds=args.num_seeds,
         models=models,
         out=args.out,
         max_iters=args.max_iters,
         include_mlt=args.include_mlt,
+        write_report=not args.no_report,
+        dry_run=args.dry_run,
         executor=args.executor,
         address=args.address,
         workers=args.workers,
-        run_options=_run_options(args),
-        dry_run=args.dry_run,
-        write_report=not args.no_report,
+        options=_run_options(args),
     )
-    return 1 if reproduce(options).failed else 0
+    return 1 if result.failed else 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
