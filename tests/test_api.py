@@ -100,7 +100,7 @@ def test_reproduce_plans_and_trains_what_the_command_line_would(tmp_path, capsys
     assert result.report_dir is None and len(planned) == 5 and all("-n28-" in line for line in planned)
     assert not (tmp_path / "runs").exists()
     # A real one, shortened: Table 2's n14 only, its out-of-range test and the report.
-    result = toobig.reproduce(["table2"], models=["n14"], num_seeds=1, max_iters=4, out=tmp_path, device="cpu")
+    result = toobig.reproduce(["table2"], models=[" n14"], num_seeds=1, max_iters=4, out=tmp_path, device="cpu")
     assert result.failed == () and result.report_dir == tmp_path / "report"
     assert (tmp_path / "report" / "report.md").is_file() and (tmp_path / "report" / "verdicts.csv").is_file()
     (run,) = toobig.load_runs(tmp_path / "runs")
@@ -109,6 +109,10 @@ def test_reproduce_plans_and_trains_what_the_command_line_would(tmp_path, capsys
         toobig.reproduce("table2", out=tmp_path, gpus=2)
     with pytest.raises(ConfigError, match="num_seeds must be >= 1"):
         toobig.reproduce("table2", out=tmp_path, num_seeds=0)
+    with pytest.raises(ConfigError, match="--models: no model named"):
+        toobig.reproduce("table2", out=tmp_path, models=[" ", ""])
+    with pytest.raises(ConfigError, match="a planned job resumes its runs and never overwrites them"):
+        toobig.reproduce("table2", out=tmp_path, overwrite=True)
 
 
 def test_import_toobig_loads_no_torch():

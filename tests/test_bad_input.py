@@ -112,6 +112,8 @@ CASES = [
     (["reproduce", "--max-iters", "0"], "--max-iters must be >= 1"),
     (["reproduce", "--models", " , "], "--models expects comma-separated model names (e.g. n28,n56), got ' , '"),
     (["reproduce", "--experiments", "order-ablation", "--models", "n29"], "--models: n29: not a model of these experiments"),
+    (["reproduce", "--models", "mlt", "--device", "cpu"], "--models: mlt: not a model of these experiments"),
+    (["reproduce", "--experiments", " , "], "--experiments: no experiment named in ' , '"),
     (["reproduce", "--executor", "slurm"], "invalid choice: 'slurm'"),
     (["sweep", "missing.toml"], "missing.toml"),
     (["sweep", "{bad_toml}"], "bad.toml"),
@@ -167,7 +169,8 @@ def test_bad_input_is_one_line_exit_2_and_nothing_on_disk(argv, message, run_dir
         code = cli.main(argv)
     except SystemExit as exc:  # argparse's usage errors
         code = exc.code
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert code == 2, err
     assert message in err and "Traceback" not in err and err.strip().count("\n") <= 1, err
+    assert out == "", out  # the one line is all bad input gets
     assert _files(tmp_path) == before and _files(run_dir) == run_before

@@ -136,8 +136,8 @@ def test_models_plans_only_the_runs_of_the_models_named(tmp_path):
 @pytest.mark.parametrize("models, experiments, message", [
     (("n14", "n29"), ("order-ablation",), r"--models: n29: not a model of these experiments \(theirs: n14, n28, n56\)"),
     (("mlt",), ("table2",), r"--models: mlt: .*planned on a GPU or with --include-mlt"),
-    ((), ("table2",), r"--models: none named"),
-    (("n14",), ("table2", "capacity"), r"--models does not apply to the capacity search"),
+    ((), ("table2",), r"--models: no model named \(the experiments' models: n14, n28, n56\)"),
+    (("n14",), ("table2", "capacity"), r"--models does not apply to the capacity search \(the experiment capacity, which all"),
 ])
 def test_models_that_plan_nothing_asked_fail_before_training(tmp_path, models, experiments, message):
     options = ReproduceOptions(

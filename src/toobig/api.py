@@ -203,13 +203,16 @@ def reproduce(
     options: RunOptions | None = None,
     **how: Any,
 ) -> ReproduceResult:
-    """Train what the experiments still miss into OUT/runs (complete runs are skipped, interrupted
-    ones resume), then write the report to OUT/report. experiments: names or one comma-separated
-    string, as `toobig reproduce --experiments` takes them (the paper's table2..table7, grokking,
-    capacity, "all"; the studies, e.g. "order-ablation", "beyond"); num_seeds: seeds 0..K-1 (None:
-    each experiment's plan); models: only these models' runs, e.g. ("n28", "n56"). How runs train
-    is `options` or its fields as keywords, as in train(). Failed runs are in the result's
-    `failed`; they do not stop the others or the report."""
+    """`toobig reproduce`: train what the experiments still miss into OUT/runs (complete runs are
+    skipped, interrupted ones resume), then write the report to OUT/report (not with
+    write_report=False or dry_run=True: the result's report_dir is then None). experiments: names,
+    or one comma-separated string, as --experiments takes them (the paper's table2..table7,
+    grokking, capacity, "all"; the studies, e.g. "order-ablation", "beyond"); num_seeds: seeds
+    0..K-1 (None: each experiment's plan); models: only these models' runs, e.g. ("n28", "n56").
+    How runs train is `options` or its fields as keywords, as in train(), except that runs always
+    resume (overwrite=True is refused). Progress goes to stdout. Failed runs are in the result's
+    `failed`: they do not stop the others or the report. Bad input raises ConfigError (a value),
+    StoreError (a folder) or TypeError (an unknown keyword)."""
     from .experiments import parse_experiments
     from .reproduction import ReproduceOptions, reproduce as reproduce_experiments
 
@@ -221,12 +224,12 @@ def reproduce(
     if max_iters is not None and max_iters < 1:
         raise ConfigError(f"max_iters must be >= 1, got {max_iters}")
     if isinstance(models, str):  # one name, or several comma-separated, as on the command line
-        models = [m.strip() for m in models.split(",")]
+        models = models.split(",")
     names = experiments if isinstance(experiments, str) else ",".join(experiments)
     return reproduce_experiments(ReproduceOptions(
         experiments=tuple(parse_experiments(names)),
         seeds=None if num_seeds is None else tuple(range(num_seeds)),
-        models=None if models is None else tuple(dict.fromkeys(m for m in models if m)),
+        models=None if models is None else tuple(dict.fromkeys(m.strip() for m in models if m.strip())),
         out=Path(out),
         max_iters=max_iters,
         include_mlt=include_mlt,

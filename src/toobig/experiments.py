@@ -44,6 +44,8 @@ def parse_experiments(text: str) -> list[str]:
     for token in (t.strip() for t in text.split(",") if t.strip()):
         expanded = list(EXPERIMENTS) if token == "all" else list(STUDIES) if token == "beyond" else [token]
         names += [n for n in expanded if n not in names]
+    if not names:
+        raise ConfigError(f"--experiments: no experiment named in {text!r}")
     for name in names:
         if name not in EXPERIMENTS and name not in STUDIES:
             allowed = ", ".join([*EXPERIMENTS, "all", *STUDIES, "beyond"])

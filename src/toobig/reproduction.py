@@ -11,7 +11,7 @@ from .config import ConfigError, RunConfig
 from .engine.device import resolve_device
 from .engine.population import check_batch_shards
 from .executors import Failure, SweepOutcome, execute, plan_jobs
-from .executors.plan import is_complete
+from .executors.plan import is_complete, require_plannable
 from .experiments import TABLES, capacity_config, experiment_configs
 from .presets import make_config, with_max_iters
 from .studies import STUDIES
@@ -75,11 +75,8 @@ def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> 
     A failed run or out-of-range test does not stop the others or the report; it is listed in
     the result (and its directory holds error.json where training failed)."""
     require_folder(Path(options.out), holds="the runs and the report go")
+    require_plannable(options.run_options)
     include_mlt = options.include_mlt or resolve_device(options.run_options.device).type == "cuda"
-    mlt_asked = options.models is None or "mlt" in options.models
-    if not include_mlt and mlt_asked and any(e in options.experiments for e in (*TABLES, "grokking")):
-        what = "MLT rows and the grokking run (an MLT)" if "grokking" in options.experiments else "MLT rows"
-        say(f"{what} skipped: on a CPU they take hours each (pass --include-mlt to run them anyway)")
     configs = []
     for name in options.experiments:
         configs += experiment_configs(name, options.seeds_for(name), include_mlt, options.max_iters)
@@ -93,6 +90,11 @@ def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> 
     searched = range(1, CAPACITY_MAX_N + 1) if "capacity" in options.experiments else ()
     for config in [*configs, *(c for n in searched for c in _capacity_configs(n, options))]:
         check_batch_shards(config, options.run_options.batch_shards)
+    # Said once the input has passed every check, so that bad input gets its one line alone (and
+    # not where --models leaves the MLT out: naming it without a GPU or --include-mlt fails above).
+    if not include_mlt and options.models is None and any(e in options.experiments for e in (*TABLES, "grokking")):
+        what = "MLT rows and the grokking run (an MLT)" if "grokking" in options.experiments else "MLT rows"
+        say(f"{what} skipped: on a CPU they take hours each (pass --include-mlt to run them anyway)")
     if options.dry_run:
         _dry_run(configs, options, say)
         return ReproduceResult(None)
@@ -121,21 +123,24 @@ def _of_models(configs: list[RunConfig], options: ReproduceOptions) -> list[RunC
     """The configurations of options.models; each one named must be a model of the experiments."""
     assert options.models is not None
     if "capacity" in options.experiments:
-        raise ConfigError("--models does not apply to the capacity search, which picks its widths itself")
-    have = list(dict.fromkeys(c.model_name for c in configs))
-    unknown = [m for m in options.models if m not in have]
-    if unknown or not options.models:
-        of = ", ".join(have) or "none"
-        mlt = "; the MLT's runs are planned on a GPU or with --include-mlt" if "mlt" in unknown else ""
         raise ConfigError(
-            f"--models: {', '.join(unknown) or 'none named'}: not a model of these experiments (theirs: {of}{mlt})"
+            "--models does not apply to the capacity search (the experiment capacity, which all includes): "
+            "it picks its widths itself"
         )
+    have = list(dict.fromkeys(c.model_name for c in configs))
+    of = ", ".join(have) or "none"
+    if not options.models:
+        raise ConfigError(f"--models: no model named (the experiments' models: {of})")
+    unknown = [m for m in options.models if m not in have]
+    if unknown:
+        mlt = "; the MLT's runs are planned on a GPU or with --include-mlt" if "mlt" in unknown else ""
+        raise ConfigError(f"--models: {', '.join(unknown)}: not a model of these experiments (theirs: {of}{mlt})")
     return [c for c in configs if c.model_name in options.models]
 
 
 def _run(configs, options: ReproduceOptions, say: Callable[[str], None]) -> SweepOutcome:
     jobs = plan_jobs(configs, options.runs_dir, options.run_options)
-    outcome = execute(jobs, options.executor, options.address, options.workers, progress=True)
+    outcome = execute(jobs, options.executor, options.address, options.workers, progress=options.run_options.progress)
     say(outcome.describe())
     return outcome
 

@@ -109,6 +109,13 @@ class SweepOutcome:
         return "\n".join(lines)
 
 
+def require_plannable(options: RunOptions) -> None:
+    """Options a planned job can train with (it resumes, so never overwrites); ConfigError if not."""
+    require_options(options)
+    if options.overwrite:
+        raise ConfigError("a planned job resumes its runs and never overwrites them; delete the run directories to start afresh")
+
+
 def plan_jobs(configs: Iterable[RunConfig], out_root: str | Path, options: RunOptions = RunOptions()) -> Plan:
     """Group configs into populations (same `digest()`), skip complete runs, split big ones.
 
@@ -116,9 +123,7 @@ def plan_jobs(configs: Iterable[RunConfig], out_root: str | Path, options: RunOp
     per job, so that the pieces run in parallel single-thread processes; on a GPU one job keeps the
     whole population and the trainer fits it to the GPU's memory.
     """
-    require_options(options)
-    if options.overwrite:
-        raise ConfigError("a planned job resumes its runs and never overwrites them; delete the run directories to start afresh")
+    require_plannable(options)
     # Absolute: a Ray worker's working directory is not the driver's.
     out_root = Path(os.path.abspath(out_root))
     require_folder(out_root)
