@@ -93,6 +93,23 @@ def test_report_writes_the_report_of_a_runs_directory(runs, tmp_path):
     assert report == tmp_path / "rep" / "report.md" and report.is_file() and (tmp_path / "rep" / "results.csv").is_file()
 
 
+def test_sweep_trains_configurations_side_by_side_and_skips_them_after(tmp_path, capsys):
+    grid = [toobig.config("arithmetic", "n14", iters=4, learning_rate=lr, seed=s) for lr in (1e-2, 3e-3) for s in (0, 1)]
+    plan = toobig.sweep(grid, tmp_path, dry_run=True, device="cpu")
+    assert plan.completed == () and sum(line.endswith(": new") for line in capsys.readouterr().out.splitlines()) == 4
+    assert not any(tmp_path.iterdir())  # nothing trained, nothing written
+    outcome = toobig.sweep(grid, tmp_path, workers=1, device="cpu")
+    assert outcome.ok and len(outcome.completed) == 4
+    runs = toobig.load_runs(tmp_path)
+    assert sorted((r.config.train.learning_rate, r.seed) for r in runs) == [(3e-3, 0), (3e-3, 1), (1e-2, 0), (1e-2, 1)]
+    again = toobig.sweep(grid, tmp_path, workers=1, device="cpu")
+    assert again.completed == () and sorted(again.skipped) == sorted(outcome.completed)
+    with pytest.raises(TypeError, match="a sweep file or RunConfigs"):
+        toobig.sweep(["arithmetic-n14"], tmp_path)
+    with pytest.raises(TypeError, match="unknown option"):
+        toobig.sweep(grid, tmp_path, threads=2)
+
+
 def test_reproduce_plans_and_trains_what_the_command_line_would(tmp_path, capsys):
     # A dry run of a study asked of one model: its five protocols, nothing written.
     result = toobig.reproduce("order-ablation", models="n28", num_seeds=1, out=tmp_path, dry_run=True, device="cpu")

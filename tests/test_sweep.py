@@ -8,7 +8,7 @@ import pytest
 
 from toobig.config import ConfigError, validate
 from toobig.presets import make_config
-from toobig.sweep import load_sweep
+from toobig.sweep_file import load_sweep
 
 EXAMPLE = """
 [sweep]

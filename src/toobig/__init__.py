@@ -1,7 +1,7 @@
 """toobig: capacity vs. memorization/generalization in small transformers.
 
 The Python API: toobig.config, train (how: RunOptions), load_run, load_runs, evaluate, sample,
-reproduce, report, compare, compare_verdicts and Run (defined in toobig.api; `import toobig` loads
+sweep, reproduce, report, compare, compare_verdicts and Run (defined in toobig.api; `import toobig` loads
 no torch until one of them needs it).
 """
 
@@ -10,10 +10,11 @@ __version__ = "0.1.0"
 # Bound after toobig.config (the module) has loaded, so the name toobig.config is the function;
 # `from toobig.config import RunConfig` still finds the module.
 from .api import (  # noqa: E402
-    Run, RunOptions, compare, compare_verdicts, config, evaluate, load_run, load_runs, report, reproduce, sample, train,
+    Run, RunOptions, compare, compare_verdicts, config, evaluate, load_run, load_runs, report, reproduce, sample, sweep,
+    train,
 )
 
 __all__ = [
     "__version__", "Run", "RunOptions", "compare", "compare_verdicts", "config", "evaluate", "load_run", "load_runs", "report",
-    "reproduce", "sample", "train",
+    "reproduce", "sample", "sweep", "train",
 ]

@@ -20,6 +20,7 @@ from .options import RunOptions, require_options
 from .presets import resolve
 
 if TYPE_CHECKING:
+    from .executors import SweepOutcome
     from .reporting.verdicts import Verdict
     from .reproduction import ReproduceResult
 
@@ -148,10 +149,7 @@ def train(
     overwrite=True, progress=False, max_members=2, tensorboard=True, batch_shards=2."""
     from .training import train as train_population
 
-    unknown = sorted(set(how) - {f.name for f in fields(RunOptions)})
-    if unknown:
-        raise TypeError(f"train() got unknown option(s) {', '.join(unknown)} (the fields of toobig.RunOptions)")
-    options = replace(require_options(options if options is not None else RunOptions()), **how)
+    options = _how("train", options, how)
     configs = [configs] if isinstance(configs, RunConfig) else list(configs)
     dirs = []
     for cfg in configs:
@@ -187,6 +185,53 @@ def sample(
     return sample_trained(trained, prompt, num_samples, max_new_tokens, temperature, greedy)
 
 
+def _how(function: str, options: RunOptions | None, how: dict[str, Any]) -> RunOptions:
+    """options (default RunOptions()) with any of its fields given as keywords on top."""
+    unknown = sorted(set(how) - {f.name for f in fields(RunOptions)})
+    if unknown:
+        raise TypeError(f"{function}() got unknown option(s) {', '.join(unknown)} (the fields of toobig.RunOptions)")
+    return replace(require_options(options if options is not None else RunOptions()), **how)
+
+
+def sweep(
+    grid: str | Path | RunConfig | Sequence[RunConfig],
+    out: str | Path = "runs",
+    *,
+    executor: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    dry_run: bool = False,
+    options: RunOptions | None = None,
+    **how: Any,
+) -> SweepOutcome:
+    """`toobig sweep`: train configurations side by side, one population per configuration (its
+    seeds), on local processes (one per core) or on Ray, skipping complete runs and resuming
+    interrupted ones. grid: a sweep file (TOML, see toobig.sweep_file) or configurations, e.g.
+    [toobig.config("arithmetic", "n28", learning_rate=lr, seed=s) for lr in ... for s in ...].
+    How runs train is `options` or its fields as keywords, as in train(), except that runs always
+    resume. Progress goes to stdout. A run that fails does not stop the others: the outcome lists
+    completed, skipped and failed run directories; dry_run prints the plan and trains nothing
+    (the outcome lists only the runs already complete)."""
+    from .executors import SweepOutcome, execute, plan_jobs
+    from .sweep_file import load_sweep
+
+    run_options = _how("sweep", options, how)
+    if isinstance(grid, (str, Path)):
+        configs = load_sweep(Path(grid))
+    else:
+        configs = [grid] if isinstance(grid, RunConfig) else list(grid)
+        bad = [c for c in configs if not isinstance(c, RunConfig)]
+        if bad or not configs:
+            raise TypeError(f"sweep() takes a sweep file or RunConfigs (toobig.config), got {bad[0] if bad else 'none'!r}")
+    plan = plan_jobs(configs, out, run_options)
+    if dry_run:
+        print(plan.describe())
+        return SweepOutcome(skipped=plan.skipped)
+    outcome = execute(plan, executor, address, workers, progress=run_options.progress)
+    print(outcome.describe())
+    return outcome
+
+
 def reproduce(
     experiments: str | Sequence[str] = "table2",
     *,
@@ -216,9 +261,7 @@ def reproduce(
     from .experiments import parse_experiments
     from .reproduction import ReproduceOptions, reproduce as reproduce_experiments
 
-    unknown = sorted(set(how) - {f.name for f in fields(RunOptions)})
-    if unknown:
-        raise TypeError(f"reproduce() got unknown option(s) {', '.join(unknown)} (the fields of toobig.RunOptions)")
+    run_options = _how("reproduce", options, how)
     if num_seeds is not None and num_seeds < 1:
         raise ConfigError(f"num_seeds must be >= 1, got {num_seeds}")
     if max_iters is not None and max_iters < 1:
@@ -236,7 +279,7 @@ def reproduce(
         executor=executor,
         address=address,
         workers=workers,
-        run_options=replace(require_options(options if options is not None else RunOptions()), **how),
+        run_options=run_options,
         dry_run=dry_run,
         write_report=write_report,
     ))
@@ -281,5 +324,5 @@ _FIELDS = _field_names()
 
 __all__ = [
     "Run", "RunOptions", "compare", "compare_verdicts", "config", "evaluate", "load_run", "load_runs", "report", "reproduce",
-    "sample", "train",
+    "sample", "sweep", "train",
 ]

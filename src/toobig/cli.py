@@ -173,19 +173,16 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .executors import execute, plan_jobs
-    from .sweep import load_sweep
-
-    options = _run_options(args)
-    configs = load_sweep(args.file)
-    jobs = plan_jobs(configs, args.out, options)
-    if args.dry_run:
-        print(jobs.describe())
-        return 0
-    outcome = execute(jobs, args.executor, args.address, args.workers, progress=True)
-    print(outcome.describe())
     from .store import run_dir_name
+    from .sweep_file import load_sweep
 
+    configs = load_sweep(args.file)
+    outcome = api.sweep(
+        configs, args.out, executor=args.executor, address=args.address, workers=args.workers, dry_run=args.dry_run,
+        options=_run_options(args),
+    )
+    if args.dry_run:
+        return 0
     paths = sorted({args.out / run_dir_name(c) for c in configs})
     runs = [api.load_run(p) for p in paths if (p / "config.toml").is_file()]
     if runs:
