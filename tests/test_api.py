@@ -132,6 +132,14 @@ def test_reproduce_plans_and_trains_what_the_command_line_would(tmp_path, capsys
         toobig.reproduce("table2", out=tmp_path, overwrite=True)
 
 
+def test_the_question_example_sweeps_two_settings_and_compares_them(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "ask_a_question.py"), "20", "1", str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "extrapolates more than" in result.stdout and "counted: undecided" in result.stdout
+    assert len(toobig.load_runs(tmp_path)) == 2
+
+
 def test_import_toobig_loads_no_torch():
     code = "import sys, toobig; assert 'torch' not in sys.modules; print(toobig.config().label)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

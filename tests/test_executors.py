@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -308,3 +309,19 @@ def test_progress_says_what_will_run_then_each_job_with_the_time_left(tmp_path, 
     assert lines[1].startswith("[1/3] arithmetic-n14-paper") and lines[1].split("; ")[1].startswith("about 2 min left (")
     assert lines[2].split("; ")[1].startswith("about 1 min left (")
     assert lines[3].startswith("[3/3]") and "left" not in lines[3]
+
+
+def test_a_script_without_a_main_guard_is_told_why_its_workers_fail(tmp_path):
+    # Every spawned worker imports the script that started it: one that starts runs at its top
+    # level would start them again in each worker. The worker refuses, saying why.
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import toobig\n"
+        f"outcome = toobig.sweep(toobig.config('arithmetic', 'n14', iters=2), {str(tmp_path / 'runs')!r}, device='cpu')\n"
+        "print('failed:', len(outcome.failed))\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "failed: 1" in result.stdout, result.stdout + result.stderr
+    assert "runs were started again by a worker process importing the script that started them" in result.stderr
+    assert 'if __name__ == "__main__":' in result.stderr
+    assert result.stdout.count("failed: ") == 1  # the worker ran no sweep of its own

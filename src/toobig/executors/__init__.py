@@ -9,6 +9,7 @@ raises does not stop the others: each of its unfinished run directories gets `er
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -49,6 +50,7 @@ def execute(
     step tens of times in our measurements), unless one job's shards alone outnumber them. On a
     GPU the default is one worker: a population already fills the device.
     """
+    _require_not_importing_main()
     plan = jobs if isinstance(jobs, Plan) else Plan(tuple(jobs))
     if executor not in EXECUTORS:
         raise ConfigError(f"--executor: unknown executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
@@ -74,6 +76,19 @@ def execute(
         else:
             execute_ray(plan.jobs, address, workers, threads, tally.add)
     return tally.outcome()
+
+
+def _require_not_importing_main() -> None:
+    """Refuse to start runs from a worker that is still importing the parent's main script."""
+    # A "spawn" worker imports the script that started it before it runs its job (as Python's
+    # multiprocessing does for every spawned process): a script that starts runs at its top level
+    # would start them again in every worker, each failing obscurely. Python's own check for this
+    # is private too; this is the attribute it reads.
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise RuntimeError(
+            "runs were started again by a worker process importing the script that started them: put the "
+            "script's top level under `if __name__ == \"__main__\":`, as for any program that starts processes"
+        )
 
 
 class _Tally:
