@@ -8,24 +8,22 @@ import sys
 from pathlib import Path
 
 import toobig
-from toobig.store import run_dir_name
+
+LOWER, PAPER = 3e-3, 1e-2  # peak learning rates (the minimum is 1/100 of the peak, as in the paper)
 
 
 def main(iters: int, seeds: int, out: Path) -> int:
-    settings = {"lr 3e-3": 3e-3, "lr 1e-2 (paper)": 1e-2}
-    grid = {
-        name: [toobig.config("arithmetic", "n20", iters=iters, learning_rate=lr, min_lr=lr / 100, seed=s) for s in range(seeds)]
-        for name, lr in settings.items()
-    }
-    outcome = toobig.sweep([c for configs in grid.values() for c in configs], out)
+    grid = [toobig.config("arithmetic", "n20", iters=iters, learning_rate=lr, min_lr=lr / 100) for lr in (LOWER, PAPER)]
+    outcome = toobig.sweep(grid, seeds=range(seeds), out=out)
     if not outcome.ok:
         print("some runs failed; run the script again to retry them", file=sys.stderr)
         return 1
-    # Each setting's seeds share one configuration folder (its seed<N> runs' parent); the
-    # hypothesis: the first setting extrapolates more than the second.
-    low, paper = ((out / run_dir_name(configs[0])).parent for configs in grid.values())
-    print(toobig.compare(low, paper, planned=seeds))
-    for v in toobig.compare_verdicts(low, paper, planned=seeds):
+    # Each setting's seeds share one configuration folder (their runs' parent). The hypothesis:
+    # the lower peak extrapolates more than the paper's.
+    folder = {run.config.train.learning_rate: run.path.parent for run in toobig.load_runs(out)}
+    print(f"Does n20 extrapolate more at a peak learning rate of {LOWER:g} than at {PAPER:g}?\n")
+    print(toobig.compare(folder[LOWER], folder[PAPER], planned=seeds))
+    for v in toobig.compare_verdicts(folder[LOWER], folder[PAPER], planned=seeds):
         print(f"{v.reading}: {v.outcome} (p = {v.p.raw:.3g})")
     return 0
 

@@ -4,6 +4,7 @@ runs, and the README's example script."""
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -94,20 +95,25 @@ def test_report_writes_the_report_of_a_runs_directory(runs, tmp_path):
 
 
 def test_sweep_trains_configurations_side_by_side_and_skips_them_after(tmp_path, capsys):
-    grid = [toobig.config("arithmetic", "n14", iters=4, learning_rate=lr, seed=s) for lr in (1e-2, 3e-3) for s in (0, 1)]
-    plan = toobig.sweep(grid, tmp_path, dry_run=True, device="cpu")
-    assert plan.completed == () and sum(line.endswith(": new") for line in capsys.readouterr().out.splitlines()) == 4
+    grid = [toobig.config("arithmetic", "n14", iters=4, learning_rate=lr) for lr in (1e-2, 3e-3)]
+    dry = toobig.sweep(grid, seeds=(0, 1), out=tmp_path, dry_run=True, device="cpu")
+    assert dry.completed == () and sum(line.endswith(": new") for line in capsys.readouterr().out.splitlines()) == 4
     assert not any(tmp_path.iterdir())  # nothing trained, nothing written
-    outcome = toobig.sweep(grid, tmp_path, workers=1, device="cpu")
+    with pytest.raises(ConfigError, match="unknown executor 'slurm'"):  # a dry run checks what a run would
+        toobig.sweep(grid, out=tmp_path, dry_run=True, executor="slurm")
+    grid = [replace(c, seed=s) for c in grid for s in (0, 1)]  # the configurations' own seeds
+    outcome = toobig.sweep(grid, out=tmp_path, workers=1, device="cpu")
     assert outcome.ok and len(outcome.completed) == 4
     runs = toobig.load_runs(tmp_path)
     assert sorted((r.config.train.learning_rate, r.seed) for r in runs) == [(3e-3, 0), (3e-3, 1), (1e-2, 0), (1e-2, 1)]
-    again = toobig.sweep(grid, tmp_path, workers=1, device="cpu")
+    again = toobig.sweep(iter(grid), out=tmp_path, workers=1, device="cpu")
     assert again.completed == () and sorted(again.skipped) == sorted(outcome.completed)
     with pytest.raises(TypeError, match="a sweep file or RunConfigs"):
-        toobig.sweep(["arithmetic-n14"], tmp_path)
+        toobig.sweep(["arithmetic-n14"], out=tmp_path)
+    with pytest.raises(ConfigError, match="no configurations"):
+        toobig.sweep([], out=tmp_path)
     with pytest.raises(TypeError, match="unknown option"):
-        toobig.sweep(grid, tmp_path, threads=2)
+        toobig.sweep(grid, out=tmp_path, threads=2)
 
 
 def test_reproduce_plans_and_trains_what_the_command_line_would(tmp_path, capsys):

@@ -317,11 +317,13 @@ def test_a_script_without_a_main_guard_is_told_why_its_workers_fail(tmp_path):
     script = tmp_path / "unguarded.py"
     script.write_text(
         "import toobig\n"
-        f"outcome = toobig.sweep(toobig.config('arithmetic', 'n14', iters=2), {str(tmp_path / 'runs')!r}, device='cpu')\n"
-        "print('failed:', len(outcome.failed))\n"
+        f"outcome = toobig.sweep(toobig.config('arithmetic', 'n14', iters=2), out={str(tmp_path / 'runs')!r}, device='cpu')\n"
+        "print('failed:', len(outcome.failed), outcome.failed[0].error if outcome.failed else '')\n"
     )
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "failed: 1" in result.stdout, result.stdout + result.stderr
     assert "runs were started again by a worker process importing the script that started them" in result.stderr
     assert 'if __name__ == "__main__":' in result.stderr
+    # The parent, which sees only a worker that died, names the likely cause too.
+    assert "or unguarded.py, which every worker imports, starts runs outside" in result.stdout
     assert result.stdout.count("failed: ") == 1  # the worker ran no sweep of its own

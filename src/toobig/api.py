@@ -11,9 +11,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .config import ConfigError, RunConfig
 from .options import RunOptions, require_options
@@ -147,8 +148,11 @@ def train(
     return the runs. How they train is `options` (a toobig.RunOptions), with any of its fields
     given as keywords instead or on top: device="cpu", compile=True, resume=True,
     overwrite=True, progress=False, max_members=2, tensorboard=True, batch_shards=2."""
+    from .executors import require_not_importing_main
     from .training import train as train_population
 
+    # A script that trains, then sweeps, at its top level would train again in every worker.
+    require_not_importing_main()
     options = _how("train", options, how)
     configs = [configs] if isinstance(configs, RunConfig) else list(configs)
     dirs = []
@@ -194,9 +198,10 @@ def _how(function: str, options: RunOptions | None, how: dict[str, Any]) -> RunO
 
 
 def sweep(
-    grid: str | Path | RunConfig | Sequence[RunConfig],
-    out: str | Path = "runs",
+    grid: str | os.PathLike | RunConfig | Iterable[RunConfig],
     *,
+    seeds: Sequence[int] | None = None,
+    out: str | Path = "runs",
     executor: str = "local",
     address: str | None = None,
     workers: int | None = None,
@@ -207,22 +212,30 @@ def sweep(
     """`toobig sweep`: train configurations side by side, one population per configuration (its
     seeds), on local processes (one per core) or on Ray, skipping complete runs and resuming
     interrupted ones. grid: a sweep file (TOML, see toobig.sweep_file) or configurations, e.g.
-    [toobig.config("arithmetic", "n28", learning_rate=lr, seed=s) for lr in ... for s in ...].
-    How runs train is `options` or its fields as keywords, as in train(), except that runs always
-    resume. Progress goes to stdout. A run that fails does not stop the others: the outcome lists
-    completed, skipped and failed run directories; dry_run prints the plan and trains nothing
-    (the outcome lists only the runs already complete)."""
-    from .executors import SweepOutcome, execute, plan_jobs
+    [toobig.config("arithmetic", "n28", learning_rate=lr) for lr in ...]; seeds: each
+    configuration at each of these seeds (None: at its own seed, config.seed). How runs train is
+    `options` or its fields as keywords, as in train(), except that runs always resume. A run that
+    fails does not stop the others: the outcome lists completed, skipped and failed run
+    directories. A line per finished job goes to stderr (progress=False: none), the outcome's
+    summary to stdout. dry_run prints the plan instead and trains nothing (the outcome then lists
+    only the runs already complete). Worker processes import the calling script again: call this
+    under `if __name__ == "__main__":`."""
+    from .executors import SweepOutcome, check_execution, execute, plan_jobs
     from .sweep_file import load_sweep
 
     run_options = _how("sweep", options, how)
-    if isinstance(grid, (str, Path)):
+    if isinstance(grid, (str, os.PathLike)):
         configs = load_sweep(Path(grid))
     else:
         configs = [grid] if isinstance(grid, RunConfig) else list(grid)
         bad = [c for c in configs if not isinstance(c, RunConfig)]
-        if bad or not configs:
-            raise TypeError(f"sweep() takes a sweep file or RunConfigs (toobig.config), got {bad[0] if bad else 'none'!r}")
+        if bad:
+            raise TypeError(f"sweep() takes a sweep file or RunConfigs (toobig.config), got {bad[0]!r}")
+        if not configs:
+            raise ConfigError("sweep(): no configurations to train")
+    if seeds is not None:
+        configs = [replace(c, seed=s) for c in configs for s in seeds]
+    check_execution(executor, address, workers, options=[run_options])
     plan = plan_jobs(configs, out, run_options)
     if dry_run:
         print(plan.describe())
@@ -255,9 +268,11 @@ def reproduce(
     grokking, capacity, "all"; the studies, e.g. "order-ablation", "beyond"); num_seeds: seeds
     0..K-1 (None: each experiment's plan); models: only these models' runs, e.g. ("n28", "n56").
     How runs train is `options` or its fields as keywords, as in train(), except that runs always
-    resume (overwrite=True is refused). Progress goes to stdout. Failed runs are in the result's
-    `failed`: they do not stop the others or the report. Bad input raises ConfigError (a value),
-    StoreError (a folder) or TypeError (an unknown keyword)."""
+    resume (overwrite=True is refused). What it does goes to stdout, a line per finished job to
+    stderr. Failed runs are in the result's `failed`: they do not stop the others or the report.
+    Bad input raises ConfigError (a value), StoreError (a folder) or TypeError (an unknown
+    keyword). Worker processes import the calling script again: call this under
+    `if __name__ == "__main__":`."""
     from .experiments import parse_experiments
     from .reproduction import ReproduceOptions, reproduce as reproduce_experiments
 

@@ -178,7 +178,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     configs = load_sweep(args.file)
     outcome = api.sweep(
-        configs, args.out, executor=args.executor, address=args.address, workers=args.workers, dry_run=args.dry_run,
+        configs, out=args.out, executor=args.executor, address=args.address, workers=args.workers, dry_run=args.dry_run,
         options=_run_options(args),
     )
     if args.dry_run:

@@ -10,7 +10,7 @@ from typing import Callable
 from .config import ConfigError, RunConfig
 from .engine.device import resolve_device
 from .engine.population import check_batch_shards
-from .executors import Failure, SweepOutcome, execute, plan_jobs
+from .executors import Failure, SweepOutcome, check_execution, execute, plan_jobs
 from .executors.plan import is_complete, require_plannable
 from .experiments import TABLES, capacity_config, experiment_configs
 from .presets import make_config, with_max_iters
@@ -76,6 +76,7 @@ def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> 
     the result (and its directory holds error.json where training failed)."""
     require_folder(Path(options.out), holds="the runs and the report go")
     require_plannable(options.run_options)
+    check_execution(options.executor, options.address, options.workers, options=[options.run_options])
     include_mlt = options.include_mlt or resolve_device(options.run_options.device).type == "cuda"
     configs = []
     for name in options.experiments:

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 
 from ..config import ConfigError
 from ..engine.device import resolve_device
+from ..options import RunOptions
 from ..store import ERROR_FILE, TRACEBACK_FILE, RunDirBusy
 from .cores import shape, shards_of, uses_cuda
 from .failures import clear_failure, read_failure, record_failure
@@ -50,24 +51,8 @@ def execute(
     step tens of times in our measurements), unless one job's shards alone outnumber them. On a
     GPU the default is one worker: a population already fills the device.
     """
-    _require_not_importing_main()
     plan = jobs if isinstance(jobs, Plan) else Plan(tuple(jobs))
-    if executor not in EXECUTORS:
-        raise ConfigError(f"--executor: unknown executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
-    for name, value in (("--workers", workers), ("threads", threads)):
-        if value is not None and value < 1:
-            raise ConfigError(f"{name} must be >= 1, got {value}")
-    if address is not None and executor != "ray":
-        raise ConfigError("--address is only used with --executor ray")
-    if address is None:
-        # The jobs run on this machine: a device or package it lacks fails once here, not in
-        # every worker (a Ray cluster's nodes may have what this machine has not).
-        for device in sorted({job.options.device for job in plan.jobs}):
-            resolve_device(device)
-        if any(job.options.tensorboard for job in plan.jobs):
-            from ..training import require_tensorboard
-
-            require_tensorboard()
+    check_execution(executor, address, workers, threads, [job.options for job in plan.jobs])
     tally = _Tally(plan, executor, progress)
     if plan.jobs:
         if executor == "local":
@@ -78,7 +63,36 @@ def execute(
     return tally.outcome()
 
 
-def _require_not_importing_main() -> None:
+def check_execution(
+    executor: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
+    options: Sequence[RunOptions] = (),
+) -> None:
+    """What execute() checks before it starts anything, for callers that check first and then
+    say or write something (a dry run, reproduce's notes): the arguments, and what runs with
+    these options need of this machine. ConfigError names the problem."""
+    require_not_importing_main()
+    if executor not in EXECUTORS:
+        raise ConfigError(f"--executor: unknown executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
+    for name, value in (("--workers", workers), ("threads", threads)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
+    if address is not None and executor != "ray":
+        raise ConfigError("--address is only used with --executor ray")
+    if address is None:
+        # The jobs run on this machine: a device or package it lacks fails once here, not in
+        # every worker (a Ray cluster's nodes may have what this machine has not).
+        for device in sorted({o.device for o in options}):
+            resolve_device(device)
+        if any(o.tensorboard for o in options):
+            from ..training import require_tensorboard
+
+            require_tensorboard()
+
+
+def require_not_importing_main() -> None:
     """Refuse to start runs from a worker that is still importing the parent's main script."""
     # A "spawn" worker imports the script that started it before it runs its job (as Python's
     # multiprocessing does for every spawned process): a script that starts runs at its top level
@@ -152,5 +166,6 @@ def _keep_going(action: Callable[..., None], path: Path, *args: Any) -> str:
 
 __all__ = [
     "EXECUTORS", "ERROR_FILE", "TRACEBACK_FILE", "RAY_OBJECT_STORE_BYTES", "Failure", "Job", "JobResult", "Plan",
-    "SweepOutcome", "clear_failure", "execute", "plan_jobs", "read_failure", "record_failure", "run_job",
+    "SweepOutcome", "check_execution", "clear_failure", "execute", "plan_jobs", "read_failure", "record_failure",
+    "require_not_importing_main", "run_job",
 ]

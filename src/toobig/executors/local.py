@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
+import ast
 import multiprocessing
+import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Callable, Sequence
 
 from .plan import Job, JobResult, lost, run_job
 
 Worker = Callable[[Job, int | None], JobResult]
+
+
+def _unguarded_main_script() -> str | None:
+    """The name of the main script, where its top level has no `if __name__ == "__main__":`."""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not path:
+        return None
+    try:
+        tree = ast.parse(Path(path).read_text())
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+    guarded = any(
+        isinstance(node, ast.If) and "__name__" in ast.unparse(node.test) and "__main__" in ast.unparse(node.test)
+        for node in tree.body
+    )
+    return None if guarded else Path(path).name
+
+
+def _died() -> str:
+    """Why a worker died, as far as the parent can tell."""
+    # A worker imports the parent's main script before it runs its job: one that starts runs at
+    # its top level is refused there (executors.require_not_importing_main) and dies this way.
+    script = _unguarded_main_script()
+    maybe = (f"; or {script}, which every worker imports, starts runs outside `if __name__ == \"__main__\":` "
+             "(the worker's stderr says which)") if script else ""
+    return f"the worker process died (killed by the OS, e.g. out of memory, or crashed{maybe})"
 
 
 def execute_local(jobs: Sequence[Job], workers: int, threads: int, on_result: Callable[[JobResult], None],
@@ -29,7 +58,7 @@ def execute_local(jobs: Sequence[Job], workers: int, threads: int, on_result: Ca
             try:
                 return pool.submit(worker, job, threads).result()
             except BrokenProcessPool as exc:
-                return lost(job, exc, "the worker process died (killed by the OS, e.g. out of memory, or crashed)")
+                return lost(job, exc, _died())
             except Exception as exc:  # the job or its result could not cross the process boundary
                 return lost(job, exc, "the worker could not run the job")
 
