@@ -22,8 +22,9 @@ def main(iters: int, seeds: int, out: Path) -> int:
     # the lower peak extrapolates more than the paper's.
     folder = {run.config.train.learning_rate: run.path.parent for run in toobig.load_runs(out)}
     print(f"Does n20 extrapolate more at a peak learning rate of {LOWER:g} than at {PAPER:g}?\n")
-    print(toobig.compare(folder[LOWER], folder[PAPER], planned=seeds))
-    for v in toobig.compare_verdicts(folder[LOWER], folder[PAPER], planned=seeds):
+    names = (f"lr {LOWER:g}", f"lr {PAPER:g} (paper)")
+    print(toobig.compare(folder[LOWER], folder[PAPER], planned=seeds, names=names))
+    for v in toobig.compare_verdicts(folder[LOWER], folder[PAPER], planned=seeds, names=names):
         print(f"{v.reading}: {v.outcome} (p = {v.p.raw:.3g})")
     return 0
 

@@ -314,25 +314,28 @@ def report(runs_dir: str | Path, out: str | Path | None = None) -> Path:
 
 def compare(
     a: str | Path, *others: str | Path, than: str | Path | None = None, trend: bool = False, planned: int | None = None,
+    names: Sequence[str] | None = None,
 ) -> str:
     """Does configuration A extrapolate more than B (and than C, ...)? Or, with `than`, does each
     of A, B, ... extrapolate more than it? Or, with `trend`, does extrapolation fall along A, B,
     C, ... in that order? The report's two tests on the complete seeds of configuration folders,
     Holm-adjusted over the hypotheses, as plain-words verdicts (markdown); with `planned` (seeds
-    meant per folder), those read while a folder has fewer are marked interim."""
+    meant per folder), those read while a folder has fewer are marked interim; `names` calls the
+    folders so (one each, in order, than's last; default: their folder names)."""
     from .reporting.compare import compare as compare_configurations
 
-    return compare_configurations(a, *others, than=than, trend=trend, planned=planned)
+    return compare_configurations(a, *others, than=than, trend=trend, planned=planned, names=names)
 
 
 def compare_verdicts(
     a: str | Path, *others: str | Path, than: str | Path | None = None, trend: bool = False, planned: int | None = None,
+    names: Sequence[str] | None = None,
 ) -> list[Verdict]:
     """compare's verdicts as records (hypothesis, reading, outcome, words, p with its Holm
     adjustment, interim), one per hypothesis and reading: for scripts that act on them."""
     from .reporting.compare import compare_verdicts as verdicts
 
-    return verdicts(a, *others, than=than, trend=trend, planned=planned)
+    return verdicts(a, *others, than=than, trend=trend, planned=planned, names=names)
 
 
 _FIELDS = _field_names()

@@ -201,7 +201,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError("compare needs two configuration folders, or one or more with --than FOLDER")
     if args.planned is not None and args.planned < 1:
         raise UsageError(f"--planned must be >= 1, got {args.planned}")
-    asked = dict(than=args.than, trend=args.trend, planned=args.planned)
+    names = None if args.names is None else args.names.split(",")
+    asked = dict(than=args.than, trend=args.trend, planned=args.planned, names=names)
     if args.csv:
         from .reporting.verdicts_csv import verdicts_csv
 
@@ -439,6 +440,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--planned", type=int, metavar="K",
         help="the seeds meant for each folder: a hypothesis read while a folder has fewer is marked interim",
+    )
+    p.add_argument(
+        "--names", metavar="NAME,NAME...",
+        help="what to call the folders in the table and verdicts, one each in order, --than's last (default: folder names)",
     )
     p.add_argument(
         "--csv", action="store_true",

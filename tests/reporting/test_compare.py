@@ -114,6 +114,24 @@ def test_folders_are_named_so_that_they_can_be_told_apart(tmp_path, monkeypatch)
     assert toobig.compare(".", b).split("\n\n")[1].splitlines()[0] == f"- one/{a.name} extrapolates more than two/{b.name}:"
 
 
+def test_names_call_the_folders_so_in_the_table_and_the_verdicts(tmp_path, capsys):
+    for name, stable in (("a", 5), ("b", 0), ("control", 0)):
+        _seeds(tmp_path / name, "n14", stable=stable)
+    a, b, control = (next((tmp_path / n).iterdir()) for n in ("a", "b", "control"))
+    text = toobig.compare(a, b, than=control, names=["low lr", "high lr", "paper"])
+    assert "| low lr |" in text and "| paper |" in text and a.name not in text
+    assert "- low lr extrapolates more than paper:" in text and "- high lr extrapolates more than paper:" in text
+    keys = [v.key for v in toobig.compare_verdicts(a, b, than=control, names=("low lr", "high lr", "paper"))]
+    assert keys == ["low lr>paper", "low lr>paper", "high lr>paper", "high lr>paper"]
+    assert main(["compare", str(a), str(b), "--names", "x,y"]) == 0 and "- x extrapolates more than y:" in capsys.readouterr().out
+    for names, message in ((["x"], "1 given for 2 configuration folders"), (["x", "x"], "distinct and not empty"),
+                           (["x", " "], "distinct and not empty")):
+        with pytest.raises(StoreError, match=message):
+            toobig.compare(a, b, names=names)
+    assert main(["compare", str(a), str(b), "--names", "x"]) == 2
+    assert "names: 1 given for 2 configuration folders" in capsys.readouterr().err
+
+
 def test_a_folder_without_held_out_samples_is_refused_by_name(tmp_path):
     _seeds(tmp_path / "a", "n14", stable=1)
     for seed in range(2):

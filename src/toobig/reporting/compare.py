@@ -38,6 +38,16 @@ def _labels(folders: list[Path]) -> list[str]:
     ]
 
 
+def _names(names: Sequence[str], folders: list[Path]) -> list[str]:
+    """The names given to the folders, in their order (than's last), checked."""
+    names = [n.strip() for n in names]
+    if len(names) != len(folders):
+        raise StoreError(f"names: {len(names)} given for {len(folders)} configuration folders (one each, --than's last)")
+    if not all(names) or len(set(names)) != len(names):
+        raise StoreError(f"names must be distinct and not empty, got {', '.join(map(repr, names))}")
+    return names
+
+
 @dataclass(frozen=True)
 class _Family:
     """The configurations asked about together and the hypotheses about them."""
@@ -50,6 +60,7 @@ class _Family:
 
 def _family(
     a: str | Path, others: Sequence[str | Path], than: str | Path | None, trend: bool, planned: int | None,
+    names: Sequence[str] | None = None,
 ) -> _Family:
     if planned is not None and planned < 1:
         raise StoreError(f"planned (the seeds meant for each folder) must be 1 or more, got {planned}")
@@ -67,7 +78,7 @@ def _family(
     for i, j in ((i, j) for i in range(len(folders)) for j in range(i + 1, len(folders))):
         if runs[i] & runs[j]:
             raise StoreError(f"{folders[i]} and {folders[j]} share runs; each configuration folder takes one side")
-    labels = _labels(folders)
+    labels = _labels(folders) if names is None else _names(names, folders)
     measured = [measure_cell(cell) for cell in cells]
     for folder, m in zip(folders, measured):
         if not any(r.heldout_tail is not None for r in m.runs):
@@ -91,6 +102,7 @@ def _family(
 
 def compare(
     a: str | Path, *others: str | Path, than: str | Path | None = None, trend: bool = False, planned: int | None = None,
+    names: Sequence[str] | None = None,
 ) -> str:
     """Hypotheses about configuration folders, tested on their complete seeds as the report's two
     verdicts in plain words, below the studies' table of the folders' measures (markdown): "A
@@ -100,8 +112,10 @@ def compare(
     falls steadily along the folders in the order given (e.g. widths from the one expected to
     extrapolate most to the widest), over every seed. A rank correlation sees a monotone fall:
     a rise then a fall (widths below and above a peak) reads as no trend. With `planned` (the seeds
-    meant for each folder), verdicts read while a folder has fewer are said to be interim."""
-    family = _family(a, others, than, trend, planned)
+    meant for each folder), verdicts read while a folder has fewer are said to be interim. names
+    calls the folders so in the table and the verdicts (one each, in order, than's last; default:
+    each folder's name)."""
+    family = _family(a, others, than, trend, planned, names)
     note = interim_note(family.short, len(family.hypotheses), "these")
     verdicts = "\n".join(verdict_lines(judge(family.hypotheses, interim=None, whose="these")))
     return "\n\n".join([measures_table(family.measured, "Configuration", family.labels), *([note] if note else []), verdicts])
@@ -109,7 +123,8 @@ def compare(
 
 def compare_verdicts(
     a: str | Path, *others: str | Path, than: str | Path | None = None, trend: bool = False, planned: int | None = None,
+    names: Sequence[str] | None = None,
 ) -> list[Verdict]:
     """compare's verdicts as records, one per hypothesis and reading, for scripts."""
-    family = _family(a, others, than, trend, planned)
+    family = _family(a, others, than, trend, planned, names)
     return verdict_records(judge(family.hypotheses, interim=bool(family.short) if planned is not None else None, whose="these"))
