@@ -311,6 +311,20 @@ def test_progress_says_what_will_run_then_each_job_with_the_time_left(tmp_path, 
     assert lines[3].startswith("[3/3]") and "left" not in lines[3]
 
 
+def test_the_time_left_weighs_each_job_by_its_iterations(tmp_path, monkeypatch, capsys):
+    # A 20-iteration job takes 60 s: a 60-iteration one and another of 20 are left, 4 x 60 s.
+    configs = [_tiny(seed=0, iters=20), _tiny(seed=0, iters=60), _tiny(seed=1, iters=20)]
+    plan = plan_jobs(configs, tmp_path, RunOptions(device="cpu", max_members=1))
+    clock = iter([100.0, 160.0])
+    monkeypatch.setattr(executors.time, "monotonic", lambda: next(clock))
+    tally = executors._Tally(plan, "local", progress=True)
+    (first,) = [job for job in plan.jobs if job.config.train.max_iters == 20 and job.seeds == (0,)]
+    RunDir(first.runs[0]).write_summary({"status": "complete"})
+    tally.add(JobResult(first, elapsed_s=60.0))
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.split("; ")[1].startswith("about 4 min left ("), line
+
+
 def test_a_script_without_a_main_guard_is_told_why_its_workers_fail(tmp_path):
     # Every spawned worker imports the script that started it: one that starts runs at its top
     # level would start them again in each worker. The worker refuses, saying why.

@@ -113,6 +113,7 @@ class _Tally:
         self.completed: list[Path] = []
         self.failed: list[Failure] = []
         self.done = 0
+        self.work_done = 0
         self.started = time.monotonic()
         if progress and plan.jobs:
             print(plan.headline, file=sys.stderr, flush=True)
@@ -128,6 +129,7 @@ class _Tally:
                 note = _keep_going(record_failure, path, result, self.executor)
                 self.failed.append(Failure(path, result.error + (f" ({note})" if note else "")))
         self.done += 1
+        self.work_done += _work(result.job)
         if self.progress:
             status = "done" if result.ok else f"FAILED ({result.error})"
             print(
@@ -138,17 +140,23 @@ class _Tally:
             )
 
     def time_left(self) -> str:
-        """'; about 12 min left (14:35 UTC)': the wall time per finished job so far (parallel
-        workers included) times the jobs still to run; jobs of unequal size make it rough."""
-        left = len(self.plan.jobs) - self.done
-        if not left:
+        """'; about 12 min left (14:35 UTC)': the wall time so far (parallel workers included)
+        per model-iteration finished, times the model-iterations of the jobs still to run. Models
+        of unequal size, resumed runs and jobs running in parallel make it rough."""
+        if self.done == len(self.plan.jobs):
             return ""
-        seconds = (time.monotonic() - self.started) / self.done * left
+        left = sum(_work(job) for job in self.plan.jobs) - self.work_done
+        seconds = (time.monotonic() - self.started) / max(self.work_done, 1) * left
         at = datetime.now(timezone.utc) + timedelta(seconds=seconds)
         return f"; about {seconds / 60:.0f} min left ({at:%H:%M} UTC)"
 
     def outcome(self) -> SweepOutcome:
         return SweepOutcome(tuple(self.completed), self.plan.skipped, tuple(self.failed))
+
+
+def _work(job: Job) -> int:
+    """A job's size for the time left: its members' iterations (a 100k-iteration run is 3 of 30k)."""
+    return len(job.seeds) * job.config.train.max_iters
 
 
 def _keep_going(action: Callable[..., None], path: Path, *args: Any) -> str:
