@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from toobig.reporting.markdown import format_estimate
+from toobig.reporting.stats import estimate
 from toobig.reporting.verdicts import (
     GRADED, HOLDS, NO_GAIN, OPPOSITE, UNDECIDED, Comparison, Conclusion, Group, Pooled, Shortfall, Trend, interim_note, judge,
     verdict_lines, verdict_records,
@@ -270,3 +272,16 @@ def test_records_give_each_reading_its_conclusion_and_the_bullets_words():
     assert all(r.words.startswith(starts[r.outcome]) for r in records)
     with pytest.raises(ValueError, match="without a known conclusion"):
         Conclusion("probably", "holds")
+
+
+def test_graded_means_read_as_the_tables_give_them():
+    # n14 on (3,8), seeds 0-4: the mean is 76.65% in exact arithmetic, at a rounding boundary;
+    # the verdict's words must give the tables' figure (format_estimate), not one a hair apart.
+    values = (0.5, 0.3525, 1.0, 1.0, 0.98)
+    table = format_estimate(estimate(values)).split(" ")[0]
+    line = _lines([Comparison("h", Group("a", 0, 5, values), Group("b", 0, 5, (0.0,) * 5))])[2]
+    assert table == "76.6%" and f"a mean {table} (n=5)" in line
+    pooled = _lines([Pooled("p", "set", (("s1", Group("a", 0, 5, values), Group("b", 0, 5, (0.0,) * 5)),) * 2)])
+    assert f"s1 {table} vs 0.0%" in pooled[2]
+    trend = _lines([_trend((14, 0, 5, values), (28, 0, 5, (0.0,) * 5), (56, 0, 5, (0.0,) * 5))])
+    assert f"n14 {table}" in trend[2]

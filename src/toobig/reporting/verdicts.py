@@ -12,8 +12,9 @@ from functools import cached_property
 from typing import Protocol, Sequence
 
 from ..metrics import STABLE_EVALUATIONS
+from .markdown import pct
 from .stats import (
-    RankCorrelation, cliffs_delta, difference_interval, fisher_exact, holm, holm_reachable, pair_balance, rank_sum_floor,
+    RankCorrelation, cliffs_delta, difference_interval, estimate, fisher_exact, holm, holm_reachable, pair_balance, rank_sum_floor,
     rank_sum_test,
     spearman_floor, spearman_test, stratified_fisher, stratified_floor, stratified_rank_sum,
 )
@@ -120,10 +121,9 @@ class Comparison:
         ]
         if graded is not None:
             a, b = self.a.graded, self.b.graded
-            mean_a, mean_b = (100 * sum(g) / len(g) for g in (a, b))
             lines.append(
-                f"  - {GRADED_NAME}: **{graded.words}**. {self.a.name} mean {mean_a:.1f}% (n={len(a)}) vs {self.b.name} "
-                f"{mean_b:.1f}% (n={len(b)}); exact rank-sum (Mann-Whitney) test, two-sided {graded.p.text(whose)}; "
+                f"  - {GRADED_NAME}: **{graded.words}**. {self.a.name} mean {_mean(a)} (n={len(a)}) vs {self.b.name} "
+                f"{_mean(b)} (n={len(b)}); exact rank-sum (Mann-Whitney) test, two-sided {graded.p.text(whose)}; "
                 f"Cliff's delta {cliffs_delta(a, b):+.2f}."
             )
         return lines
@@ -289,7 +289,7 @@ class Trend:
         ]
         if graded is not None and self.graded is not None:
             means = ", ".join(
-                f"{g.name} {100 * sum(g.graded) / len(g.graded):.1f}%" for _, g in self.points if g.graded
+                f"{g.name} {_mean(g.graded)}" for _, g in self.points if g.graded
             )
             sizes = [len(g.graded) for _, g in self.points if g.graded]
             lines.append(
@@ -362,7 +362,7 @@ class Pooled:
         if graded is not None and strata:
             # Means per stratum: pooled over strata they could point the other way from the test.
             each = "; ".join(
-                f"{label} {100 * sum(a.graded) / len(a.graded):.1f}% vs {100 * sum(b.graded) / len(b.graded):.1f}%"
+                f"{label} {_mean(a.graded)} vs {_mean(b.graded)}"
                 for label, a, b in strata
             )
             lines.append(
@@ -371,6 +371,14 @@ class Pooled:
                 f"rank-sum test stratified by {self.stratum} (ranks within each, added), two-sided {graded.p.text(whose)}."
             )
         return lines
+
+
+def _mean(values: Sequence[float]) -> str:
+    """The seeds' mean accuracy in percent, computed as the report's tables compute it (so that
+    a mean at a rounding boundary reads the same in both)."""
+    mean = estimate(values)
+    assert mean is not None, "a mean of no seeds"
+    return pct(mean.mean)
 
 
 def _rho(r: RankCorrelation) -> str:
