@@ -102,11 +102,12 @@ def test_sweep_trains_configurations_side_by_side_and_skips_them_after(tmp_path,
     with pytest.raises(ConfigError, match="unknown executor 'slurm'"):  # a dry run checks what a run would
         toobig.sweep(grid, out=tmp_path, dry_run=True, executor="slurm")
     grid = [replace(c, seed=s) for c in grid for s in (0, 1)]  # the configurations' own seeds
-    outcome = toobig.sweep(grid, out=tmp_path, workers=1, device="cpu")
+    # Two members per process: two processes, not four (each starts torch).
+    outcome = toobig.sweep(grid, out=tmp_path, workers=1, device="cpu", max_members=2)
     assert outcome.ok and len(outcome.completed) == 4
     runs = toobig.load_runs(tmp_path)
     assert sorted((r.config.train.learning_rate, r.seed) for r in runs) == [(3e-3, 0), (3e-3, 1), (1e-2, 0), (1e-2, 1)]
-    again = toobig.sweep(iter(grid), out=tmp_path, workers=1, device="cpu")
+    again = toobig.sweep(iter(grid), out=tmp_path, workers=1, device="cpu", max_members=2)
     assert again.completed == () and sorted(again.skipped) == sorted(outcome.completed)
     with pytest.raises(TypeError, match="a sweep file or RunConfigs"):
         toobig.sweep(["arithmetic-n14"], out=tmp_path)
