@@ -150,15 +150,13 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         raise UsageError(f"--num-seeds must be >= 1, got {args.num_seeds}")
     if args.max_iters is not None and args.max_iters < 1:
         raise UsageError(f"--max-iters must be >= 1, got {args.max_iters}")
-    models = None
-    if args.models is not None:
-        models = tuple(dict.fromkeys(m.strip() for m in args.models.split(",") if m.strip()))
-        if not models:
-            raise UsageError(f"--models expects comma-separated model names (e.g. n28,n56), got {args.models!r}")
+    # api.reproduce splits and strips the names; only a flag that names none is a usage error here.
+    if args.models is not None and not args.models.replace(",", "").strip():
+        raise UsageError(f"--models expects comma-separated model names (e.g. n28,n56), got {args.models!r}")
     result = api.reproduce(
         args.experiments,
         num_seeds=args.num_seeds,
-        models=models,
+        models=args.models,
         out=args.out,
         max_iters=args.max_iters,
         include_mlt=args.include_mlt,

@@ -113,7 +113,7 @@ class _Tally:
         self.completed: list[Path] = []
         self.failed: list[Failure] = []
         self.done = 0
-        self.work_done = 0
+        self.work_total, self.work_done = sum(_work(job) for job in plan.jobs), 0
         self.started = time.monotonic()
         if progress and plan.jobs:
             print(plan.headline, file=sys.stderr, flush=True)
@@ -145,7 +145,7 @@ class _Tally:
         of unequal size, resumed runs and jobs running in parallel make it rough."""
         if self.done == len(self.plan.jobs):
             return ""
-        left = sum(_work(job) for job in self.plan.jobs) - self.work_done
+        left = self.work_total - self.work_done
         seconds = (time.monotonic() - self.started) / max(self.work_done, 1) * left
         at = datetime.now(timezone.utc) + timedelta(seconds=seconds)
         return f"; about {seconds / 60:.0f} min left ({at:%H:%M} UTC)"
