@@ -12,7 +12,7 @@ import pytest
 
 import toobig
 from toobig.config import ConfigError, RunConfig
-from toobig.store import RunDir, StoreError
+from toobig.store import RunDir, StoreError, run_dir_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,6 +98,7 @@ def test_sweep_trains_configurations_side_by_side_and_skips_them_after(tmp_path,
     grid = [toobig.config("arithmetic", "n14", iters=4, learning_rate=lr) for lr in (1e-2, 3e-3)]
     dry = toobig.sweep(grid, seeds=(0, 1), out=tmp_path, dry_run=True, device="cpu")
     assert dry.completed == () and sum(line.endswith(": new") for line in capsys.readouterr().out.splitlines()) == 4
+    assert sorted(dry.planned) == sorted(tmp_path / run_dir_name(replace(c, seed=s)) for c in grid for s in (0, 1))
     assert not any(tmp_path.iterdir())  # nothing trained, nothing written
     with pytest.raises(ConfigError, match="unknown executor 'slurm'"):  # a dry run checks what a run would
         toobig.sweep(grid, out=tmp_path, dry_run=True, executor="slurm")
@@ -109,6 +110,7 @@ def test_sweep_trains_configurations_side_by_side_and_skips_them_after(tmp_path,
     assert sorted((r.config.train.learning_rate, r.seed) for r in runs) == [(3e-3, 0), (3e-3, 1), (1e-2, 0), (1e-2, 1)]
     again = toobig.sweep(iter(grid), out=tmp_path, workers=1, device="cpu", max_members=2)
     assert again.completed == () and sorted(again.skipped) == sorted(outcome.completed)
+    assert outcome.planned == () and toobig.sweep(grid, out=tmp_path, dry_run=True).planned == ()
     with pytest.raises(TypeError, match="a sweep file or RunConfigs"):
         toobig.sweep(["arithmetic-n14"], out=tmp_path)
     with pytest.raises(ConfigError, match="no configurations"):

@@ -217,8 +217,8 @@ def sweep(
     `options` or its fields as keywords, as in train(), except that runs always resume. A run that
     fails does not stop the others: the outcome lists completed, skipped and failed run
     directories. A line per finished job goes to stderr (progress=False: none), the outcome's
-    summary to stdout. dry_run prints the plan instead and trains nothing (the outcome then lists
-    only the runs already complete). Worker processes import the calling script again: call this
+    summary to stdout. dry_run prints the plan instead and trains nothing: the outcome's `planned`
+    lists the runs it would train, `skipped` those already complete. Worker processes import the calling script again: call this
     under `if __name__ == "__main__":`."""
     from .executors import SweepOutcome, check_execution, execute, plan_jobs
     from .sweep_file import load_sweep
@@ -239,7 +239,7 @@ def sweep(
     plan = plan_jobs(configs, out, run_options)
     if dry_run:
         print(plan.describe())
-        return SweepOutcome(skipped=plan.skipped)
+        return SweepOutcome(skipped=plan.skipped, planned=tuple(run for job in plan.jobs for run in job.runs))
     outcome = execute(plan, executor, address, workers, progress=run_options.progress)
     print(outcome.describe())
     return outcome

@@ -88,6 +88,8 @@ class SweepOutcome:
     completed: tuple[Path, ...] = ()
     skipped: tuple[Path, ...] = ()
     failed: tuple[Failure, ...] = ()
+    # A dry run's runs still to train (new, resumed or started again); a real run leaves it empty.
+    planned: tuple[Path, ...] = ()
 
     @property
     def ok(self) -> bool:
