@@ -5,11 +5,11 @@ sweep, reproduce, report, compare, compare_verdicts and Run (defined in toobig.a
 no torch until one of them needs it).
 """
 
-__version__ = "0.1.0"
+from .version import __version__
 
 # Bound after toobig.config (the module) has loaded, so the name toobig.config is the function;
 # `from toobig.config import RunConfig` still finds the module.
-from .api import (  # noqa: E402
+from .api import (
     Run, RunOptions, compare, compare_verdicts, config, evaluate, load_run, load_runs, report, reproduce, sample, sweep,
     train,
 )

@@ -10,15 +10,15 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__, api
-from .config import ConfigError, RunConfig, parse_assignment, read_toml
+from . import api
+from .config import REGULARIZATIONS, TASK_NAMES, ConfigError, RunConfig, parse_assignment, read_toml
 from .metrics import heldout_accuracy
 from .options import RunOptions
 from .presets import MODEL_NAMES, SCHEDULES, resolve
 from .tasks import held_out_label
-from .config import TASK_NAMES, REGULARIZATIONS
 from .store import StoreError
 from .studies import STUDIES
+from .version import __version__
 
 
 class UsageError(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from .. import __version__
+from ..version import __version__
 from .beyond import StudyReading, beyond_section
 from .beyond_figures import studies_showing
 from .capacity import capacity_section

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import __version__
+from ..version import __version__
 from ..config import protocol_changes, to_dict
 from ..integrity import metrics_digest
 from ..metrics import heldout_summary
