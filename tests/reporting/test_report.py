@@ -304,3 +304,23 @@ def test_results_csv_has_a_column_per_setting_a_run_changes_from_its_preset(tmp_
     rows = list(csv.DictReader(results.open()))
     assert list(rows[0])[-1] == "train.learning_rate"  # only the key that moved from the preset
     assert sorted(float(r["train.learning_rate"]) for r in rows) == [3e-3, 1e-2]
+
+
+def test_other_runs_name_every_setting_that_leaves_the_preset_even_alone_under_their_label(tmp_path):
+    """A run of no study, alone under its label: its protocol knobs are named, its length is a
+    column and a schedule scaled to it is the preset's; a schedule left at the preset's 30,000
+    iterations while the run is shorter is named."""
+    import toobig
+
+    knobs = toobig.config(iters=300, sampling="reshuffle", selection="in_distribution", held_out_random=2, seed=1)
+    unscaled = toobig.config("arithmetic", "n28", max_iters=300, learning_rate=3e-3, seed=1)
+    for config in (knobs, unscaled):
+        write_run(tmp_path / "runs", config, [record("arithmetic", 0), record("arithmetic", 250, 0.5, 0.5)])
+    write_report(tmp_path / "runs", tmp_path / "out")
+    other = (tmp_path / "out" / "report.md").read_text().split("## Other runs")[1].split("\n## ")[0]
+    rows = {line.split(" | ")[0].strip("| "): line for line in other.splitlines() if line.startswith("| arithmetic")}
+    assert set(rows) == {"arithmetic-n14-paper", "arithmetic-n28-paper"}
+    n14 = rows["arithmetic-n14-paper"].split(" | ")[1]
+    assert n14 == 'eval.selection="in_distribution", task.held_out_random=2, train.sampling="reshuffle"'
+    n28 = rows["arithmetic-n28-paper"].split(" | ")[1]
+    assert n28 == "train.learning_rate=0.003, train.lr_decay_iters=25,000, train.warmup_iters=2,000"

@@ -12,7 +12,7 @@ from ..studies import STUDIES
 from ..metrics import best_record, extrapolated, heldout_accuracy, in_distribution_score
 from ..tasks import held_out_label
 from .markdown import DASH, md_table, pct
-from .runs import Cell, config_differences
+from .runs import Cell, config_differences, preset_changes, shown_setting
 
 HEADERS = ["Configuration", "Differs in", "Seeds complete", "Iterations", "Best combined", "In-distribution at best",
            "Held-out set", "Held-out at best", "Held-out at last", "Extrapolates stably"]
@@ -119,12 +119,19 @@ def other_section(cells: Sequence[Cell]) -> str | None:
     for cell in others:
         by_label[cell.label].append(cell)
     differences: dict[str, tuple[str, ...]] = {}
-    for group in by_label.values():  # what tells apart configurations that share a label
-        differences.update(config_differences(group) if len(group) > 1 else {group[0].digest: ()})
+    for group in by_label.values():
+        # What sets a configuration apart from its preset, and from the others of its label (a
+        # setting of a label without a preset, e.g. of a task of your own).
+        among = config_differences(group) if len(group) > 1 else {}
+        for cell in group:
+            ours = [shown_setting(k, v) for k, v in sorted(preset_changes(cell, at_its_length=True).items())]
+            differences[cell.digest] = tuple(dict.fromkeys([*ours, *among.get(cell.digest, ())]))
     rows = [_row(c, differences[c.digest]) for c in others]
     note = (
         "Runs of no paper experiment or study, one row per configuration; accuracies are means over the "
-        "seeds with an evaluation. Best: the evaluation with the highest selection score (eval.selection). "
+        "seeds with an evaluation. Differs in: every setting that is not its preset's (at the run's length; "
+        "a schedule scaled to it is the preset's), and what tells apart the configurations of one label. "
+        "Best: the evaluation with the highest selection score (eval.selection). "
         "Extrapolates stably: every held-out sample right at each of the last 10 evaluations."
     )
     return "## Other runs\n\n" + md_table(HEADERS, rows) + "\n\n" + note

@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..store import atomic_write_text
-from ..config import ConfigError, protocol_changes, to_dict
-from ..presets import make_config
+from ..config import protocol_changes
 from ..studies import STUDIES
 from .answers import most_frequent
 from .study_measures import measure
-from .runs import Cell, SeedRun, flatten, learned_task, perfect_arithmetic
+from .runs import Cell, SeedRun, flatten, learned_task, perfect_arithmetic, preset_changes
 
 
 def _study_of(cell: Cell) -> tuple[str, str]:
@@ -138,12 +137,7 @@ def setting_columns(cells: Sequence[Cell]) -> list[str]:
     swept values, as columns of results.csv beside the fixed ones."""
     keys: set[str] = set()
     for cell in cells:
-        try:
-            preset = flatten(to_dict(make_config(cell.task, cell.model, cell.regularization)))
-        except ConfigError:
-            continue
-        ours = flatten(cell.config)
-        keys |= {k for k, v in ours.items() if k not in ("seed", "model_name") and preset.get(k) != v}
+        keys |= preset_changes(cell).keys()
     return sorted(keys)
 
 

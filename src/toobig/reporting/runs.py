@@ -18,7 +18,7 @@ from ..answers import first_difference
 from ..config import ConfigError, protocol_changes, to_dict
 from ..integrity import check_run
 from ..metrics import arithmetic_perfect, best_record, extrapolated, in_distribution_perfect
-from ..presets import MODEL_NAMES, make_config
+from ..presets import MODEL_NAMES, make_config, with_max_iters
 from ..store import ANSWERS_FILE, CONFIG_FILE, ERROR_FILE, EXTRAPOLATION_FILE, SUMMARY_FILE, RunDir, StoreError
 from .paper import table_number
 
@@ -317,7 +317,27 @@ def config_differences(cells: Sequence[Cell]) -> dict[str, tuple[str, ...]]:
     flats = {c.digest: {k: v for k, v in flatten(c.config).items() if k != "seed"} for c in cells}
     keys = sorted({k for f in flats.values() for k in f})
     differing = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats.values()}) > 1]
-    return {d: tuple(f"{k}={_show(f.get(k))}" for k in differing) for d, f in flats.items()}
+    return {d: tuple(shown_setting(k, f.get(k)) for k in differing) for d, f in flats.items()}
+
+
+def preset_changes(cell: Cell, at_its_length: bool = False) -> dict[str, Any]:
+    """The settings ("train.learning_rate": value) in which the cell leaves its label's preset,
+    the seed and the derived model name aside; {} where the label names no preset. at_its_length:
+    against the preset at the cell's length (its warmup and decay scaled to it), the length aside."""
+    try:
+        preset = make_config(cell.task, cell.model, cell.regularization)
+    except ConfigError:
+        return {}
+    ignored = {"seed", "model_name"}
+    if at_its_length:
+        preset = with_max_iters(preset, cell.max_iters)
+        ignored.add("train.max_iters")
+    theirs = flatten(to_dict(preset))
+    return {k: v for k, v in flatten(cell.config).items() if k not in ignored and theirs.get(k) != v}
+
+
+def shown_setting(key: str, value: Any) -> str:
+    return f"{key}={_show(value)}"
 
 
 def _show(value: Any) -> str:
