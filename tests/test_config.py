@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -164,3 +165,22 @@ def test_iters_scales_the_schedule_unless_asked_to_keep_the_papers():
     mine = resolve("arithmetic", "n14", sets=[{"train": {"warmup_iters": 7}}], max_iters=1500).train
     assert (mine.warmup_iters, mine.lr_decay_iters) == (7, 1250)
     assert resolve("arithmetic", "n14", max_iters=30_000) == make_config("arithmetic", "n14")
+
+
+def test_iters_and_a_length_given_elsewhere_are_refused_unless_they_agree():
+    """--iters against train.max_iters in the file, a --set or the values given: neither silently wins."""
+    from toobig.config import to_dict
+    from toobig.presets import make_config, resolve
+
+    short = to_dict(resolve("arithmetic", "n14", max_iters=300))  # a stored config.toml of a 300-iteration run
+    for kwargs, where in (
+        ({"file_data": short}, "in the config file"),
+        ({"sets": [{"train": {"max_iters": 5000}}]}, "among the --set values"),
+        ({"overrides": {"train": {"max_iters": 3000}}}, "among the values given"),
+    ):
+        with pytest.raises(ConfigError, match=rf"iters 100 \(--iters\) and train.max_iters \d+ {re.escape(where)}"):
+            resolve("arithmetic", "n14", max_iters=100, **kwargs)
+    assert resolve("arithmetic", "n14", file_data=short, max_iters=300).train.max_iters == 300
+    # A stored config at the preset's length does not set it: --iters scales it as usual.
+    paper = resolve("arithmetic", "n14", file_data=to_dict(make_config("arithmetic", "n14")), max_iters=100).train
+    assert (paper.max_iters, paper.warmup_iters) == (100, 7)

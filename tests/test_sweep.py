@@ -106,3 +106,16 @@ def test_mistakes_are_one_line_naming_the_field(tmp_path, text, message):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_sweep(tmp_path / "nope.toml")
+
+
+def test_iters_sets_each_runs_length_with_the_schedule_scaled_and_max_iters_keeps_it(tmp_path):
+    head = '[sweep]\ntasks = ["arithmetic"]\nmodels = ["n14"]\n'
+    (scaled,) = load_sweep(_write(tmp_path, head + "iters = 300\n"))
+    assert (scaled.train.max_iters, scaled.train.warmup_iters, scaled.train.lr_decay_iters) == (300, 20, 250)
+    (kept,) = load_sweep(_write(tmp_path, head + '[set]\n"train.max_iters" = 300\n'))
+    assert (kept.train.max_iters, kept.train.warmup_iters, kept.train.lr_decay_iters) == (300, 2000, 25000)
+    with pytest.raises(ConfigError, match="iters 300 .* and train.max_iters 400 .* both set the run's length"):
+        load_sweep(_write(tmp_path, head + 'iters = 300\n[grid]\n"train.max_iters" = [300, 400]\n'))
+    for bad in ("0", "1.5", "true", '"300"'):
+        with pytest.raises(ConfigError, match="sweep.iters must be an integer >= 1"):
+            load_sweep(_write(tmp_path, head + f"iters = {bad}\n"))

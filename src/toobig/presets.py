@@ -189,8 +189,9 @@ def resolve(
 
     `max_iters` (the CLI's --iters) sets the run's length; with schedule "scaled" the preset's
     warmup and end of decay move in proportion (as `reproduce --max-iters` does), so a short run
-    still reaches its peak rate; with "paper" they keep their absolute iterations. Values given
-    in the file, `sets` or `overrides` win over both.
+    still reaches its peak rate; with "paper" they keep their absolute iterations. Warmup and
+    decay given in the file, `sets` or `overrides` win over both; a train.max_iters given there
+    as well as `max_iters` is refused (ConfigError), unless they agree.
 
     The preset is chosen once, from the task, model and regularization given anywhere (explicit
     arguments win over `sets`, which win over the file); then the file's values, each `--set`
@@ -221,9 +222,32 @@ def resolve(
             config = with_max_iters(config, max_iters)
         else:
             config = replace(config, train=replace(config.train, max_iters=max_iters))
+    sources = {
+        "in the config file": _deviations(file_data),
+        "among the --set values (a sweep file's [set] and [grid])": _merged(sets),
+        "among the values given": overrides or {},
+    }
+    for where, data in sources.items():
+        length = data.get("train", {}).get("max_iters") if isinstance(data.get("train"), Mapping) else None
+        if max_iters is not None and length is not None and length != max_iters:
+            # Each sets the run's length, and which should win is not for us to guess.
+            raise ConfigError(f"iters {max_iters} (--iters) and train.max_iters {length} {where} both set the "
+                              "run's length: give one")
     for data in (_deviations(file_data), *sets, overrides or {}):
         config = apply_overrides(config, _without_preset_keys(data))
     return validate(replace(config, model_name=derived_model_name(config)))
+
+
+def _merged(sets: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The --set values as one nested dict, a later one winning."""
+    merged: dict[str, Any] = {}
+    for data in sets:
+        for key, value in data.items():
+            if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+    return merged
 
 
 def _deviations(file_data: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,14 +6,17 @@ tasks = ["arithmetic", "capitals"]
 models = ["n14", "n28"]
 regularizations = ["paper", "controlled"]   # optional, default ["paper"]
 seeds = [0, 1, 2]                            # or num_seeds = 5 (seeds 0..4); default [1337]
+iters = 2000                                 # optional: each run's length, warmup and decay scaled
 [grid]                                       # optional: each key a list; the cartesian product
 "train.learning_rate" = [1e-2, 3e-3]
 [set]                                        # optional: fixed overrides for every run
-"train.max_iters" = 2000
+"train.weight_decay" = 0.1
 ```
 
-Each run starts from the preset of its (task, model, regularization), then gets [set], then its
-point of [grid]. Keys of [grid] and [set] are the `section.name` fields of `toobig.config`,
+Each run starts from the preset of its (task, model, regularization) at `iters` iterations (as
+`toobig train --iters`: the warmup and the end of the decay move in proportion), then gets [set],
+then its point of [grid]. "train.max_iters" in [set] or [grid] changes the length alone, keeping
+the preset's warmup and decay iterations. Keys of [grid] and [set] are the `section.name` fields of `toobig.config`,
 written quoted ("train.max_iters") or as sub-tables ([set.train]). Runs that differ only in their
 seed form one population (see `toobig.executors.plan_jobs`).
 """
@@ -29,7 +32,7 @@ from .config import REGULARIZATIONS, TASK_NAMES, ConfigError, RunConfig, apply_o
 from .presets import MODEL_NAMES, resolve
 
 _TABLES = ("sweep", "grid", "set")
-_SWEEP_KEYS = ("tasks", "models", "regularizations", "seeds", "num_seeds")
+_SWEEP_KEYS = ("tasks", "models", "regularizations", "seeds", "num_seeds", "iters")
 # Chosen in [sweep]: a preset depends on them, so overriding them afterwards would mix presets.
 _RESERVED = {
     "seed": "[sweep] seeds",
@@ -69,6 +72,9 @@ def _expand(data: Mapping[str, Any]) -> list[RunConfig]:
     models = _names(head, "models", MODEL_NAMES, any_width=True)
     regularizations = _names(head, "regularizations", REGULARIZATIONS, default=["paper"])
     seeds = _seeds(head)
+    iters = head.get("iters")
+    if iters is not None and (isinstance(iters, bool) or not isinstance(iters, int) or iters < 1):
+        raise ConfigError(f"sweep.iters must be an integer >= 1, got {iters!r}")
     fixed = _flatten(data.get("set", {}), "set")
     grid = _flatten(data.get("grid", {}), "grid")
     for key in sorted(fixed.keys() & grid.keys()):
@@ -82,7 +88,7 @@ def _expand(data: Mapping[str, Any]) -> list[RunConfig]:
     seen: set[tuple[str, int]] = set()
     for task, model, regularization in itertools.product(tasks, models, regularizations):
         for point in points:
-            config = resolve(task, model, regularization, sets=[_nest(fixed), _nest(point)])
+            config = resolve(task, model, regularization, sets=[_nest(fixed), _nest(point)], max_iters=iters)
             for seed in seeds:
                 member = validate(apply_overrides(config, {"seed": seed}))
                 key = (member.digest(), seed)
