@@ -175,3 +175,15 @@ def test_api_names_stay_functions_once_every_submodule_is_loaded():
         if name in ("Run", "RunOptions"):
             continue
         assert callable(getattr(toobig, name)) and getattr(toobig, name).__module__ == "toobig.api", name
+
+
+def test_train_refuses_bad_seeds_and_non_configs_before_writing_anything(tmp_path):
+    out = tmp_path / "runs"
+    for seeds in ([0, 0], "01", []):
+        with pytest.raises(ConfigError, match=r"train\(\): seeds must be a non-empty list"):
+            toobig.train(toobig.config(iters=5), seeds=seeds, out=out)
+    with pytest.raises(TypeError, match=r"train\(\) takes RunConfigs"):
+        toobig.train({"task": "arithmetic"}, out=out)
+    with pytest.raises(ConfigError, match=r"sweep\(\): seeds must be"):
+        toobig.sweep(toobig.config(iters=5), seeds=[1, 1], out=out)
+    assert not out.exists()

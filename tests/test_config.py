@@ -184,3 +184,26 @@ def test_iters_and_a_length_given_elsewhere_are_refused_unless_they_agree():
     # A stored config at the preset's length does not set it: --iters scales it as usual.
     paper = resolve("arithmetic", "n14", file_data=to_dict(make_config("arithmetic", "n14")), max_iters=100).train
     assert (paper.max_iters, paper.warmup_iters) == (100, 7)
+
+
+@pytest.mark.parametrize("values,message", [
+    ({"held_out": [(5.5, 7)]}, "task.held_out: expected a list of \\[a, b\\] pairs of integers"),
+    ({"held_out": [(True, 7)]}, "task.held_out: expected a list of \\[a, b\\] pairs of integers"),
+    ({"held_out": [(5, 7), (7, 5)]}, "task.held_out: a pair is given twice"),
+    ({"held_out": [(3, 8)], "held_out_random": 2}, "a random held-out set replaces task.held_out"),
+])
+def test_held_out_pairs_are_integers_each_given_once_and_not_beside_a_random_set(values, message):
+    import toobig
+
+    with pytest.raises(ConfigError, match=message):
+        toobig.config(**values)
+    assert toobig.config(held_out=[(3.0, 8)]).task.held_out == ((3, 8),)
+
+
+def test_require_seeds_takes_distinct_integers_in_range_only():
+    from toobig.config import require_seeds
+
+    assert require_seeds((3, 0, 7)) == [3, 0, 7]
+    for bad in ([], [1, 1], [-1], [True], [1.0], "01", 5, [2**63]):
+        with pytest.raises(ConfigError, match="seeds must be a non-empty list of distinct integers"):
+            require_seeds(bad)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from .config import ConfigError, RunConfig
+from .config import ConfigError, RunConfig, require_seeds
 from .options import RunOptions, require_options
 from .presets import resolve
 
@@ -154,11 +154,25 @@ def train(
     # A script that trains, then sweeps, at its top level would train again in every worker.
     require_not_importing_main()
     options = _how("train", options, how)
-    configs = [configs] if isinstance(configs, RunConfig) else list(configs)
+    configs = _configs("train", configs)
+    seeds = require_seeds(seeds, "train(): seeds")
     dirs = []
     for cfg in configs:
         dirs += train_population(cfg, list(seeds), out, options)
     return [load_run(d.path) for d in dirs]
+
+
+def _configs(caller: str, given: Any, alternatives: str = "") -> list[RunConfig]:
+    """One RunConfig or an iterable of them as a non-empty list; TypeError or ConfigError otherwise."""
+    if isinstance(given, RunConfig):
+        return [given]
+    configs = list(given) if isinstance(given, Iterable) and not isinstance(given, (str, bytes, Mapping)) else [given]
+    bad = [c for c in configs if not isinstance(c, RunConfig)]
+    if bad:
+        raise TypeError(f"{caller}() takes {alternatives}RunConfigs (toobig.config), got {bad[0]!r}")
+    if not configs:
+        raise ConfigError(f"{caller}(): no configurations to train")
+    return configs
 
 
 def _path(run: Run | str | Path) -> Path:
@@ -227,13 +241,9 @@ def sweep(
     if isinstance(grid, (str, os.PathLike)):
         configs = load_sweep(Path(grid))
     else:
-        configs = [grid] if isinstance(grid, RunConfig) else list(grid)
-        bad = [c for c in configs if not isinstance(c, RunConfig)]
-        if bad:
-            raise TypeError(f"sweep() takes a sweep file or RunConfigs (toobig.config), got {bad[0]!r}")
-        if not configs:
-            raise ConfigError("sweep(): no configurations to train")
+        configs = _configs("sweep", grid, "a sweep file or ")
     if seeds is not None:
+        seeds = require_seeds(seeds, "sweep(): seeds")
         configs = [replace(c, seed=s) for c in configs for s in seeds]
     check_execution(executor, address, workers, options=[run_options])
     plan = plan_jobs(configs, out, run_options)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import api
-from .config import REGULARIZATIONS, TASK_NAMES, ConfigError, RunConfig, parse_assignment, read_toml
+from .config import REGULARIZATIONS, TASK_NAMES, ConfigError, RunConfig, parse_assignment, read_toml, require_seeds
 from .metrics import heldout_accuracy
 from .options import RunOptions
 from .presets import MODEL_NAMES, SCHEDULES, resolve
@@ -37,9 +37,7 @@ def _seeds(args: argparse.Namespace, default: int) -> list[int]:
             seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
         except ValueError:
             raise UsageError(f"--seeds expects comma-separated integers, got {args.seeds!r}") from None
-        if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-            raise UsageError(f"--seeds expects distinct non-negative integers, got {args.seeds!r}")
-        return seeds
+        return require_seeds(seeds, "--seeds")
     return [default]
 
 

@@ -8,7 +8,7 @@ import json
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import tomli_w
 
@@ -187,10 +187,12 @@ def _coerce(section: str, name: str, expected: Any, value: Any) -> Any:
     where = f"{section}.{name}" if section else name
     if name == "held_out":
         try:
-            pairs = tuple((int(a), int(b)) for a, b in value)
+            pairs = tuple((a, b) for a, b in value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: expected a list of [a, b] pairs, got {value!r}") from None
-        return pairs
+        if not all(_is_int(x) or (isinstance(x, float) and x.is_integer()) for pair in pairs for x in pair):
+            raise ConfigError(f"{where}: expected a list of [a, b] pairs of integers, got {value!r}")
+        return tuple((int(a), int(b)) for a, b in pairs)
     kind = type(expected)
     if kind is bool:
         if not isinstance(value, bool):
@@ -209,6 +211,21 @@ def _coerce(section: str, name: str, expected: Any, value: Any) -> Any:
     if not isinstance(value, str):
         raise ConfigError(f"{where}: expected a string, got {value!r}")
     return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def require_seeds(seeds: Any, what: str = "seeds") -> list[int]:
+    """The seeds as a list, or ConfigError: a non-empty sequence of distinct integers in [0, 2**63)."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence):
+        ok = False
+    else:
+        ok = bool(seeds) and all(_is_int(s) and 0 <= s < 2**63 for s in seeds) and len(set(seeds)) == len(seeds)
+    if not ok:
+        raise ConfigError(f"{what} must be a non-empty list of distinct integers in [0, 2**63), got {seeds!r}")
+    return list(seeds)
 
 
 def _apply_section(obj: Any, section: str, values: Mapping[str, Any]) -> Any:
@@ -312,6 +329,10 @@ def validate(config: RunConfig) -> RunConfig:
     ):
         if value not in allowed:
             raise ConfigError(f"{name}: unknown mode {value!r} (allowed: {', '.join(allowed)})")
+    if len({frozenset(p) for p in t.held_out}) != len(t.held_out):
+        raise ConfigError(f"task.held_out: a pair is given twice (a pair holds out both of its orders), got {list(t.held_out)}")
+    if t.held_out_random and t.held_out != TaskConfig.held_out:
+        raise ConfigError("task.held_out_random: a random held-out set replaces task.held_out; give one of them")
     if t.held_out_random < 0:
         raise ConfigError(f"task.held_out_random must be >= 0, got {t.held_out_random}")
     if t.held_out_seed != -1 and not t.held_out_random:

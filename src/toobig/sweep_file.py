@@ -28,7 +28,7 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from .config import REGULARIZATIONS, TASK_NAMES, ConfigError, RunConfig, apply_overrides, read_toml, validate
+from .config import REGULARIZATIONS, TASK_NAMES, ConfigError, RunConfig, apply_overrides, read_toml, require_seeds, validate
 from .presets import MODEL_NAMES, resolve
 
 _TABLES = ("sweep", "grid", "set")
@@ -125,15 +125,7 @@ def _seeds(head: Mapping[str, Any]) -> list[int]:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ConfigError(f"sweep.num_seeds must be an integer >= 1, got {k!r}")
         return list(range(k))
-    seeds = head.get("seeds", [DEFAULT_SEED])
-    if (
-        not isinstance(seeds, list)
-        or not seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
-        or len(set(seeds)) != len(seeds)
-    ):
-        raise ConfigError(f"sweep.seeds must be a non-empty list of distinct non-negative integers, got {seeds!r}")
-    return seeds
+    return require_seeds(head.get("seeds", [DEFAULT_SEED]), "sweep.seeds")
 
 
 def _flatten(table: Mapping[str, Any], where: str, prefix: str = "") -> dict[str, Any]:
