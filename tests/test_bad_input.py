@@ -90,6 +90,11 @@ CASES = [
     (["train", "--out", "{a_file}"], "is a file; runs go into a folder"),
     (["reproduce", "--out", "{a_file}"], "is a file; the runs and the report go into a folder"),
     (["sweep", "{sweep_ok}", "--out", "{a_file}"], "is a file; runs go into a folder"),
+    (["train", "--out", "{below_a_file}"], "is a file; runs go into a folder"),
+    (["report", "{empty_dir}", "--out", "{a_file}"], "is a file; the report goes into a folder"),
+    (["train", "--set", "model.n_embd=1e30"], "model.n_embd must be <= 1,000,000"),
+    (["train", "--set", "model.n_layer=100000"], "model.n_layer must be <= 1,000"),
+    (["train", "--set", "train.batch_size=100000000"], "train.batch_size must be <= 1,000,000"),
     # eval, sample, extrapolate
     (["eval", "no-such-run"], "no-such-run"),
     (["eval", RUN, "--checkpoint", "middle"], "unknown checkpoint 'middle'"),
@@ -162,6 +167,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_on_disk(argv, message, run_dir
         (tmp_path / f"{name}.txt").write_bytes(data)
     paths = {**{f"{{{name}_corpus}}": str(tmp_path / f"{name}.txt") for name in corpora},"{run}": str(run_dir), "{run_dot}": f"{run_dir}/.", "{run_parent}": str(run_dir.parent), "{bad_toml}": str(tmp_path / "bad.toml"), "{empty_dir}": str(tmp_path / "empty"),
              "{sweep_unknown_model}": str(tmp_path / "sweep.toml"), "{a_file}": str(tmp_path / "a_file"),
+             "{below_a_file}": str(tmp_path / "a_file" / "below"),
              "{sweep_ok}": str(tmp_path / "ok.toml")}
     argv = [paths.get(a, a) for a in argv]
     if argv and argv[0] in ("train", "reproduce") and "--out" not in argv:

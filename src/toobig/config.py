@@ -301,6 +301,8 @@ def from_dict(data: Mapping[str, Any]) -> RunConfig:
 # iterations and the paper's 10 samples per prompt sit far inside them.
 MAX_ITERS = 100_000_000
 MAX_EVAL_SAMPLES = 1_000
+# Far above anything these studies train; a typo beyond them (1e30) is refused, not handed to torch.
+MAX_WIDTH, MAX_LAYERS = 1_000_000, 1_000
 
 
 def validate(config: RunConfig) -> RunConfig:
@@ -361,6 +363,11 @@ def validate(config: RunConfig) -> RunConfig:
     for name in ("n_layer", "n_head", "n_embd", "mlp_ratio", "block_size"):
         if getattr(m, name) < 1:
             raise ConfigError(f"model.{name} must be >= 1, got {getattr(m, name)}")
+        limit = MAX_LAYERS if name == "n_layer" else MAX_WIDTH
+        if getattr(m, name) > limit:
+            raise ConfigError(f"model.{name} must be <= {limit:,}, got {getattr(m, name):,}")
+    if tr.batch_size > MAX_WIDTH:
+        raise ConfigError(f"train.batch_size must be <= {MAX_WIDTH:,}, got {tr.batch_size:,}")
     prompt = f"<{t.operand_max}+{t.operand_max}="
     if t.name in ARITHMETIC_TASKS and m.block_size < len(prompt):
         # Capital-city prompts may exceed the block (the paper's do: nanoGPT crops them), but an

@@ -75,6 +75,10 @@ def reproduce(options: ReproduceOptions, say: Callable[[str], None] = print) -> 
     A failed run or out-of-range test does not stop the others or the report; it is listed in
     the result (and its directory holds error.json where training failed)."""
     require_folder(Path(options.out), holds="the runs and the report go")
+    if options.write_report and not options.dry_run:
+        from .reporting import require_report_folder
+
+        require_report_folder(options.report_dir)  # refused now, not after hours of training
     require_plannable(options.run_options)
     check_execution(options.executor, options.address, options.workers, options=[options.run_options])
     include_mlt = options.include_mlt or resolve_device(options.run_options.device).type == "cuda"

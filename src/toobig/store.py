@@ -180,9 +180,14 @@ def _temp_file_beside(path: Path, prefix: str) -> tuple[int, str]:
 
 
 def require_folder(out: Path, holds: str = "runs go") -> None:
-    """Refuse an output path that exists as a file, before anything is written below it."""
-    if out.exists() and not out.is_dir():
-        raise StoreError(f"--out {out} is a file; {holds} into a folder")
+    """Refuse an output path that is, or lies below, a file, before anything is written below it."""
+    for path in (out, *out.parents):
+        if path.exists():
+            if not path.is_dir():
+                if path != out:
+                    raise StoreError(f"{out}: {path} is a file; {holds} into a folder")
+                raise StoreError(f"{out} is a file; {holds} into a folder")
+            return
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..store import atomic_write_text
+from ..store import StoreError, atomic_write_text, require_folder
 from .beyond import read_studies
 from .beyond_figures import beyond_figures
 from .document import render_report
@@ -21,6 +21,7 @@ def write_report(runs_dir: Path, out_dir: Path) -> list[Path]:
     """Write report.md, results.csv, verdicts.csv (the studies' verdicts) and figures/*.png for the
     runs below runs_dir; return their paths."""
     runs_dir, out_dir = Path(runs_dir), Path(out_dir)
+    require_report_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     collection = load_runs(runs_dir)
     cells = collection.cells()
@@ -39,4 +40,11 @@ def write_report(runs_dir: Path, out_dir: Path) -> list[Path]:
     return [report, results, out_dir / VERDICTS_FILE, *figures]
 
 
-__all__ = ["write_report", "REPORT_FILE", "RESULTS_FILE", "VERDICTS_FILE", "FIGURES_DIR"]
+def require_report_folder(out_dir: Path) -> None:
+    """Refuse a report folder that is, or lies below, a file, or whose figures/ is a file (StoreError)."""
+    require_folder(Path(out_dir), holds="the report goes")
+    if (Path(out_dir) / FIGURES_DIR).is_file():
+        raise StoreError(f"{Path(out_dir) / FIGURES_DIR} is a file; the report's figures go into a folder of that name")
+
+
+__all__ = ["require_report_folder", "write_report", "REPORT_FILE", "RESULTS_FILE", "VERDICTS_FILE", "FIGURES_DIR"]
