@@ -240,10 +240,10 @@ def test_sweep_records_a_failure_and_a_rerun_completes_only_it(tmp_path, executo
         *(_tiny(seed=s) for s in (0, 1, 2)),
         *(_tiny(model="n28", regularization="controlled", seed=s) for s in (0, 1)),
     ]
-    corpus.unlink()  # ...then gone: the worker's trainer raises
     out = tmp_path / "runs"
     plan = plan_jobs(configs, out, RunOptions(device="cpu", max_members=4))  # real populations inside the workers
     assert [len(j.seeds) for j in plan.jobs] == [1, 3, 2]
+    corpus.unlink()  # ...and planned, then gone: the worker's trainer raises
 
     first = execute(plan, executor=executor, workers=2)
 
@@ -287,6 +287,22 @@ def test_sweep_records_a_failure_and_a_rerun_completes_only_it(tmp_path, executo
     assert plan_jobs(configs, out, RunOptions(device="cpu")).jobs == ()
     summary = json.loads((bad / "summary.json").read_text())
     assert summary["environment"]["threads"] == 1  # 2 workers x 1 torch thread on this sweep
+
+
+def test_a_plan_reads_the_files_of_the_runs_it_would_train_and_not_of_complete_ones(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(corpus_text(TaskConfig()))
+    trained, missing = _tiny(corpus_file=str(corpus)), _tiny(corpus_file=str(corpus), seed=1)
+    execute(plan_jobs([trained], tmp_path / "runs", RunOptions(device="cpu")), workers=1)
+    corpus.unlink()
+    before = sorted((tmp_path / "runs").rglob("*"))
+    with pytest.raises(ConfigError, match="task.corpus_file: no such file"):
+        plan_jobs([trained, missing], tmp_path / "runs", RunOptions(device="cpu"))
+    with pytest.raises(ConfigError, match="task.name=pairs needs task.pairs_file"):
+        plan_jobs([_tiny(task="pairs")], tmp_path / "runs", RunOptions(device="cpu"))
+    assert sorted((tmp_path / "runs").rglob("*")) == before
+    # A complete run whose file is gone (moved, or trained on another machine) is skipped, not refused.
+    assert plan_jobs([trained], tmp_path / "runs", RunOptions(device="cpu")).skipped == (tmp_path / "runs" / run_dir_name(trained),)
 
 
 def test_plan_paths_are_absolute(tmp_path, monkeypatch):

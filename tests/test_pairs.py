@@ -110,3 +110,14 @@ def test_the_example_pairs_file_is_multiplication_with_3x7_held_out():
     prompts = build_task(_config(example).task).prompts(_config(example).eval)
     assert len(prompts) == 100 and sorted(p.text for p in prompts if p.held_out) == ["<3*7=", "<7*3="]
     assert all(p.answer == f"{eval(p.text[1:-1])}>" for p in prompts)  # noqa: S307 (our own file)
+
+
+def test_a_relative_file_is_stored_absolute_so_the_run_reads_it_from_anywhere(pairs_file, tmp_path, monkeypatch):
+    from toobig.sweep_file import load_sweep
+
+    monkeypatch.chdir(tmp_path)
+    assert toobig.config("pairs", "n14", pairs_file="mul.tsv").task.pairs_file == str(pairs_file)
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text('[sweep]\ntasks = ["pairs"]\nmodels = ["n14"]\n[set]\n"task.pairs_file" = "mul.tsv"\n')
+    (config,) = load_sweep(sweep)
+    assert config.task.pairs_file == str(pairs_file)

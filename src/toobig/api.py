@@ -41,7 +41,8 @@ def config(
     (warmup and decay scaled with it unless schedule="paper"), then any config value by its
     field name, e.g. learning_rate=3e-3, n_embd=20, seed=4, held_out=[(3, 8)] (each name belongs
     to one section of config.toml; <section>_<name> works too, as in eval_schedule). Checked on
-    return (ConfigError names the bad value)."""
+    return (ConfigError names the bad value); a relative corpus_file or pairs_file is made
+    absolute, and the files are read when its runs are planned or trained."""
     overrides: dict[str, Any] = {}
     for keyword, value in values.items():
         if keyword not in _FIELDS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -235,6 +236,10 @@ def resolve(
                               "run's length: give one")
     for data in (_deviations(file_data), *sets, overrides or {}):
         config = apply_overrides(config, _without_preset_keys(data))
+    # Files are stored by absolute path (a relative one from the current folder), so that the run
+    # can be evaluated or resumed from anywhere, and by a Ray worker.
+    files = {k: os.path.abspath(v) for k in ("corpus_file", "pairs_file") if (v := getattr(config.task, k))}
+    config = replace(config, task=replace(config.task, **files))
     return validate(replace(config, model_name=derived_model_name(config)))
 
 

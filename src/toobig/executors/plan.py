@@ -16,6 +16,7 @@ from ..engine.chunking import CPU_MEMBERS_PER_PROCESS, split
 from ..engine.population import check_batch_shards
 from ..options import RunOptions, require_options
 from ..store import ERROR_FILE, TRACEBACK_FILE, RunDir, StoreError, lock_holder, require_folder, run_dir_name
+from ..training.corpus import Prepared
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,11 @@ def plan_jobs(configs: Iterable[RunConfig], out_root: str | Path, options: RunOp
             skipped.append(path)
         else:
             seeds.append(config.seed)
+    for base, seeds in groups.values():
+        if seeds:
+            # The files a configuration reads (a pairs file, a corpus) are read now, so that a
+            # missing or malformed one fails here, with one line, and not in a worker later.
+            Prepared.from_config(replace(base, seed=seeds[0]))
     jobs = [
         Job(base, tuple(chunk), str(out_root), options)
         for base, seeds in groups.values()
