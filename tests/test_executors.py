@@ -357,3 +357,42 @@ def test_a_script_without_a_main_guard_is_told_why_its_workers_fail(tmp_path):
     # The parent, which sees only a worker that died, names the likely cause too.
     assert "or unguarded.py, which every worker imports, starts runs outside" in result.stdout
     assert result.stdout.count("failed: ") == 1  # the worker ran no sweep of its own
+
+
+def test_workers_of_a_sweep_killed_outright_end_and_free_their_runs(tmp_path):
+    """SIGKILL of the sweep: its worker stops too (instead of training on, holding the run's lock,
+    then waiting forever for another job), so a rerun can resume the run at once."""
+    import signal
+    import time
+
+    import toobig
+    from toobig.store import lock_holder
+
+    config = toobig.config("arithmetic", "n14", iters=20_000, eval_interval=1_000, num_samples=1, seed=0)
+    run = tmp_path / "runs" / run_dir_name(config)
+    script = tmp_path / "sweep.py"
+    script.write_text(
+        "import toobig\n"
+        "if __name__ == '__main__':\n"
+        "    config = toobig.config('arithmetic', 'n14', iters=20_000, eval_interval=1_000, num_samples=1, seed=0)\n"
+        f"    toobig.sweep(config, out={str(tmp_path / 'runs')!r}, workers=1, device='cpu', progress=False)\n"
+    )
+    sweep = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline, worker = time.monotonic() + 120, None
+        while worker is None and time.monotonic() < deadline and sweep.poll() is None:
+            holder = lock_holder(run)
+            worker = holder if holder not in (None, sweep.pid) else None
+            time.sleep(0.2)
+        assert worker is not None, "the worker never started training: " + (sweep.stderr.read().decode() if sweep.poll() is not None else "")
+        sweep.send_signal(signal.SIGKILL)
+        sweep.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while lock_holder(run) is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert lock_holder(run) is None, "the orphaned worker still holds the run"
+        assert not Path(f"/proc/{worker}").exists() or "zombie" in Path(f"/proc/{worker}/status").read_text()
+        assert not RunDir(run).is_complete()  # stopped, not trained to the end
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ast
 import multiprocessing
+import os
 import sys
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -41,6 +44,24 @@ def _died() -> str:
     return f"the worker process died (killed by the OS, e.g. out of memory, or crashed{maybe})"
 
 
+PARENT_CHECK_S = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker once the sweep that started it is gone.
+
+    A parent killed outright (SIGKILL, the OS) leaves its workers behind: each would finish its
+    job holding the run's lock, so that a rerun finds the run busy, then wait forever for the
+    next job. Ending at once is a kill at any moment, which a run resumes from (its last
+    checkpoint; the kernel drops the lock)."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="toobig-parent-watch", daemon=True).start()
+
+
 def execute_local(jobs: Sequence[Job], workers: int, threads: int, on_result: Callable[[JobResult], None],
                    worker: Worker = run_job) -> None:
     """Each job in a fresh "spawn" process, `workers` at a time.
@@ -54,7 +75,8 @@ def execute_local(jobs: Sequence[Job], workers: int, threads: int, on_result: Ca
     context = multiprocessing.get_context("spawn")
 
     def isolated(job: Job) -> JobResult:
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_exit_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             try:
                 return pool.submit(worker, job, threads).result()
             except BrokenProcessPool as exc:
