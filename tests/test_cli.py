@@ -240,3 +240,22 @@ def test_every_argument_has_help_and_every_default_is_shown():
 
     text = " ".join(subcommands.choices["reproduce"].format_help().split())
     assert all(f"{study.seeds} for {study.name}" in text for study in STUDIES.values())
+
+
+def test_runs_lists_the_readable_runs_and_names_each_unreadable_one(tmp_path, capsys):
+    import toobig as api
+    from toobig import cli
+    from toobig.store import StoreError
+
+    from .reporting.synthetic import config_for, record, write_run
+
+    write_run(tmp_path / "runs", config_for("arithmetic", seed=1), [record("arithmetic", 0), record("arithmetic", 250, 0.5, 0.5)])
+    broken = write_run(tmp_path / "runs", config_for("arithmetic", "n28", seed=1), [record("arithmetic", 0)])
+    text = broken.config_path.read_text()
+    broken.config_path.write_text(text.replace("version = 1", "version = 99"))
+    assert cli.main(["runs", str(tmp_path / "runs")]) == 0
+    out, err = capsys.readouterr()
+    assert "arithmetic-n14-paper" in out and "arithmetic-n28-paper" not in out
+    assert err.count("\n") == 1 and f"{broken.path}: unreadable, left out" in err and "version 99" in err
+    with pytest.raises(StoreError, match="version 99"):
+        api.load_runs(tmp_path / "runs")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from .config import ConfigError, RunConfig, require_seeds
 from .options import RunOptions, require_options
@@ -127,14 +127,24 @@ def load_run(path: str | Path) -> Run:
     return Run(run_dir.path, checked.config, checked.summary or {}, checked.metrics)
 
 
-def load_runs(root: str | Path) -> list[Run]:
-    """Every run directory below root, in path order."""
+def load_runs(root: str | Path, on_unreadable: Callable[[Path, Exception], None] | None = None) -> list[Run]:
+    """Every run directory below root, in path order. A run that cannot be read raises
+    (StoreError or ConfigError naming it), unless on_unreadable is given: then it is called with
+    the run's path and the error, and the others are read on."""
     from .reporting.runs import discover_run_dirs
     from .store import StoreError
 
     if not Path(root).is_dir():
         raise StoreError(f"no such runs directory: {root}")
-    return [load_run(p) for p in discover_run_dirs(Path(root))]
+    runs = []
+    for path in discover_run_dirs(Path(root)):
+        try:
+            runs.append(load_run(path))
+        except (StoreError, ConfigError) as exc:
+            if on_unreadable is None:
+                raise
+            on_unreadable(path, exc)
+    return runs
 
 
 def train(

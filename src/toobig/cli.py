@@ -240,8 +240,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    runs = api.load_runs(args.runs_dir)
-    print(runs_table(runs) if runs else f"no runs below {args.runs_dir}")
+    def skip(path: Path, exc: Exception) -> None:  # as the report does: named, not dropped silently
+        print(f"toobig: warning: {path}: unreadable, left out ({exc})", file=sys.stderr)
+
+    runs = api.load_runs(args.runs_dir, on_unreadable=skip)
+    print(runs_table(runs) if runs else f"no readable runs below {args.runs_dir}")
     return 0
 
 
