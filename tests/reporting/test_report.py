@@ -324,3 +324,5 @@ def test_other_runs_name_every_setting_that_leaves_the_preset_even_alone_under_t
     assert n14 == 'eval.selection="in_distribution", task.held_out_random=2, train.sampling="reshuffle"'
     n28 = rows["arithmetic-n28-paper"].split(" | ")[1]
     assert n28 == "train.learning_rate=0.003, train.lr_decay_iters=25,000, train.warmup_iters=2,000"
+    # results.csv files them as the report does: of no study ("beyond" is a study's variant).
+    assert {r["experiment"] for r in csv.DictReader((tmp_path / "out" / "results.csv").open())} == {"other"}

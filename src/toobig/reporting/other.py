@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..config import ConfigError, from_dict
-from ..studies import STUDIES
 from ..metrics import best_record, extrapolated, heldout_accuracy, in_distribution_score
 from ..tasks import held_out_label
 from .markdown import DASH, md_table, pct
@@ -51,13 +50,9 @@ def _row(cell: Cell, differs: tuple[str, ...]) -> list[object]:
     ]
 
 
-def in_a_study(cell: Cell) -> bool:
-    return any(study.variant_of(cell.digest, cell.max_iters) is not None for study in STUDIES.values())
-
-
 def other_cells(cells: Sequence[Cell]) -> list[Cell]:
     """Cells of no paper experiment and no study: e.g. a task of your own, a learning-rate sweep."""
-    return [c for c in cells if c.experiment == "other" or (c.experiment == "beyond" and not in_a_study(c))]
+    return [c for c in cells if c.experiment == "other"]
 
 
 def sweep_groups(cells: Sequence[Cell]) -> dict[str, list[Cell]]:

@@ -20,6 +20,7 @@ from ..integrity import check_run
 from ..metrics import arithmetic_perfect, best_record, extrapolated, in_distribution_perfect
 from ..presets import MODEL_NAMES, make_config, with_max_iters
 from ..store import ANSWERS_FILE, CONFIG_FILE, ERROR_FILE, EXTRAPOLATION_FILE, SUMMARY_FILE, RunDir, StoreError
+from ..studies import STUDIES
 from .paper import table_number
 
 _N_MODEL = re.compile(r"n(\d+)")
@@ -148,11 +149,12 @@ class Cell:
 
     @property
     def experiment(self) -> str:
-        """"grokking", "capacity", "table2".."table7", "beyond" (a study's protocol), or "other"."""
+        """"grokking", "capacity", "table2".."table7", "beyond" (a study's variant beyond the
+        paper's protocol), or "other" (e.g. a task of your own, a sweep of other settings)."""
         if is_grokking(self):  # Appendix B's own learning rates
             return "grokking"
         if not follows_preset_protocol(self):
-            return "beyond" if self.task == "arithmetic" else "other"
+            return "beyond" if in_a_study(self) else "other"
         if is_capacity(self):
             return "capacity"
         number = table_number(self.task, self.regularization)
@@ -365,6 +367,10 @@ def follows_preset_protocol(cell: Cell) -> bool:
         and train.get("learning_rate", preset.train.learning_rate) == preset.train.learning_rate
         and train.get("min_lr", preset.train.min_lr) == preset.train.min_lr
     )
+
+
+def in_a_study(cell: Cell) -> bool:
+    return any(study.variant_of(cell.digest, cell.max_iters) is not None for study in STUDIES.values())
 
 
 def is_grokking(cell: Cell) -> bool:
