@@ -322,7 +322,10 @@ def test_progress_says_what_will_run_then_each_job_with_the_time_left(tmp_path, 
         tally.add(JobResult(job, elapsed_s=60.0))
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[0] == "3 jobs (3 runs) to train, 0 complete runs skipped"
-    assert lines[1].startswith("[1/3] arithmetic-n14-paper") and lines[1].split("; ")[1].startswith("about 2 min left (")
+    # A job is named by its configuration's folder, which names the values that set it apart.
+    folder = Path(run_dir_name(plan.jobs[0].config)).parent
+    assert lines[1].startswith(f"[1/3] {folder} seeds 0: done in 60.0 s") and "-20it-" in str(folder)
+    assert lines[1].split("; ")[1].startswith("about 2 min left (")
     assert lines[2].split("; ")[1].startswith("about 1 min left (")
     assert lines[3].startswith("[3/3]") and "left" not in lines[3]
 

@@ -36,7 +36,8 @@ class Job:
 
     @property
     def name(self) -> str:
-        return f"{self.config.label}-{self.config.digest()} seeds {','.join(map(str, self.seeds))}"
+        # The configuration's folder, which names its non-default values (e.g. "-lr0.003-10000it").
+        return f"{Path(run_dir_name(self.config)).parent} seeds {','.join(map(str, self.seeds))}"
 
 
 @dataclass(frozen=True)
