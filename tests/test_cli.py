@@ -259,3 +259,19 @@ def test_runs_lists_the_readable_runs_and_names_each_unreadable_one(tmp_path, ca
     assert err.count("\n") == 1 and f"{broken.path}: unreadable, left out" in err and "version 99" in err
     with pytest.raises(StoreError, match="version 99"):
         api.load_runs(tmp_path / "runs")
+
+
+def test_info_shows_the_resolved_schedule_and_protocol_and_toml_the_whole_configuration(capsys):
+    import tomllib
+
+    from toobig import cli
+    from toobig.config import from_dict
+
+    argv = ["info", "--model", "n28", "--iters", "300", "--set", "train.sampling=lines"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "training: 300 iterations, batch 882, learning rate 0.01 after 20 warmup iterations, cosine decay to 0.0001 at iteration 250" in out
+    assert "protocol: train.sampling=lines; held out (5,7)" in out
+    assert cli.main([*argv, "--toml"]) == 0
+    config = from_dict(tomllib.loads(capsys.readouterr().out))
+    assert (config.model_name, config.train.max_iters, config.train.warmup_iters, config.train.sampling) == ("n28", 300, 20, "lines")

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Sequence
 
 from . import api
-from .config import REGULARIZATIONS, TASK_NAMES, ConfigError, RunConfig, parse_assignment, read_toml, require_seeds
+from .config import (
+    REGULARIZATIONS, TASK_NAMES, ConfigError, RunConfig, parse_assignment, protocol_changes, read_toml, require_seeds, to_dict,
+    to_toml,
+)
 from .metrics import heldout_accuracy
 from .options import RunOptions
 from .presets import MODEL_NAMES, SCHEDULES, resolve
@@ -253,8 +256,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     from .model import describe
 
     config = build_config(args)
+    if args.toml:
+        print(to_toml(config), end="")
+        return 0
     prepared = Prepared.from_config(config)
+    tr = config.train
     print(f"{config.label}: corpus {len(prepared.text):,} characters, vocabulary {prepared.tokenizer.vocab_size}")
+    print(f"training: {tr.max_iters:,} iterations, batch {tr.batch_size}, learning rate {tr.learning_rate:g} after "
+          f"{tr.warmup_iters:,} warmup iterations, cosine decay to {tr.min_lr:g} at iteration {tr.lr_decay_iters:,}, "
+          f"weight decay {tr.weight_decay:g}, dropout {config.model.dropout:g}")
+    held_out = held_out_label(config.task)
+    changes = ", ".join(f"{k}={v}" for k, v in protocol_changes(to_dict(config)).items())
+    print(f"protocol: {changes or 'the paper'}{'; held out ' + held_out if held_out else ''} (--toml: the whole configuration)")
     print(describe(config.model, prepared.tokenizer.vocab_size))
     return 0
 
@@ -461,8 +474,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("runs_dir", type=Path, help=RUNS_DIR_HELP)
     p.set_defaults(func=cmd_runs)
 
-    p = sub.add_parser("info", help="print a configuration's architecture and parameter count")
+    p = sub.add_parser("info", help="print a configuration's schedule, protocol, architecture and parameter count")
     _add_config_flags(p)
+    p.add_argument("--toml", action="store_true", help="print the resolved configuration as config.toml instead")
     p.set_defaults(func=cmd_info)
     return ap
 
