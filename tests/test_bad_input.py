@@ -160,7 +160,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_on_disk(argv, message, run_dir
     (tmp_path / "sweep.toml").write_text('[sweep]\ntasks = ["arithmetic"]\nmodels = ["gpt2"]\n')
     (tmp_path / "empty").mkdir()
     (tmp_path / "a_file").write_text("not a folder\n")
-    (tmp_path / "ok.toml").write_text('[sweep]\ntasks = ["arithmetic"]\nmodels = ["n14"]\n[set]\n"train.max_iters" = 10\n')
+    (tmp_path / "ok.toml").write_text('[sweep]\ntasks = ["arithmetic"]\nmodels = ["n14"]\niters = 10\n')
     corpora = {"empty": b"", "binary": bytes(range(256)), "foreign": "h\u00e9llo w\u00f6rld\n".encode(),
                "partial": b"<1+1=2>\n<12+1=13>\n"}
     for name, data in corpora.items():

@@ -196,6 +196,8 @@ def test_sweep_ends_with_a_table_of_its_runs_and_passes_run_options_on(tmp_path)
         "sweep", "grid.toml", "--out", "runs", "--device", "cpu", "--workers", "1", "--batch-shards", "2", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    # train.max_iters alone keeps the preset's warmup: said once, for both configurations.
+    assert result.stderr.count("toobig: note: train.warmup_iters 2,000 >= train.max_iters 20: the learning rate never") == 1
     table = result.stdout[result.stdout.index("configuration"):].strip().splitlines()
     assert len(table) == 3 and all(row.split()[1:3] == ["0", "1/1"] for row in table[1:])
     summaries = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/seed0/summary.json")]

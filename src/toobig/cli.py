@@ -17,7 +17,7 @@ from .config import (
 )
 from .metrics import heldout_accuracy
 from .options import RunOptions
-from .presets import MODEL_NAMES, SCHEDULES, resolve
+from .presets import MODEL_NAMES, SCHEDULES, resolve, schedule_note
 from .tasks import held_out_label
 from .store import StoreError
 from .studies import STUDIES
@@ -64,6 +64,9 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         tr = config.train
         print(f"--iters {args.iters}: warmup {tr.warmup_iters} and cosine decay to iteration {tr.lr_decay_iters}, "
               f"scaled with the run's length (--schedule paper keeps the preset's)", file=sys.stderr)
+    note = schedule_note(config.train) if args.schedule != "paper" else None  # "paper": kept on purpose
+    if note and not getattr(args, "quiet", False):
+        print(f"toobig: note: {note}", file=sys.stderr)
     return config
 
 
@@ -176,6 +179,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from .sweep_file import load_sweep
 
     configs = load_sweep(args.file)
+    for note in dict.fromkeys(schedule_note(c.train) for c in configs):
+        if note:
+            print(f"toobig: note: {note}", file=sys.stderr)
     outcome = api.sweep(
         configs, out=args.out, executor=args.executor, address=args.address, workers=args.workers, dry_run=args.dry_run,
         options=_run_options(args),

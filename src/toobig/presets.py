@@ -103,6 +103,18 @@ def with_max_iters(config: RunConfig, max_iters: int | None) -> RunConfig:
     return validate(replace(config, train=train))
 
 
+def schedule_note(train: TrainConfig) -> str | None:
+    """A sentence where the learning-rate schedule does not fit the run's length (the peak is never
+    reached, or the decay never ends), as when train.max_iters alone shortens a preset; else None."""
+    if train.warmup_iters >= train.max_iters:
+        return (f"train.warmup_iters {train.warmup_iters:,} >= train.max_iters {train.max_iters:,}: the learning rate "
+                "never reaches its peak (--iters, or a sweep file's iters, scales the warmup with the length)")
+    if train.lr_decay_iters > train.max_iters:
+        return (f"train.lr_decay_iters {train.lr_decay_iters:,} > train.max_iters {train.max_iters:,}: the run ends "
+                "before its learning rate has decayed (--iters, or a sweep file's iters, scales the decay with the length)")
+    return None
+
+
 def grokking_config(seed: int = 1337, max_iters: int = 1_500_000) -> RunConfig:
     """Appendix B: MLT on arithmetic, lr 1e-6 -> 1e-7 over 1e7 iterations, log-spaced evaluation."""
     base = make_config("arithmetic", "mlt", "paper", seed)
