@@ -186,4 +186,8 @@ def test_train_refuses_bad_seeds_and_non_configs_before_writing_anything(tmp_pat
         toobig.train({"task": "arithmetic"}, out=out)
     with pytest.raises(ConfigError, match=r"sweep\(\): seeds must be"):
         toobig.sweep(toobig.config(iters=5), seeds=[1, 1], out=out)
+    # A later configuration's missing file stops train() before the first one trains.
+    missing = toobig.config("pairs", "n14", iters=5, pairs_file=str(tmp_path / "gone.tsv"))
+    with pytest.raises(ConfigError, match="task.pairs_file: no such file"):
+        toobig.train([toobig.config(iters=5), missing], seeds=[0], out=out)
     assert not out.exists()

@@ -92,6 +92,9 @@ CASES = [
     (["sweep", "{sweep_ok}", "--out", "{a_file}"], "is a file; runs go into a folder"),
     (["train", "--out", "{below_a_file}"], "is a file; runs go into a folder"),
     (["report", "{empty_dir}", "--out", "{a_file}"], "is a file; the report goes into a folder"),
+    (["report", "{empty_dir}", "--out", "{figures_a_file}"], "is a file; the report's figures go into a folder"),
+    (["reproduce", "--out", "{report_a_file}"], "is a file; the report goes into a folder"),  # before training
+    (["train", "--set", "model.block_size=10000000"], "model.block_size must be <= 1,000,000"),
     (["train", "--set", "model.n_embd=1e30"], "model.n_embd must be <= 1,000,000"),
     (["train", "--set", "model.n_layer=100000"], "model.n_layer must be <= 1,000"),
     (["train", "--set", "train.batch_size=100000000"], "train.batch_size must be <= 1,000,000"),
@@ -160,6 +163,9 @@ def test_bad_input_is_one_line_exit_2_and_nothing_on_disk(argv, message, run_dir
     (tmp_path / "sweep.toml").write_text('[sweep]\ntasks = ["arithmetic"]\nmodels = ["gpt2"]\n')
     (tmp_path / "empty").mkdir()
     (tmp_path / "a_file").write_text("not a folder\n")
+    for folder, name in (("figures_a_file", "figures"), ("report_a_file", "report")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_text("not a folder\n")
     (tmp_path / "ok.toml").write_text('[sweep]\ntasks = ["arithmetic"]\nmodels = ["n14"]\niters = 10\n')
     corpora = {"empty": b"", "binary": bytes(range(256)), "foreign": "h\u00e9llo w\u00f6rld\n".encode(),
                "partial": b"<1+1=2>\n<12+1=13>\n"}
@@ -168,6 +174,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_on_disk(argv, message, run_dir
     paths = {**{f"{{{name}_corpus}}": str(tmp_path / f"{name}.txt") for name in corpora},"{run}": str(run_dir), "{run_dot}": f"{run_dir}/.", "{run_parent}": str(run_dir.parent), "{bad_toml}": str(tmp_path / "bad.toml"), "{empty_dir}": str(tmp_path / "empty"),
              "{sweep_unknown_model}": str(tmp_path / "sweep.toml"), "{a_file}": str(tmp_path / "a_file"),
              "{below_a_file}": str(tmp_path / "a_file" / "below"),
+             "{figures_a_file}": str(tmp_path / "figures_a_file"), "{report_a_file}": str(tmp_path / "report_a_file"),
              "{sweep_ok}": str(tmp_path / "ok.toml")}
     argv = [paths.get(a, a) for a in argv]
     if argv and argv[0] in ("train", "reproduce") and "--out" not in argv:

@@ -184,6 +184,9 @@ def test_iters_and_a_length_given_elsewhere_are_refused_unless_they_agree():
     # A stored config at the preset's length does not set it: --iters scales it as usual.
     paper = resolve("arithmetic", "n14", file_data=to_dict(make_config("arithmetic", "n14")), max_iters=100).train
     assert (paper.max_iters, paper.warmup_iters) == (100, 7)
+    # A file written by hand sets what it names, the preset's own length included.
+    with pytest.raises(ConfigError, match="iters 100 .* and train.max_iters 30000 in the config file"):
+        resolve(file_data={"task": {"name": "arithmetic"}, "train": {"max_iters": 30_000}}, max_iters=100)
 
 
 @pytest.mark.parametrize("values,message", [

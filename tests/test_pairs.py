@@ -121,3 +121,9 @@ def test_a_relative_file_is_stored_absolute_so_the_run_reads_it_from_anywhere(pa
     sweep.write_text('[sweep]\ntasks = ["pairs"]\nmodels = ["n14"]\n[set]\n"task.pairs_file" = "mul.tsv"\n')
     (config,) = load_sweep(sweep)
     assert config.task.pairs_file == str(pairs_file)
+    # As the CLI's --pairs: a relative path through a link names the file itself (one run
+    # directory per file); an absolute path is kept as given, so that its digest stays.
+    (tmp_path / "link").symlink_to(tmp_path, target_is_directory=True)
+    assert toobig.config("pairs", "n14", pairs_file="link/mul.tsv").task.pairs_file == str(pairs_file)
+    given = f"{tmp_path}/./mul.tsv"
+    assert toobig.config("pairs", "n14", pairs_file=given).task.pairs_file == given

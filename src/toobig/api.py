@@ -160,13 +160,15 @@ def train(
     given as keywords instead or on top: device="cpu", compile=True, resume=True,
     overwrite=True, progress=False, max_members=2, tensorboard=True, batch_shards=2."""
     from .executors import require_not_importing_main
-    from .training import train as train_population
+    from .training import Prepared, train as train_population
 
     # A script that trains, then sweeps, at its top level would train again in every worker.
     require_not_importing_main()
     options = _how("train", options, how)
     configs = _configs("train", configs)
     seeds = require_seeds(seeds, "train(): seeds")
+    for cfg in configs:  # every file read before the first run is written
+        Prepared.check(replace(cfg, seed=seeds[0]))
     dirs = []
     for cfg in configs:
         dirs += train_population(cfg, list(seeds), out, options)

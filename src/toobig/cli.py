@@ -249,11 +249,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    unreadable = []
+
     def skip(path: Path, exc: Exception) -> None:  # as the report does: named, not dropped silently
+        unreadable.append(path)
         print(f"toobig: warning: {path}: unreadable, left out ({exc})", file=sys.stderr)
 
     runs = api.load_runs(args.runs_dir, on_unreadable=skip)
-    print(runs_table(runs) if runs else f"no readable runs below {args.runs_dir}")
+    print(runs_table(runs) if runs else f"no {'readable ' if unreadable else ''}runs below {args.runs_dir}")
     return 0
 
 

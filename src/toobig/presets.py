@@ -204,7 +204,8 @@ def resolve(
     warmup and end of decay move in proportion (as `reproduce --max-iters` does), so a short run
     still reaches its peak rate; with "paper" they keep their absolute iterations. Warmup and
     decay given in the file, `sets` or `overrides` win over both; a train.max_iters given there
-    as well as `max_iters` is refused (ConfigError), unless they agree.
+    as well as `max_iters` is refused (ConfigError), unless they agree (a run's stored config.toml
+    gives one only where it is not its preset's).
 
     The preset is chosen once, from the task, model and regularization given anywhere (explicit
     arguments win over `sets`, which win over the file); then the file's values, each `--set`
@@ -236,7 +237,9 @@ def resolve(
         else:
             config = replace(config, train=replace(config.train, max_iters=max_iters))
     sources = {
-        "in the config file": _deviations(file_data),
+        # A run's stored config.toml (it has a version) holds every value: its length counts only
+        # where it is not its preset's. A file written by hand sets what it names.
+        "in the config file": _deviations(file_data) if "version" in file_data else file_data,
         "among the --set values (a sweep file's [set] and [grid])": _merged(sets),
         "among the values given": overrides or {},
     }
@@ -248,9 +251,14 @@ def resolve(
                               "run's length: give one")
     for data in (_deviations(file_data), *sets, overrides or {}):
         config = apply_overrides(config, _without_preset_keys(data))
-    # Files are stored by absolute path (a relative one from the current folder), so that the run
-    # can be evaluated or resumed from anywhere, and by a Ray worker.
-    files = {k: os.path.abspath(v) for k in ("corpus_file", "pairs_file") if (v := getattr(config.task, k))}
+    # A relative file is stored as the absolute path it names from the current folder (resolved as
+    # the CLI's --corpus and --pairs are), so that the run can be evaluated or resumed from
+    # anywhere, and by a Ray worker. An absolute one is kept as given: its digest stays.
+    files = {
+        k: str(Path(v).resolve())
+        for k in ("corpus_file", "pairs_file")
+        if (v := getattr(config.task, k)) and not os.path.isabs(v)
+    }
     config = replace(config, task=replace(config.task, **files))
     return validate(replace(config, model_name=derived_model_name(config)))
 

@@ -7,6 +7,7 @@ runs it and the report gives it a section with a verdict.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -151,3 +152,15 @@ STUDIES: dict[str, Study] = {
         ),
     )
 }
+
+
+@functools.lru_cache(maxsize=None)
+def study_of(digest: str, max_iters: int) -> tuple[Study, Variant] | None:
+    """The first study (in STUDIES' order) with a variant of this configuration digest at this run
+    length, and the variant; None for a configuration of no study. Cached: a report asks for every
+    cell many times, and each answer builds every variant's configuration."""
+    for study in STUDIES.values():
+        variant = study.variant_of(digest, max_iters)
+        if variant is not None:
+            return study, variant
+    return None

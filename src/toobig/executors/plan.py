@@ -153,7 +153,7 @@ def plan_jobs(configs: Iterable[RunConfig], out_root: str | Path, options: RunOp
         if seeds:
             # The files a configuration reads (a pairs file, a corpus) are read now, so that a
             # missing or malformed one fails here, with one line, and not in a worker later.
-            Prepared.from_config(replace(base, seed=seeds[0]))
+            Prepared.check(replace(base, seed=seeds[0]))
     jobs = [
         Job(base, tuple(chunk), str(out_root), options)
         for base, seeds in groups.values()

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from ..store import atomic_write_text
 from ..config import protocol_changes
-from ..studies import STUDIES
+from ..studies import study_of
 from .answers import most_frequent
 from .study_measures import measure
 from .runs import Cell, SeedRun, flatten, learned_task, perfect_arithmetic, preset_changes
@@ -18,11 +18,8 @@ from .runs import Cell, SeedRun, flatten, learned_task, perfect_arithmetic, pres
 
 def _study_of(cell: Cell) -> tuple[str, str]:
     """(study, variant label) of a cell; a Table 2 configuration counts for the first study using it."""
-    for study in STUDIES.values():
-        variant = study.variant_of(cell.digest, cell.max_iters)
-        if variant is not None:
-            return study.name, variant.label
-    return "", ""
+    found = study_of(cell.digest, cell.max_iters)
+    return (found[0].name, found[1].label) if found else ("", "")
 
 COLUMNS = (
     "experiment", "paper_table", "task", "model", "condition", "seed", "status", "config_digest",

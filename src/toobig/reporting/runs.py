@@ -20,7 +20,7 @@ from ..integrity import check_run
 from ..metrics import arithmetic_perfect, best_record, extrapolated, in_distribution_perfect
 from ..presets import MODEL_NAMES, make_config, with_max_iters
 from ..store import ANSWERS_FILE, CONFIG_FILE, ERROR_FILE, EXTRAPOLATION_FILE, SUMMARY_FILE, RunDir, StoreError
-from ..studies import STUDIES
+from ..studies import study_of
 from .paper import table_number
 
 _N_MODEL = re.compile(r"n(\d+)")
@@ -370,7 +370,7 @@ def follows_preset_protocol(cell: Cell) -> bool:
 
 
 def in_a_study(cell: Cell) -> bool:
-    return any(study.variant_of(cell.digest, cell.max_iters) is not None for study in STUDIES.values())
+    return study_of(cell.digest, cell.max_iters) is not None
 
 
 def is_grokking(cell: Cell) -> bool:

@@ -44,6 +44,12 @@ class Prepared:
             )
         return cls(task, text, tokenizer, tokenizer.tensor(text))
 
+    @classmethod
+    def check(cls, config: RunConfig) -> None:
+        """Read what the configuration's runs would train on (its corpus or pairs file): a missing
+        or malformed file raises ConfigError now, before anything is written."""
+        cls.from_config(config)
+
     @property
     def text_sha256(self) -> str:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
