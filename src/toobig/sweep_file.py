@@ -17,8 +17,10 @@ Each run starts from the preset of its (task, model, regularization) at `iters` 
 `toobig train --iters`: the warmup and the end of the decay move in proportion), then gets [set],
 then its point of [grid]. "train.max_iters" in [set] or [grid] changes the length alone, keeping
 the preset's warmup and decay iterations. Keys of [grid] and [set] are the `section.name` fields of `toobig.config`,
-written quoted ("train.max_iters") or as sub-tables ([set.train]). Runs that differ only in their
-seed form one population (see `toobig.executors.plan_jobs`).
+written quoted ("train.max_iters") or as sub-tables ([set.train]). A relative task.corpus_file or
+task.pairs_file names a file from the current folder (as on the command line), not from the
+sweep file's. Runs that differ only in their seed form one population (see
+`toobig.executors.plan_jobs`).
 """
 
 from __future__ import annotations
