@@ -191,3 +191,14 @@ def test_train_refuses_bad_seeds_and_non_configs_before_writing_anything(tmp_pat
     with pytest.raises(ConfigError, match="task.pairs_file: no such file"):
         toobig.train([toobig.config(iters=5), missing], seeds=[0], out=out)
     assert not out.exists()
+
+
+def test_config_warns_when_its_schedule_does_not_fit_the_length(caplog):
+    with caplog.at_level("WARNING", logger="toobig"):
+        toobig.config(max_iters=300)
+    assert "train.warmup_iters 2,000 >= train.max_iters 300: the learning rate never reaches its peak" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="toobig"):
+        toobig.config(iters=300)
+        toobig.config(iters=300, schedule="paper")  # kept on purpose
+    assert caplog.text == ""

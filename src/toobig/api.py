@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from .config import ConfigError, RunConfig, require_seeds
 from .options import RunOptions, require_options
-from .presets import resolve
+from .presets import resolve, schedule_note
 
 if TYPE_CHECKING:
     from .executors import SweepOutcome
@@ -50,7 +51,11 @@ def config(
                               f"regularization are the first three arguments)")
         section, name = _FIELDS[keyword]
         (overrides.setdefault(section, {}) if section else overrides)[name] = value
-    return resolve(task, model, regularization, overrides=overrides, max_iters=iters, schedule=schedule)
+    config = resolve(task, model, regularization, overrides=overrides, max_iters=iters, schedule=schedule)
+    note = schedule_note(config.train) if schedule != "paper" else None  # "paper": kept on purpose
+    if note:
+        logging.getLogger("toobig").warning(note)
+    return config
 
 
 _SECTIONS = ("task", "model", "train", "eval")
