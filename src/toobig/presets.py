@@ -236,20 +236,22 @@ def resolve(
             config = with_max_iters(config, max_iters)
         else:
             config = replace(config, train=replace(config.train, max_iters=max_iters))
-    sources = {
-        # A run's stored config.toml (it has a version) holds every value: its length counts only
-        # where it is not its preset's. A file written by hand sets what it names.
-        "in the config file": _deviations(file_data) if "version" in file_data else file_data,
-        "among the --set values (a sweep file's [set] and [grid])": _merged(sets),
-        "among the values given": overrides or {},
-    }
-    for where, data in sources.items():
-        length = data.get("train", {}).get("max_iters") if isinstance(data.get("train"), Mapping) else None
-        if max_iters is not None and length is not None and length != max_iters:
-            # Each sets the run's length, and which should win is not for us to guess.
-            raise ConfigError(f"iters {max_iters} (--iters) and train.max_iters {length} {where} both set the "
-                              "run's length: give one")
-    for data in (_deviations(file_data), *sets, overrides or {}):
+    file_changes = _deviations(file_data)
+    if max_iters is not None:
+        sources = {
+            # A run's stored config.toml (it has a version) holds every value: its length counts
+            # only where it is not its preset's. A file written by hand sets what it names.
+            "in the config file": file_changes if "version" in file_data else file_data,
+            "among the --set values (a sweep file's [set] and [grid])": _merged(sets),
+            "among the values given": overrides or {},
+        }
+        for where, data in sources.items():
+            length = data.get("train", {}).get("max_iters") if isinstance(data.get("train"), Mapping) else None
+            if length is not None and length != max_iters:
+                # Each sets the run's length, and which should win is not for us to guess.
+                raise ConfigError(f"iters {max_iters} (--iters) and train.max_iters {length} {where} both set the "
+                                  "run's length: give one")
+    for data in (file_changes, *sets, overrides or {}):
         config = apply_overrides(config, _without_preset_keys(data))
     # A relative file is stored as the absolute path it names from the current folder (resolved as
     # the CLI's --corpus and --pairs are), so that the run can be evaluated or resumed from
