@@ -9,7 +9,8 @@
 #
 # LANE "order" runs the order ablation (seeds 0-3), the weight-decay study's seed 0, the order
 # ablation's seed 4, the weight-decay study's seed 1, Table 2 at 20 seeds, the rest of the
-# weight-decay study, then the order ablation's seeds 5-9 of n56; LANE "other" runs Table 2's
+# weight-decay study, the order ablation's seeds 5-7 of n56, the capacity curve's seeds 8-9 of
+# n20, n24 and n40, then the order ablation's seeds 8-9 of n56; LANE "other" runs Table 2's
 # n14, n28 and n56 at 10 seeds, then the capacity curve with the held-out generality study one
 # seed behind it (the learning-rate study after their first seed), then the order ablation's
 # seeds 5-9 of n28. The two lanes never share an incomplete run, so they can run at once, each
@@ -56,7 +57,12 @@ case $lane in
         # and n56's only: no hypothesis reads n14's protocols, which keep their 5 seeds (about 2
         # core-hours saved; the report counts their other 5 as missing); and n56's here, n28's at
         # the end of the other lane, so that the lanes end together (about 8.5 core-hours each).
-        for k in 6 7 8 9 10; do stage order-ablation $k --models n56; done ;;
+        for k in 6 7 8; do stage order-ablation $k --models n56; done
+        # Since session 19: the capacity curve's last two seeds of its widest remaining widths
+        # (n20, n24, n40) here, the narrow ones in the other lane, so that every width reaches its
+        # 10 planned seeds within about an hour instead of about two; n56's seeds 8-9 after them.
+        for k in 9 10; do stage capacity-curve $k --models n20,n24,n40; done
+        for k in 9 10; do stage order-ablation $k --models n56; done ;;
     other)
         # The paper's own comparison first: n14, n28 and n56 under its protocol at 10 seeds (the
         # capacity curve's widths 14, 28, 56), so the strict reading of its claim can be tested.
@@ -66,7 +72,10 @@ case $lane in
         # Since session 11: is it the learning rate? n28 at two lower peaks, 5 seeds (about 70 minutes).
         stage learning-rate 5
         for k in 2 3 4 5; do stage capacity-curve $k; stage heldout-generality $k; done
-        for k in 6 7 8 9 10; do stage capacity-curve $k; done
+        for k in 6 7 8; do stage capacity-curve $k; done
+        # Since session 19: seeds 8-9 of n20, n24 and n40 are the order lane's (n14, n28 and n56
+        # have 20 seeds from Table 2).
+        for k in 9 10; do stage capacity-curve $k --models n4,n6,n8,n10,n12,n16; done
         # Since session 17: the order ablation's n28 seeds 5-9 (its n56 seeds are the order lane's).
         for k in 6 7 8 9 10; do stage order-ablation $k --models n28; done ;;
     *)
