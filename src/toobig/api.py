@@ -52,7 +52,7 @@ def config(
         section, name = _FIELDS[keyword]
         (overrides.setdefault(section, {}) if section else overrides)[name] = value
     config = resolve(task, model, regularization, overrides=overrides, max_iters=iters, schedule=schedule)
-    note = schedule_note(config.train) if schedule != "paper" else None  # "paper": kept on purpose
+    note = schedule_note(config.train, schedule)
     if note:
         logging.getLogger("toobig").warning(note)
     return config

@@ -64,7 +64,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         tr = config.train
         print(f"--iters {args.iters}: warmup {tr.warmup_iters} and cosine decay to iteration {tr.lr_decay_iters}, "
               f"scaled with the run's length (--schedule paper keeps the preset's)", file=sys.stderr)
-    note = schedule_note(config.train) if args.schedule != "paper" else None  # "paper": kept on purpose
+    note = schedule_note(config.train, args.schedule)
     if note and not getattr(args, "quiet", False):
         print(f"toobig: note: {note}", file=sys.stderr)
     return config

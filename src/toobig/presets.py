@@ -103,9 +103,12 @@ def with_max_iters(config: RunConfig, max_iters: int | None) -> RunConfig:
     return validate(replace(config, train=train))
 
 
-def schedule_note(train: TrainConfig) -> str | None:
+def schedule_note(train: TrainConfig, schedule: str = "scaled") -> str | None:
     """A sentence where the learning-rate schedule does not fit the run's length (the peak is never
-    reached, or the decay never ends), as when train.max_iters alone shortens a preset; else None."""
+    reached, or the decay never ends), as when train.max_iters alone shortens a preset; else None.
+    None with schedule="paper": whoever asked for the preset's schedule kept it on purpose."""
+    if schedule == "paper":
+        return None
     if train.warmup_iters >= train.max_iters:
         return (f"train.warmup_iters {train.warmup_iters:,} >= train.max_iters {train.max_iters:,}: the learning rate "
                 "never reaches its peak (--iters, or a sweep file's iters, scales the warmup with the length)")
