@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 import torch
 
@@ -36,6 +39,40 @@ def test_a_kill_between_manifest_and_rename_leaves_a_loadable_checkpoint(tmp_pat
     # Simulate the crash window: the manifest already lists the new digest, the old file remains.
     run.checkpoint_path("last").write_bytes(old)
     assert torch.equal(run.load_checkpoint("last")["w"], torch.zeros(3))
+
+
+def test_every_rename_is_made_durable_by_syncing_its_folder_after_it(tmp_path, monkeypatch):
+    # A power loss can undo a rename whose folder was not synced after it: each folder sync must
+    # come after the rename it covers, i.e. see the new name in place and its temp file gone.
+    run = RunDir(tmp_path / "run")
+    synced: list[tuple[str, list[str]]] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            folder = next(p for p in (run.path, run.path / "checkpoints") if p.is_dir() and os.stat(p).st_ino == info.st_ino)
+            names = sorted("<temp>" if p.name.endswith(".tmp") else p.name for p in folder.iterdir())
+            synced.append((folder.name, names))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    atomic_write_text(run.path / "summary.json", "{}")
+    assert synced == [("run", ["summary.json"])]
+    synced.clear()
+    run.save_checkpoint("last", {"w": torch.zeros(3)}, {})
+    manifest, last = "SHA256SUMS.json", "last.safetensors"
+    # The manifest's rename is synced while the checkpoint still waits under its temp name.
+    assert synced == [("checkpoints", ["<temp>", manifest]), ("checkpoints", [manifest, last])]
+    synced.clear()
+    run.save_checkpoint("best", {"w": torch.ones(3)}, {}, staged=True)
+    run.commit_staged("best")
+    staged = "best.staged.safetensors"
+    assert synced == [
+        ("checkpoints", ["<temp>", manifest, last]),
+        ("checkpoints", [manifest, staged, last]),
+        ("checkpoints", [manifest, "best.safetensors", last]),
+    ]
 
 
 def test_truncated_checkpoint_is_reported_by_name(tmp_path):

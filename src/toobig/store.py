@@ -1,12 +1,13 @@
 """One run directory per (config, seed): config.toml, metrics.jsonl, summary.json, checkpoints/.
 
-Every file is written to a temporary name, flushed and renamed, so a reader (or a crash) never
-sees half a file. Checkpoints are safetensors (no pickle) and their SHA-256 is kept in
+Every file is written to a temporary name, flushed and renamed (its folder synced after), so a
+reader (or a crash) never sees half a file. Checkpoints are safetensors (no pickle) and their SHA-256 is kept in
 summary.json, so a truncated or corrupted checkpoint is detected by name before it is loaded.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -190,6 +191,21 @@ def require_folder(out: Path, holds: str = "runs go") -> None:
             return
 
 
+def replace_durably(source: str | Path, target: Path) -> None:
+    """os.replace, then fsync the folder, so that the new name survives a power loss as well as a
+    kill (a rename lives in the folder, which fsyncing the file does not write)."""
+    os.replace(source, target)
+    fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        # Some filesystems (network, FUSE) do not sync folders; the rename is still atomic there.
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _temp_file_beside(path, f".{path.name}.")
@@ -199,7 +215,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         _write_points.reached()
-        os.replace(tmp, path)
+        replace_durably(tmp, path)
         _write_points.reached()
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -429,7 +445,7 @@ class RunDir:
 
     def commit_staged(self, name: str) -> None:
         """Put the staged checkpoint in place (its digest is already in the manifest)."""
-        os.replace(self.staged_path(name), self.checkpoint_path(name))
+        replace_durably(self.staged_path(name), self.checkpoint_path(name))
         _write_points.reached()
 
     def save_checkpoint(
@@ -462,7 +478,7 @@ class RunDir:
                 kept = [sha256_file(in_place)]
             digests[name] = [digest, *kept[:1]]
             atomic_write_text(self.manifest_path, json.dumps(digests, indent=2, sort_keys=True) + "\n")
-            os.replace(tmp, path)
+            replace_durably(tmp, path)
             _write_points.reached()
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
