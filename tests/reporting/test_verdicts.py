@@ -97,7 +97,12 @@ def test_the_graded_reading_tells_apart_what_the_count_cannot():
     line = graded_line(Group("a", 0, 6, (0.0,) * 5), Group("b", 0, 5, (0.9, 0.8, 0.85, 0.7, 0.95)))
     assert "opposite is significant" in line and "a mean 0.0% (n=5) vs b 84.0% (n=5)" in line
     line = graded_line(Group("a", 0, 10, (0.0,) * 10), Group("b", 0, 10, (0.0,) * 10))
-    assert "**undecided at this many seeds (no difference in the expected direction so far)**" in line
+    assert "**undecided at this many seeds (no rank difference in the expected direction so far)**" in line
+    # The direction is the ranks', named as such where the means point the other way: most of a's
+    # seeds above most of b's, while one seed of b far out lifts b's mean above a's.
+    line = graded_line(Group("a", 0, 5, (0.1, 0.1, 0.1, 0.0, 0.0)), Group("b", 0, 5, (0.0, 0.0, 0.0, 0.0, 1.0)))
+    assert "a mean 6.0% (n=5) vs b 20.0% (n=5)" in line and "Cliff's delta +0.28" in line
+    assert "**undecided at this many seeds (a rank difference in the expected direction, not significant)**" in line
 
 
 def _trend(*widths: tuple[int, int, int, tuple[float, ...]]) -> Trend:
@@ -206,14 +211,14 @@ def test_pooled_graded_reading_compares_within_sets_only():
     # Easy for both, hard for both: a's values are higher overall (it has more seeds in the easy
     # set), but within each set nothing differs.
     line = _lines([pooled(((1.0,) * 4, (1.0,)), ((0.0,), (0.0,) * 4))])[2]
-    assert "**undecided at this many seeds (no difference in the expected direction so far)**" in line
+    assert "**undecided at this many seeds (no rank difference in the expected direction so far)**" in line
     assert "(s0 100.0% vs 100.0%; s1 0.0% vs 0.0%)" in line
     # One seed against one in each of two sets: at best 1/2 x 1/2, never 5%.
     line = _lines([pooled(((1.0,), (0.0,)), ((1.0,), (0.0,)))])[2]
     assert "too few for the test to reach 5% whatever they show" in line
     # Equal pair counts above and below within the sets: no direction, exactly.
     line = _lines([pooled(((0.25, 0.25, 0.0, 0.5, 0.0, 0.25, 0.5), (0.25, 0.5, 0.75, 0.0, 0.0)), ((1.0,), (0.0, 0.0)))])[2]
-    assert "no difference in the expected direction so far" in line
+    assert "no rank difference in the expected direction so far" in line
 
 
 def test_too_few_is_read_from_where_a_hypothesis_could_rank():

@@ -156,6 +156,11 @@ def _not_significant(what: str) -> Conclusion:
     return _undecided(f"a {what} in the expected direction, not significant")
 
 
+# What the graded verdicts read their direction from: the ranks (Cliff's delta), not the means
+# printed beside them, which one seed far out can pull the other way.
+RANK_DIFFERENCE = "rank difference"
+
+
 def directional_verdict(direction: float, p: Adjusted, whose: str, what: str = "difference") -> Conclusion:
     """Plain words for a test with no margin to rule an effect out with: "holds" (direction > 0
     and p, Holm-adjusted, below 5%), its opposite, or undecided, and why; what names the effect
@@ -198,7 +203,7 @@ def counted_verdict(c: Comparison, p: Adjusted, whose: str = STUDY_FAMILY) -> Co
 def graded_verdict(c: Comparison, p: Adjusted, whose: str = STUDY_FAMILY) -> Conclusion:
     """Plain words for the graded held-out accuracy; p is the rank-sum test's, Holm-adjusted. It
     says "holds" or its opposite, or undecided: a rank test has no margin to rule a gain out with."""
-    return directional_verdict(cliffs_delta(c.a.graded, c.b.graded), p, whose)
+    return directional_verdict(cliffs_delta(c.a.graded, c.b.graded), p, whose, RANK_DIFFERENCE)
 
 
 class Hypothesis(Protocol):
@@ -343,7 +348,8 @@ class Pooled:
 
     def conclude_graded(self, graded: Adjusted, whose: str) -> Conclusion:
         # Pairs a above b minus pairs below, within each stratum: the sign of the rank sums' excess.
-        return directional_verdict(sum(pair_balance(a.graded, b.graded) for _, a, b in self._graded_strata), graded, whose)
+        balance = sum(pair_balance(a.graded, b.graded) for _, a, b in self._graded_strata)
+        return directional_verdict(balance, graded, whose, RANK_DIFFERENCE)
 
     def lines(self, counted: Verdict, graded: Verdict | None, whose: str) -> list[str]:
         """The hypothesis as a bullet with its two verdicts."""
