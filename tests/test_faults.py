@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+import toobig
+from toobig.config import ConfigError
 from toobig.store import KILL_AT_WRITE_ENV, sha256_file
 
 ARGS = ["--task", "arithmetic", "--model", "n14", "--iters", "40", "--eval-interval", "10",
@@ -121,6 +123,18 @@ def two_seeds(tmp_path_factory) -> dict[str, dict]:
 @pytest.mark.parametrize("kill_at", [6, 49, 53])
 def test_a_population_killed_between_its_members_writes_resumes_together(tmp_path, two_seeds, kill_at):
     assert _check_trial(tmp_path, "3,4", kill_at, two_seeds)
+
+
+def test_the_python_api_resumes_a_killed_population_together(tmp_path, two_seeds):
+    # toobig.resume, given one member of a population killed between its members' writes,
+    # continues the whole population as it was trained: bitwise the uninterrupted runs.
+    assert _train(tmp_path, "3,4", kill_at=53) == -9
+    runs = toobig.resume(next((tmp_path / "runs").glob("*/seed3")), device="cpu", progress=False)
+    assert [run.path.name for run in runs] == ["seed3", "seed4"]
+    for run in runs:
+        assert _state(run.path) == two_seeds[run.path.name]
+    with pytest.raises(ConfigError, match="overwrite=True would start them again"):
+        toobig.resume(runs[0], overwrite=True)
 
 
 def _random_kills(tmp_path_factory, seeds: str, reference: dict[str, dict], trials: int, seed: int) -> int:

@@ -180,6 +180,35 @@ def train(
     return [load_run(d.path) for d in dirs]
 
 
+def resume(run: Run | str | Path, *, options: RunOptions | None = None, **how: Any) -> list[Run]:
+    """Continue an interrupted run from its last checkpoint, with the unfinished seeds that trained
+    in its population (resumed together they keep its float rounding); return them, this run
+    first. Its own config.toml says what it trains; compile and batch_shards stay what it was
+    trained with. How: `options` or its fields as keywords, as in train() (not overwrite)."""
+    import sys
+
+    from .executors import require_not_importing_main
+    from .store import RunDir
+    from .training import require_tensorboard, train_runs
+    from .training.resume import population_siblings
+
+    require_not_importing_main()
+    options = _how("resume", options, how)
+    if options.overwrite:
+        raise ConfigError("resume() continues runs from their checkpoints; overwrite=True would start them again "
+                          "(train(..., overwrite=True) does)")
+    if options.tensorboard:
+        require_tensorboard()  # before anything is written
+    first = RunDir(_path(run))
+    config = first.read_config()
+    dirs = [first, *population_siblings(first, config)]
+    if len(dirs) > 1 and options.progress:
+        print(f"resuming {first.path} with the rest of its population: {', '.join(d.path.name for d in dirs[1:])}",
+              file=sys.stderr)
+    train_runs([d.read_config() for d in dirs], dirs, replace(options, resume=True))
+    return [load_run(d.path) for d in dirs]
+
+
 def _configs(caller: str, given: Any, alternatives: str = "") -> list[RunConfig]:
     """One RunConfig or an iterable of them as a non-empty list; TypeError or ConfigError otherwise."""
     if isinstance(given, RunConfig):

@@ -71,10 +71,6 @@ def build_config(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .training import require_tensorboard, train_runs
-    from .training.resume import population_siblings
-    from .store import RunDir
-
     if args.resume:
         given = [f for f in ("task", "model", "regularization", "config", "set", "iters", "eval_interval", "corpus", "pairs", "seeds", "num_seeds") if getattr(args, f)]
         if given or args.paper_eval_counts or args.overwrite:
@@ -83,17 +79,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UsageError("--resume continues a run with the --compile/--batch-shards it was trained with; drop them")
         if args.max_members is not None:
             raise UsageError("--resume trains the run's whole population at once; drop --max-members")
-        run = RunDir(Path(args.resume))
-        config = run.read_config()
-        runs = [run, *population_siblings(run, config)]
-        if len(runs) > 1:
-            print(f"resuming {run.path} with the rest of its population: {', '.join(r.path.name for r in runs[1:])}",
-                  file=sys.stderr)
-        options = _run_options(args, progress=not args.quiet, resume=True)
-        if args.tensorboard:
-            require_tensorboard()
-        train_runs([r.read_config() for r in runs], runs, options)
-        print(run.path)
+        print(api.resume(args.resume, options=_run_options(args, progress=not args.quiet))[0].path)
         return 0
     options = _run_options(args, progress=not args.quiet, overwrite=args.overwrite)
     config = build_config(args)
