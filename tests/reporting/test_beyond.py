@@ -421,3 +421,18 @@ def test_verdicts_csv_without_a_verdict_is_its_header(tmp_path):
         "study,key,hypothesis,reading,outcome,interim,p,p_holm,family,verdict"
     ]
     assert tmp_path / "report" / "verdicts.csv" in written
+
+
+def test_no_text_of_the_reports_keeps_an_unfilled_placeholder():
+    # A string split over lines keeps its f on one part only: "{NAME}" would then reach the report.
+    import importlib
+    import pkgutil
+    import re
+
+    import toobig.reporting
+
+    for info in pkgutil.iter_modules(toobig.reporting.__path__):
+        module = importlib.import_module(f"toobig.reporting.{info.name}")
+        for name, value in vars(module).items():
+            if isinstance(value, str):
+                assert not re.search(r"\{[A-Z_][A-Z0-9_]*\}", value), f"toobig.reporting.{info.name}.{name}: {value[:80]}"

@@ -285,8 +285,8 @@ def _study_section(reading: StudyReading) -> tuple[str, bool]:
 _NOTE = (
     "Learned: 100% of the in-distribution arithmetic samples at some evaluation. Extrapolates: every held-out "
     "sample right (i) at some evaluation (the paper's reading), (ii) at the evaluation with the best "
-    f"in-distribution score (selection blind to the held-out samples; the earliest where several tie, as the paper's best "
-    "checkpoint keeps the first; ties are common once a run has learned), (iii) at each of the last {STABLE_EVALUATIONS} evaluations. "
+    "in-distribution score (selection blind to the held-out samples; the earliest where several tie, as the paper's best "
+    f"checkpoint keeps the first; ties are common once a run has learned), (iii) at each of the last {STABLE_EVALUATIONS} evaluations. "
     "Counts carry exact 95% (Clopper-Pearson) intervals in percent; means carry 95% t-intervals. Order learned: "
     "(order-agnostic floor - final loss) / (order-agnostic floor - exact-stream floor) of the run's own stream "
     "(0: nothing of the line order, 100%: the whole file; below 0 where the loss has not come down to the order-agnostic "
