@@ -75,6 +75,27 @@ def test_every_rename_is_made_durable_by_syncing_its_folder_after_it(tmp_path, m
     ]
 
 
+@pytest.mark.parametrize("failure", ["unsupported", "disk error"])
+def test_a_folder_that_cannot_be_synced_keeps_the_write_unless_the_disk_fails(tmp_path, monkeypatch, failure):
+    import errno
+
+    real_fsync = os.fsync
+    code = errno.EINVAL if failure == "unsupported" else errno.EIO
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(code, os.strerror(code))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    if failure == "unsupported":  # as on filesystems that do not sync folders: the rename stands
+        atomic_write_text(tmp_path / "a.txt", "kept")
+    else:
+        with pytest.raises(OSError, match="Input/output error"):
+            atomic_write_text(tmp_path / "a.txt", "kept")
+    assert (tmp_path / "a.txt").read_text() == "kept"
+
+
 def test_truncated_checkpoint_is_reported_by_name(tmp_path):
     run = RunDir(tmp_path)
     run.save_checkpoint("best", {"w": torch.ones(10)}, {})

@@ -191,16 +191,26 @@ def require_folder(out: Path, holds: str = "runs go") -> None:
             return
 
 
+# What opening or fsyncing a folder answers where the platform or filesystem does not sync folders
+# (network and FUSE filesystems, a folder one may write but not read); as PostgreSQL does, these
+# leave the rename atomic without the power-loss guarantee, and the write stands.
+_FOLDER_SYNC_UNSUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF, errno.EACCES, errno.EISDIR})
+
+
 def replace_durably(source: str | Path, target: Path) -> None:
     """os.replace, then fsync the folder, so that the new name survives a power loss as well as a
     kill (a rename lives in the folder, which fsyncing the file does not write)."""
     os.replace(source, target)
-    fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fd = os.open(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError as exc:
+        if exc.errno in _FOLDER_SYNC_UNSUPPORTED:
+            return
+        raise
     try:
         os.fsync(fd)
     except OSError as exc:
-        # Some filesystems (network, FUSE) do not sync folders; the rename is still atomic there.
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        if exc.errno not in _FOLDER_SYNC_UNSUPPORTED:
             raise
     finally:
         os.close(fd)
