@@ -125,16 +125,45 @@ def test_a_population_killed_between_its_members_writes_resumes_together(tmp_pat
     assert _check_trial(tmp_path, "3,4", kill_at, two_seeds)
 
 
-def test_the_python_api_resumes_a_killed_population_together(tmp_path, two_seeds):
+def test_the_python_api_resumes_a_killed_population_together(tmp_path, two_seeds, capsys):
     # toobig.resume, given one member of a population killed between its members' writes,
     # continues the whole population as it was trained: bitwise the uninterrupted runs.
     assert _train(tmp_path, "3,4", kill_at=53) == -9
-    runs = toobig.resume(next((tmp_path / "runs").glob("*/seed3")), device="cpu", progress=False)
+    seed3, seed4 = (next((tmp_path / "runs").glob(f"*/{name}")) for name in ("seed3", "seed4"))
+    summary = json.loads((seed3 / "summary.json").read_text())
+    assert summary["status"] != "complete" and summary["environment"]["population_seeds"] == [3, 4]
+    runs = toobig.resume(seed3, device="cpu", progress=False)
     assert [run.path.name for run in runs] == ["seed3", "seed4"]
+    assert f"resuming {seed3} with the rest of its population: seed4" in capsys.readouterr().err
     for run in runs:
         assert _state(run.path) == two_seeds[run.path.name]
-    with pytest.raises(ConfigError, match="overwrite=True would start them again"):
-        toobig.resume(runs[0], overwrite=True)
+    for how in ({"overwrite": True}, {"compile": True}, {"batch_shards": 2}, {"max_members": 1}):
+        with pytest.raises(ConfigError, match=f"resume\\(\\): {next(iter(how))}=.* does not apply"):
+            toobig.resume(runs[0], **how)
+
+
+def test_a_resumed_run_logs_each_step_once_to_tensorboard(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def tensorboard_steps(run: Path) -> list[int]:
+        events = EventAccumulator(str(run / "tensorboard"))
+        events.Reload()
+        return [e.step for e in events.Scalars("eval/loss")]
+
+    # Write 36: iteration 30 evaluated and logged, the last checkpoint still iteration 20's, so the
+    # resume evaluates iteration 30 again.
+    args = [sys.executable, "-m", "toobig.cli", "train", *ARGS, "--seeds", "3", "--tensorboard"]
+    killed = subprocess.run(args, cwd=tmp_path, env={**os.environ, KILL_AT_WRITE_ENV: "36"}, capture_output=True, timeout=300)
+    assert killed.returncode == -9
+    (run,) = (tmp_path / "runs").glob("*/seed3")
+    assert tensorboard_steps(run) == [0, 10, 20, 30]
+    toobig.resume(run, device="cpu", progress=False, tensorboard=True)
+    assert tensorboard_steps(run) == [0, 10, 20, 30, 40]
+    logged = [r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [e.value for e in events.Scalars("eval/loss")] == pytest.approx(logged)
 
 
 def _random_kills(tmp_path_factory, seeds: str, reference: dict[str, dict], trials: int, seed: int) -> int:

@@ -81,3 +81,35 @@ def test_resume_of_a_complete_run_changes_nothing(tmp_path):
     again = _toobig("train", "--resume", str(run), cwd=tmp_path)
     assert again.wait(timeout=600) == 0
     assert ((run / "metrics.jsonl").read_text(), (run / "summary.json").read_text()) == before
+
+
+def test_a_resume_brings_along_its_own_population_and_no_other(tmp_path):
+    from dataclasses import replace
+
+    from tests.conftest import tiny
+    from toobig.store import RunDir
+    from toobig.training.resume import population_siblings
+
+    config, folder = tiny(), tmp_path / "arithmetic-n14"
+
+    def member(seed: int, population: list[int] | None, status: str = "running", size: int | None = None) -> RunDir:
+        run = RunDir(folder / f"seed{seed}")
+        run.write_config(replace(config, seed=seed))
+        environment = {"population_size": size or len(population or [])}
+        if population is not None:
+            environment["population_seeds"] = population
+        run.write_summary({"status": status, "environment": environment})
+        return run
+
+    # Seeds 0-5 trained as populations {0, 1, 2} and {3, 4, 5} (a sweep's chunks), seed 2 complete.
+    runs = [member(s, [0, 1, 2] if s < 3 else [3, 4, 5], "complete" if s == 2 else "running") for s in range(6)]
+    names = lambda found: [r.path.name for r in found]  # noqa: E731
+    assert names(population_siblings(runs[0], replace(config, seed=0))) == ["seed1"]
+    assert names(population_siblings(runs[4], replace(config, seed=4))) == ["seed3", "seed5"]
+    # Runs from before the seeds were recorded: the folder's unfinished seeds of the same population size.
+    folder = tmp_path / "older"
+    runs = [member(s, None, size=2 if s < 2 else 3) for s in range(5)]
+    assert names(population_siblings(runs[0], replace(config, seed=0))) == ["seed1"]
+    assert names(population_siblings(runs[3], replace(config, seed=3))) == ["seed2", "seed4"]
+    # A run trained alone brings nobody along.
+    assert population_siblings(member(0, [0]), replace(config, seed=0)) == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
@@ -182,11 +183,9 @@ def train(
 
 def resume(run: Run | str | Path, *, options: RunOptions | None = None, **how: Any) -> list[Run]:
     """Continue an interrupted run from its last checkpoint, with the unfinished seeds that trained
-    in its population (resumed together they keep its float rounding); return them, this run
-    first. Its own config.toml says what it trains; compile and batch_shards stay what it was
-    trained with. How: `options` or its fields as keywords, as in train() (not overwrite)."""
-    import sys
-
+    in its population (resumed together they keep its float rounding; a line on stderr names
+    them); return them, this run first. Its own config.toml says what it trains, and a checkpoint
+    its numerics (compile, batch_shards). How: device, tensorboard, progress, as in train()."""
     from .executors import require_not_importing_main
     from .store import RunDir
     from .training import require_tensorboard, train_runs
@@ -194,15 +193,17 @@ def resume(run: Run | str | Path, *, options: RunOptions | None = None, **how: A
 
     require_not_importing_main()
     options = _how("resume", options, how)
-    if options.overwrite:
-        raise ConfigError("resume() continues runs from their checkpoints; overwrite=True would start them again "
-                          "(train(..., overwrite=True) does)")
+    fixed = {"overwrite": False, "compile": False, "batch_shards": 1, "max_members": None}
+    given = [f"{name}={getattr(options, name)!r}" for name, default in fixed.items() if getattr(options, name) != default]
+    if given:
+        raise ConfigError(f"resume(): {', '.join(given)} does not apply: a run resumes with the numerics it was "
+                          "trained with, its whole population at once, from its checkpoints")
     if options.tensorboard:
         require_tensorboard()  # before anything is written
     first = RunDir(_path(run))
     config = first.read_config()
     dirs = [first, *population_siblings(first, config)]
-    if len(dirs) > 1 and options.progress:
+    if len(dirs) > 1:  # said even without progress: other folders than the one named will change
         print(f"resuming {first.path} with the rest of its population: {', '.join(d.path.name for d in dirs[1:])}",
               file=sys.stderr)
     train_runs([d.read_config() for d in dirs], dirs, replace(options, resume=True))

@@ -103,10 +103,16 @@ def with_max_iters(config: RunConfig, max_iters: int | None) -> RunConfig:
     return validate(replace(config, train=train))
 
 
+def _require_schedule(schedule: str) -> None:
+    if schedule not in SCHEDULES:
+        raise ConfigError(f"--schedule: unknown schedule {schedule!r} (allowed: {', '.join(SCHEDULES)})")
+
+
 def schedule_note(train: TrainConfig, schedule: str = "scaled") -> str | None:
     """A sentence where the learning-rate schedule does not fit the run's length (the peak is never
     reached, or the decay never ends), as when train.max_iters alone shortens a preset; else None.
     None with schedule="paper": whoever asked for the preset's schedule kept it on purpose."""
+    _require_schedule(schedule)
     if schedule == "paper":
         return None
     if train.warmup_iters >= train.max_iters:
@@ -230,8 +236,7 @@ def resolve(
         str(chosen["", "model_name"] or "n14"),
         str(chosen["", "regularization"] or "paper"),
     )
-    if schedule not in SCHEDULES:
-        raise ConfigError(f"--schedule: unknown schedule {schedule!r} (allowed: {', '.join(SCHEDULES)})")
+    _require_schedule(schedule)
     if max_iters is not None:
         if max_iters < 1:
             raise ConfigError(f"--iters must be >= 1, got {max_iters}")

@@ -296,7 +296,8 @@ class RunDir:
 
     def read_config(self) -> RunConfig:
         if not self.config_path.is_file():
-            raise StoreError(f"{self.path} is not a run directory (no {CONFIG_FILE})")
+            what = f"not a run directory (no {CONFIG_FILE}); a seed<N> folder is" if self.path.is_dir() else "no such run directory"
+            raise StoreError(f"{self.path}: {what}")
         try:
             data = read_toml(self.config_path)
         except ConfigError as exc:  # the message names the file

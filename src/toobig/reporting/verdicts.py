@@ -164,7 +164,7 @@ RANK_DIFFERENCE = "rank difference"
 def directional_verdict(direction: float, p: Adjusted, whose: str, what: str = "difference") -> Conclusion:
     """Plain words for a test with no margin to rule an effect out with: "holds" (direction > 0
     and p, Holm-adjusted, below 5%), its opposite, or undecided, and why; what names the effect
-    ("difference", "fall")."""
+    ("difference", "fall", RANK_DIFFERENCE)."""
     if p.adjusted < ALPHA:
         return _significant(direction)
     if not p.reachable:

@@ -168,8 +168,9 @@ def _train_population(
     facts = PopulationFacts(
         parameters=gpt.count_parameters(config.model, vocab),
         vocab_size=vocab,
+        # population_seeds: whom a resume of one member brings along (training.resume.population_siblings).
         environment={**environment(device), "compiled": pop.compiled, "population_size": pop.size,
-                     "batch_shards": pop.batch_shards},
+                     "population_seeds": seeds, "batch_shards": pop.batch_shards},
     )
     if start == config.train.max_iters:
         # Killed after its last checkpoint, before its final summary: nothing trains in this
@@ -179,7 +180,7 @@ def _train_population(
     schedule = eval_points(config.train.max_iters, config.eval)
     points = [p for p in schedule if p >= start]
     bar = progress_bar(config, len(seeds), start, options.progress)
-    boards = tensorboard_writers(records) if options.tensorboard else None
+    boards = tensorboard_writers(records, start) if options.tensorboard else None
     t_begin = time.perf_counter()
     loss = None
     for i, point in enumerate(points):

@@ -18,11 +18,14 @@ def require_tensorboard() -> None:
         raise ConfigError("--tensorboard needs the tensorboard package: pip install toobig[tensorboard]") from None
 
 
-def tensorboard_writers(records: list[MemberRecord]) -> list:
+def tensorboard_writers(records: list[MemberRecord], start: int = 0) -> list:
+    """One writer per member; resumed at iteration `start`, a member's events logged after it
+    (by the interrupted process, logged again now) are hidden, so no step shows twice."""
     require_tensorboard()
     from torch.utils.tensorboard import SummaryWriter
 
-    return [SummaryWriter(log_dir=str(rec.run.path / TENSORBOARD_DIR)) for rec in records]
+    purge_step = start + 1 if start > 0 else None
+    return [SummaryWriter(log_dir=str(rec.run.path / TENSORBOARD_DIR), purge_step=purge_step) for rec in records]
 
 
 def log_scalars(boards: list, records: list[MemberRecord], point: int) -> None:

@@ -135,17 +135,26 @@ def population_siblings(run: RunDir, config: RunConfig) -> list[RunDir]:
     """The unfinished seeds that trained in one population with `run` (same configuration folder,
     same configuration but the seed): resumed together they keep the population's float rounding."""
     summary = run.read_summary()
-    # Killed before its first evaluation, a run has no summary to say whether it had company:
-    # siblings equally without one started with it (all start afresh, together).
-    if summary is not None and int(summary.get("environment", {}).get("population_size", 1)) <= 1:
+    trained_in = (summary or {}).get("environment", {})
+    if summary is not None and int(trained_in.get("population_size", 1)) <= 1:
         return []
+    recorded = trained_in.get("population_seeds")
+    if recorded is not None:  # the population's own members, not every seed of the folder
+        paths = [run.path.parent / f"seed{seed}" for seed in recorded]
+    else:  # runs trained before it was recorded: the folder's seeds that trained alike
+        paths = sorted(run.path.parent.glob("seed*"))
     siblings = []
-    for path in sorted(run.path.parent.glob("seed*")):
+    for path in paths:
         other = RunDir(path)
         if path == run.path or not other.config_path.is_file() or other.is_complete():
             continue
-        if summary is None and other.read_summary() is not None:
+        # Killed before its first evaluation, a run has no summary to say whether it had company:
+        # siblings equally without one started with it (all start afresh, together).
+        theirs = other.read_summary()
+        if summary is None and theirs is not None:
             continue
+        if recorded is None and theirs is not None and theirs.get("environment", {}).get("population_size") != trained_in.get("population_size"):
+            continue  # another population of the folder's
         if other.read_config().without_seed() == config.without_seed():
             siblings.append(other)
     return siblings
