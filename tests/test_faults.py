@@ -158,6 +158,10 @@ def test_a_resumed_run_logs_each_step_once_to_tensorboard(tmp_path):
     assert killed.returncode == -9
     (run,) = (tmp_path / "runs").glob("*/seed3")
     assert tensorboard_steps(run) == [0, 10, 20, 30]
+    # TensorBoard reads a folder's event files in the order of their names, which begin with the
+    # second each was created: a resume within the second its run started could sort first (by
+    # process id), as it would for TensorBoard itself. A resume comes later than that in use.
+    time.sleep(1.1)
     toobig.resume(run, device="cpu", progress=False, tensorboard=True)
     assert tensorboard_steps(run) == [0, 10, 20, 30, 40]
     logged = [r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
