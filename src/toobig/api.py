@@ -193,8 +193,9 @@ def resume(run: Run | str | Path, *, options: RunOptions | None = None, **how: A
 
     require_not_importing_main()
     options = _how("resume", options, how)
-    fixed = {"overwrite": False, "compile": False, "batch_shards": 1, "max_members": None}
-    given = [f"{name}={getattr(options, name)!r}" for name, default in fixed.items() if getattr(options, name) != default]
+    defaults = RunOptions()
+    given = [f"{name}={getattr(options, name)!r}" for name in ("overwrite", "compile", "batch_shards", "max_members")
+             if getattr(options, name) != getattr(defaults, name)]
     if given:
         raise ConfigError(f"resume(): {', '.join(given)} does not apply: a run resumes with the numerics it was "
                           "trained with, its whole population at once, from its checkpoints")

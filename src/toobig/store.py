@@ -1,8 +1,9 @@
 """One run directory per (config, seed): config.toml, metrics.jsonl, summary.json, checkpoints/.
 
 Every file is written to a temporary name, flushed and renamed (its folder synced after), so a
-reader (or a crash) never sees half a file. Checkpoints are safetensors (no pickle) and their SHA-256 is kept in
-summary.json, so a truncated or corrupted checkpoint is detected by name before it is loaded.
+reader (or a crash) never sees half a file. Checkpoints are safetensors (no pickle) and their
+SHA-256 is kept in summary.json, so a truncated or corrupted checkpoint is detected by name before
+it is loaded.
 """
 
 from __future__ import annotations
