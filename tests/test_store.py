@@ -41,24 +41,33 @@ def test_a_kill_between_manifest_and_rename_leaves_a_loadable_checkpoint(tmp_pat
     assert torch.equal(run.load_checkpoint("last")["w"], torch.zeros(3))
 
 
-def test_every_rename_is_made_durable_by_syncing_its_folder_after_it(tmp_path, monkeypatch):
-    # A power loss can undo a rename whose folder was not synced after it: each folder sync must
-    # come after the rename it covers, i.e. see the new name in place and its temp file gone.
-    run = RunDir(tmp_path / "run")
+def _record_folder_syncs(monkeypatch, folders) -> list[tuple[str, list[str]]]:
+    """Patch os.fsync to record, for each folder synced, its name and what it holds at that moment
+    (temporary files as "<temp>"); `folders()` lists the folders the test may sync."""
     synced: list[tuple[str, list[str]]] = []
     real_fsync = os.fsync
 
     def fsync(fd: int) -> None:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            folder = next(p for p in (run.path, run.path / "checkpoints") if p.is_dir() and os.stat(p).st_ino == info.st_ino)
+            folder = next(p for p in folders() if p.is_dir() and os.stat(p).st_ino == info.st_ino)
             names = sorted("<temp>" if p.name.endswith(".tmp") else p.name for p in folder.iterdir())
             synced.append((folder.name, names))
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
+def test_every_rename_is_made_durable_by_syncing_its_folder_after_it(tmp_path, monkeypatch):
+    # A power loss can undo a rename whose folder was not synced after it: each folder sync must
+    # come after the rename it covers, i.e. see the new name in place and its temp file gone.
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    synced = _record_folder_syncs(monkeypatch, lambda: (run.path, run.path / "checkpoints"))
     atomic_write_text(run.path / "summary.json", "{}")
     assert synced == [("run", ["summary.json"])]
+    (run.path / "checkpoints").mkdir()
     synced.clear()
     run.save_checkpoint("last", {"w": torch.zeros(3)}, {})
     manifest, last = "SHA256SUMS.json", "last.safetensors"
@@ -73,6 +82,26 @@ def test_every_rename_is_made_durable_by_syncing_its_folder_after_it(tmp_path, m
         ("checkpoints", [manifest, staged, last]),
         ("checkpoints", [manifest, "best.safetensors", last]),
     ]
+
+
+def test_new_folders_and_the_metrics_file_are_made_durable_by_syncing_their_parent(tmp_path, monkeypatch):
+    # A new name lives in its parent folder: a run directory (and the folders above it that it
+    # needed), its checkpoints/ and its metrics.jsonl each need their parent synced once they exist.
+    sweep = tmp_path / "sweep"
+    run = RunDir(sweep / "label" / "seed0")
+    synced = _record_folder_syncs(monkeypatch, lambda: (tmp_path, sweep, sweep / "label", run.path, run.path / "checkpoints"))
+    with run.lock():
+        assert synced == [(tmp_path.name, ["sweep"]), ("sweep", ["label"]), ("label", ["seed0"])]
+        synced.clear()
+        run.save_checkpoint("last", {"w": torch.zeros(3)}, {})
+        assert synced[0] == ("seed0", [".lock", "checkpoints"])
+        synced.clear()
+        run.append_metrics({"iter": 0})
+        run.append_metrics({"iter": 250})
+        assert synced == [("seed0", [".lock", "checkpoints", "metrics.jsonl"])]  # the first line only
+    synced.clear()
+    atomic_write_text(run.path / "summary.json", "{}")  # no folder created: only the rename's sync
+    assert synced == [("seed0", [".lock", "checkpoints", "metrics.jsonl", "summary.json"])]
 
 
 @pytest.mark.parametrize("failure", ["unsupported", "disk error"])

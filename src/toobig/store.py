@@ -139,7 +139,7 @@ def run_lock(path: str | Path) -> Iterator[Path]:
     Raises RunDirBusy, naming the holder's pid, when another process holds the lock.
     """
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
+    make_folder_durably(path)
     fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
@@ -202,8 +202,25 @@ def replace_durably(source: str | Path, target: Path) -> None:
     """os.replace, then fsync the folder, so that the new name survives a power loss as well as a
     kill (a rename lives in the folder, which fsyncing the file does not write)."""
     os.replace(source, target)
+    _sync_folder(target.parent)
+
+
+def make_folder_durably(path: Path) -> None:
+    """mkdir -p, then fsync the parent of each folder it created: a new folder's name lives in
+    its parent, so without that a power loss can lose a run directory and everything in it."""
+    created = []
+    folder = path
+    while not folder.is_dir() and folder.parent != folder:
+        created.append(folder)
+        folder = folder.parent
+    path.mkdir(parents=True, exist_ok=True)
+    for folder in reversed(created):
+        _sync_folder(folder.parent)
+
+
+def _sync_folder(folder: Path) -> None:
     try:
-        fd = os.open(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError as exc:
         if exc.errno in _FOLDER_SYNC_UNSUPPORTED:
             return
@@ -218,7 +235,7 @@ def replace_durably(source: str | Path, target: Path) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder_durably(path.parent)
     fd, tmp = _temp_file_beside(path, f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -333,10 +350,13 @@ class RunDir:
     def append_metrics(self, record: dict[str, Any]) -> None:
         # One write of one whole line; a crash can lose the line but never leaves half of it
         # that a reader would accept (read_metrics ignores a final line without its newline).
+        new = not self.metrics_path.exists()
         with self.metrics_path.open("a", encoding="utf-8") as fh:
             fh.write(metrics_text([record]))
             fh.flush()
             os.fsync(fh.fileno())
+        if new:  # the file's name lives in the folder
+            _sync_folder(self.path)
         _write_points.reached()
 
     def read_metrics(self) -> list[dict[str, Any]]:
@@ -471,7 +491,7 @@ class RunDir:
         one recorded digest; any other content is corruption.
         """
         path = self.staged_path(name) if staged else self.checkpoint_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder_durably(path.parent)
         fd, tmp = _temp_file_beside(path, f".{name}.")
         os.close(fd)
         try:
