@@ -73,8 +73,44 @@ def test_order_ablation_verdicts_on_synthetic_runs(tmp_path):
     assert "beyond_heldout_over_training.png" in names
     assert (
         "| n28, reshuffled stream | 5,264 | 5 | 5/5 | 5/5 [48, 100] | 5/5 [48, 100] | 5/5 [48, 100] | 5/5 [48, 100] "
-        "| 100.0% [100.0, 100.0] | 100.0% [100.0, 100.0] | 100.0% [100.0, 100.0] at 500 |"
+        "| 100.0% [100.0, 100.0] | 100.0% [100.0, 100.0] | 100.0% [100.0, 100.0] | 100.0% [100.0, 100.0] "
+        "| 100.0% [100.0, 100.0] at 500 |"
     ) in text
+
+
+def test_held_out_accuracy_at_either_best_and_the_stream_floors_reach_the_table_and_results_csv(tmp_path):
+    from toobig.reporting.results_csv import write_results_csv
+    from toobig.reporting.study_table import measures_table
+
+    # The paper's combined score counts the held-out samples, so it picks iteration 250 (every
+    # held-out sample right, 99% combined); the in-distribution score picks 500 (100% in
+    # distribution, none of the held-out samples).
+    metrics = [
+        record("arithmetic", 0, 0.1, 0.1, loss=2.0),
+        record("arithmetic", 250, 0.99, 0.99, heldout=40, loss=0.8),
+        record("arithmetic", 500, 0.98, 0.98, heldout=0, loss=0.6),
+    ]
+    for label in ("paper", "whole lines"):
+        variant = next(v for v in STUDIES["order-ablation"].variants if v.label == label and v.model == "n28")
+        for seed in range(2):
+            write_run(tmp_path, variant.config(seed), metrics)
+    paper, lines = study_cells(STUDIES["order-ablation"], load_runs(tmp_path).cells())
+    run = paper.runs[0]
+    assert (run.heldout_at_paper_best, run.heldout_at_id_best, run.heldout_last) == (1.0, 0.0, 0.0)
+    # The arithmetic corpus's floors (tests/test_floors.py computes them by brute force on small corpora).
+    assert (run.floors.order_agnostic, run.floors.exact_stream) == (pytest.approx(0.76666, abs=1e-4), pytest.approx(0.53081, abs=1e-4))
+    assert lines.runs[0].floors is None and lines.runs[0].heldout_at_paper_best == 1.0  # whole lines: no stream
+    table = measures_table([paper, lines], "", ["paper", "lines"]).splitlines()
+    assert "| 0.0% [0.0, 0.0] | 100.0% [100.0, 100.0] | 100.0% [100.0, 100.0] at 250 |" in table[2]
+    assert table[2].endswith("| 0.600 (0.767, 0.531) | 71% [71, 71] |")
+    assert table[3].endswith("| — | — |")
+    write_results_csv([paper.cell, lines.cell], tmp_path, tmp_path / "results.csv")
+    rows = {(r["protocol"] == "{}", r["seed"]): r for r in csv.DictReader((tmp_path / "results.csv").open())}
+    row = rows[(True, "0")]  # the paper's protocol
+    assert (row["heldout_acc_at_paper_best"], row["heldout_acc_at_in_distribution_best"], row["final_loss"]) == ("1.0", "0.0", "0.6")
+    assert float(row["floor_order_agnostic"]) == pytest.approx(run.floors.order_agnostic, abs=1e-6)
+    assert float(row["floor_exact_stream"]) == pytest.approx(run.floors.exact_stream, abs=1e-6)
+    assert rows[(False, "1")]["floor_order_agnostic"] == rows[(False, "1")]["order_fraction"] == ""  # whole lines
 
 
 def test_three_strengths_and_capacity_rows(tmp_path):

@@ -27,7 +27,8 @@ COLUMNS = (
     "add_correct", "add_total", "sub_correct", "sub_total", "facts_correct", "facts_total",
     "heldout_correct", "heldout_total", "extrapolated", "first_extrapolation_iter", "learned_task",
     "perfect_arithmetic", "study", "variant", "protocol", "held_out", "extrapolates_at_in_distribution_best",
-    "extrapolates_stably", "heldout_acc_last", "heldout_acc_last10", "heldout_add_acc_last10", "heldout_sub_acc_last10", "heldout_acc_peak", "heldout_peak_iter", "heldout_acc_at_in_distribution_best", "heldout_answers_last", "order_fraction",
+    "extrapolates_stably", "heldout_acc_last", "heldout_acc_last10", "heldout_add_acc_last10", "heldout_sub_acc_last10", "heldout_acc_peak", "heldout_peak_iter", "heldout_acc_at_in_distribution_best",
+    "heldout_acc_at_paper_best", "heldout_answers_last", "final_loss", "floor_order_agnostic", "floor_exact_stream", "order_fraction",
     "out_of_range_add_acc", "out_of_range_sub_acc", "parameters", "train_s", "eval_s", "total_s", "device", "torch", "numerics", "git_commit", "path",
 )
 _SCORES = (
@@ -97,10 +98,14 @@ def _row(cell: Cell, run: SeedRun, root: Path) -> dict[str, Any]:
         row["heldout_acc_peak"] = _blank(m.heldout_peak)
         row["heldout_peak_iter"] = _blank(m.heldout_peak_iter)
         row["heldout_acc_at_in_distribution_best"] = _blank(m.heldout_at_id_best)
+        row["heldout_acc_at_paper_best"] = _blank(m.heldout_at_paper_best)
         # Each held-out prompt's most frequent completion at the last evaluation, where recorded.
         row["heldout_answers_last"] = json.dumps(
             {prompt: most_frequent(counts) for prompt, counts in m.heldout_answers_last.items()}
         ) if m.heldout_answers_last else ""
+        row["final_loss"] = _blank(m.final_loss)
+        if m.floors is not None:  # nats per character, of the run's own training stream
+            row["floor_order_agnostic"], row["floor_exact_stream"] = round(m.floors.order_agnostic, 6), round(m.floors.exact_stream, 6)
         row["order_fraction"] = "" if m.order_fraction is None else round(m.order_fraction, 6)
     for key in _SCORES:
         row[key] = best.get(key, "")

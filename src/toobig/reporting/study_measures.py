@@ -46,10 +46,15 @@ class RunMeasures:
     heldout_tail: float | None  # pooled over the last STABLE_EVALUATIONS evaluations
     heldout_tail_by_operation: dict[str, float]  # the same per operation; {} for runs before session 11
     heldout_at_id_best: float | None
+    heldout_at_paper_best: float | None  # at the evaluation the paper's combined score selects
     heldout_peak: float | None  # the highest held-out accuracy at any evaluation
     heldout_peak_iter: int | None  # the first evaluation that reached it
     in_distribution_at_best: float | None
     final_loss: float | None
+    # The loss floors of the run's own training stream and the share of the line order learned
+    # between them; None where training does not minimize the stream loss (whole lines, the
+    # answer-only loss) or the corpus is not at hand.
+    floors: Floors | None
     order_fraction: float | None
     # What the run answered on each held-out prompt at its last evaluation: completion -> samples,
     # from its last record or answers.json (toobig.answers); {} when neither has them.
@@ -100,9 +105,7 @@ def _floors(text: str, block: int) -> Floors:
     return loss_floors(text, block)
 
 
-def _order_fraction(run: SeedRun, final_loss: float | None) -> float | None:
-    if final_loss is None:
-        return None
+def _stream_floors(run: SeedRun) -> Floors | None:
     try:
         config = from_dict({**run.config, "seed": run.seed})
     except ConfigError:
@@ -113,7 +116,7 @@ def _order_fraction(run: SeedRun, final_loss: float | None) -> float | None:
         text = corpus_text(resolve_task(config.task, config.seed))
     except ConfigError:  # e.g. a corpus file of another machine: no floors, the report goes on
         return None
-    return _floors(text, config.model.block_size).order_fraction(final_loss)
+    return _floors(text, config.model.block_size)
 
 
 def measure(run: SeedRun) -> RunMeasures:
@@ -124,6 +127,7 @@ def measure(run: SeedRun) -> RunMeasures:
     final_loss = None if final is None else final.get("loss")
     heldout = [(a, int(r["iter"])) for r in run.metrics if (a := heldout_accuracy(r)) is not None]
     peak = max(heldout, key=lambda point: (point[0], -point[1]), default=(None, None))
+    floors = _stream_floors(run)
     return RunMeasures(
         seed=run.seed,
         complete=run.complete,
@@ -133,11 +137,13 @@ def measure(run: SeedRun) -> RunMeasures:
         heldout_tail=heldout_accuracy_tail(run.metrics),
         heldout_tail_by_operation=heldout_by_operation_tail(run.metrics),
         heldout_at_id_best=summary.get("heldout_acc_at_in_distribution_best"),
+        heldout_at_paper_best=summary.get("heldout_acc_at_paper_best"),
         heldout_peak=peak[0],
         heldout_peak_iter=peak[1],
         in_distribution_at_best=None if id_best is None else in_distribution_score(id_best),
         final_loss=final_loss,
-        order_fraction=_order_fraction(run, final_loss),
+        floors=floors,
+        order_fraction=None if floors is None or final_loss is None else floors.order_fraction(final_loss),
         heldout_answers_last=dict((final or {}).get("heldout_answers") or run.answers_after_training or {}),
     )
 
