@@ -36,6 +36,19 @@ def test_train_writes_run_directories(trained):
     assert [r["iter"] for r in records] == [0, 20, 40]
 
 
+def test_train_names_each_run_s_own_random_held_out_pairs(tmp_path):
+    args = ["--set", "task.held_out_random=3"]
+    result = toobig("train", "--seeds", "1,2", *TINY, *args, "--out", "runs", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    for line, seed in zip(lines, (1, 2)):
+        summary = json.loads((tmp_path / line.split()[0] / "summary.json").read_text())
+        pairs = ",".join(f"({a},{b})" for a, b in summary["held_out"])
+        assert summary["seed"] == seed and f"  3 random pairs {pairs} " in line
+    assert lines[0].split("pairs ")[1] != lines[1].split("pairs ")[1]  # each seed draws its own
+
+
 def test_train_with_batch_shards_records_them(tmp_path):
     result = toobig("train", "--seeds", "3", *TINY, "--batch-shards", "2", "--out", "runs", "--quiet", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -86,7 +86,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     seeds = _seeds(args, config.seed)
     runs = api.train(config, seeds, args.out, options=options)
     for run in runs:
-        best, held_out = run.best, held_out_label(run.config.task)
+        best, held_out = run.best, held_out_label(run.config.task, run.config.seed)
         heldout_text = f"  {held_out} {best.get('heldout_correct', 0)}/{best.get('heldout_total', 0)}" if held_out else ""
         print(f"{run.path}  best combined {best.get('combined', 0):.4f} at iter {best.get('iter')}{heldout_text}")
     return 0

@@ -52,16 +52,22 @@ def resolve_task(config: TaskConfig, seed: int) -> TaskConfig:
     return replace(config, held_out=held_out, data_seed=data_seed)
 
 
-def held_out_label(config: TaskConfig) -> str:
+def held_out_label(config: TaskConfig, seed: int | None = None) -> str:
     """The held-out set in words, for output lines and tables: "(5,7)", "(3,8),(2,9)", "5 random
-    pairs", "held-out pairs of mul.tsv", or "" for a task without one (capitals)."""
+    pairs", "held-out pairs of mul.tsv", or "" for a task without one (capitals). With the run's
+    seed, a random set is named by the pairs it drew: "5 random pairs (0,3),(1,8),...".""" 
     if config.name == "capitals":
         return ""
     if config.name == "pairs":
         return f"held-out pairs of {Path(config.pairs_file).name}"
     if config.held_out_random:
-        return f"{config.held_out_random} random pairs"
-    return ",".join(f"({a},{b})" for a, b in config.held_out)
+        words = f"{config.held_out_random} random pairs"
+        return words if seed is None else f"{words} {_pairs_text(resolve_task(config, seed).held_out)}"
+    return _pairs_text(config.held_out)
+
+
+def _pairs_text(pairs: tuple[tuple[int, int], ...]) -> str:
+    return ",".join(f"({a},{b})" for a, b in pairs)
 
 
 def answer_mask(text: str) -> list[bool]:
