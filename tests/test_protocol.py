@@ -103,12 +103,45 @@ def test_reshuffle_draws_a_new_line_order_every_iteration_from_the_member_seed_a
         assert torch.equal(together.x[1], solo.x[0]) and torch.equal(together.y[1], solo.y[0])
 
 
+def test_reshuffle_orders_the_lines_once_per_iteration_and_afresh_at_the_next():
+    config = _with(tiny(batch_size=256), "train", sampling="reshuffle")
+    (member,) = [Prepared.from_config(replace(config, seed=5))]
+    sampler = BatchSampler(config, [member.stream()], rng.member_keys([5]), CPU)
+    rows, _ = sampler._reshuffled_rows(0, 20)  # each row's consecutive lines, (K, I, B, J) line indices
+    assert rows.shape[-1] >= 2
+    successors = []
+    for it in range(20):
+        following: dict[int, int] = {}
+        for row in rows[0, it].tolist():
+            for a, b in zip(row, row[1:]):
+                assert following.setdefault(a, b) == b  # one line order within an iteration
+        successors.append(following)
+    # The next iteration's order is another: most lines seen in both are followed by another line.
+    for now, then in zip(successors, successors[1:]):
+        shared = now.keys() & then.keys()
+        assert len(shared) > 20 and sum(now[x] != then[x] for x in shared) > 0.9 * len(shared)
+
+
 def test_windows_sampling_is_the_paper_fixed_stream():
     config = tiny(batch_size=32)
     members, batches = _batches(config, [3])
     text = members[0].text
     for row in _rows_text(members, batches[0], 0):
         assert row in text
+
+
+def _in_answer(row: str, i: int) -> bool:
+    """Is row[i] an answer character ('=' excluded, '>' included), told from the window alone: by
+    the next of '<', '=', '>' after it or, where the window ends first, the last one before it."""
+    if row[i] == ">":
+        return True
+    if row[i] in "<=":
+        return False
+    after = next((c for c in row[i + 1:] if c in "<=>"), None)
+    if after is not None:
+        return after == ">"
+    before = next((c for c in reversed(row[:i]) if c in "<=>"), None)
+    return before == "="
 
 
 def test_answer_mask_covers_exactly_the_answer_characters():
@@ -119,11 +152,10 @@ def test_answer_mask_covers_exactly_the_answer_characters():
     members, batches = _batches(config, [2])
     batch = batches[0]
     tok = members[0].tokenizer
-    for row_y, row_w in zip(batch.y[0], batch.weights[0]):
-        targets = tok.decode(row_y.tolist())
-        weighted = {c for c, w in zip(targets, row_w.tolist()) if w > 0}
-        assert weighted <= set("0123456789->")
-        assert "<" not in weighted and "=" not in weighted and "+" not in weighted
+    for row_x, row_y, row_w in zip(batch.x[0], batch.y[0], batch.weights[0]):
+        row = tok.decode(row_x.tolist()) + tok.decode(row_y[-1:].tolist())
+        weighted = [w > 0 for w in row_w.tolist()]
+        assert weighted == [_in_answer(row, i) for i in range(1, len(row))], row
     # Weights average 1 per member, so the loss is the mean over answer characters.
     assert batch.weights[0].mean().item() == pytest.approx(1.0)
 
