@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import statistics
 from dataclasses import replace
@@ -325,4 +326,10 @@ def test_other_runs_name_every_setting_that_leaves_the_preset_even_alone_under_t
     n28 = rows["arithmetic-n28-paper"].split(" | ")[1]
     assert n28 == "train.learning_rate=0.003, train.lr_decay_iters=25,000, train.warmup_iters=2,000"
     # results.csv files them as the report does: of no study ("beyond" is a study's variant).
-    assert {r["experiment"] for r in csv.DictReader((tmp_path / "out" / "results.csv").open())} == {"other"}
+    rows = list(csv.DictReader((tmp_path / "out" / "results.csv").open()))
+    assert {r["experiment"] for r in rows} == {"other"}
+    # A random held-out set is named by the pairs its run drew, as a fixed set is.
+    from toobig.tasks import random_held_out
+
+    held_out = {r["model"]: json.loads(r["held_out"]) for r in rows}
+    assert held_out == {"n14": [list(p) for p in random_held_out(9, 2, 1)], "n28": [[5, 7]]}

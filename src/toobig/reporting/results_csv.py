@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..store import atomic_write_text
-from ..config import protocol_changes
+from ..config import ConfigError, from_dict, protocol_changes
 from ..studies import study_of
+from ..tasks import resolve_task
 from .answers import most_frequent
 from .study_measures import measure
 from .runs import Cell, SeedRun, flatten, learned_task, perfect_arithmetic, preset_changes
@@ -42,6 +43,15 @@ def _relative(path: Path, root: Path) -> str:
         return str(path.relative_to(root))
     except ValueError:
         return str(path)
+
+
+def _drawn_held_out(run: SeedRun) -> str:
+    """The pairs a random held-out set drew for this run, as JSON like a fixed set's."""
+    try:
+        config = from_dict({**run.config, "seed": run.seed})
+    except ConfigError:  # a configuration this toobig cannot read: say where the pairs are
+        return "random (pairs in summary.json)"
+    return json.dumps([list(pair) for pair in resolve_task(config.task, config.seed).held_out])
 
 
 def _row(cell: Cell, run: SeedRun, root: Path) -> dict[str, Any]:
@@ -83,8 +93,7 @@ def _row(cell: Cell, run: SeedRun, root: Path) -> dict[str, Any]:
     elif run.task == "pairs":
         row["held_out"] = f"held-out pairs of {Path(str(task.get('pairs_file', ''))).name} (prompts in summary.json)"
     elif task.get("held_out_random"):
-        seed = task.get("held_out_seed", -1)
-        row["held_out"] = f"random {task['held_out_random']} ({'seed ' + str(seed) if seed >= 0 else 'the run seed'}; pairs in summary.json)"
+        row["held_out"] = _drawn_held_out(run)
     else:
         row["held_out"] = json.dumps(task.get("held_out", []))
     if run.task in ("arithmetic", "combined") and run.metrics:
