@@ -53,7 +53,7 @@ CASES = [
     (["train", "--set", "model_name=../../x"], "unknown model '../../x'"),
     (["train", "--set", "task.name=../x"], "unknown task '../x'"),
     (["train", "--set", "regularization=../x"], "unknown condition '../x'"),
-    (["train", "--task", "capitals", "--set", "train.loss_on=answers"], "loss_on=answers: only the arithmetic task marks its answers (after '='); the capitals task does not"),
+    (["train", "--task", "capitals", "--set", "train.loss_on=answers"], "loss_on=answers: only the arithmetic task marks its answers (after '=' through '>'); the capitals task does not"),
     (["train", "--set", "train.loss_on=characters"], "train.loss_on: unknown mode 'characters'"),
     (["train", "--task", "capitals", "--set", "train.sampling=lines"], "sampling=lines: a corpus line has"),
     # train: flags

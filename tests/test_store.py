@@ -84,9 +84,9 @@ def test_every_rename_is_made_durable_by_syncing_its_folder_after_it(tmp_path, m
     ]
 
 
-def test_new_folders_and_the_metrics_file_are_made_durable_by_syncing_their_parent(tmp_path, monkeypatch):
+def test_new_folders_are_made_durable_by_syncing_their_parent(tmp_path, monkeypatch):
     # A new name lives in its parent folder: a run directory (and the folders above it that it
-    # needed), its checkpoints/ and its metrics.jsonl each need their parent synced once they exist.
+    # needed) and its checkpoints/ each need their parent synced once they exist.
     sweep = tmp_path / "sweep"
     run = RunDir(sweep / "label" / "seed0")
     synced = _record_folder_syncs(monkeypatch, lambda: (tmp_path, sweep, sweep / "label", run.path, run.path / "checkpoints"))
@@ -95,13 +95,9 @@ def test_new_folders_and_the_metrics_file_are_made_durable_by_syncing_their_pare
         synced.clear()
         run.save_checkpoint("last", {"w": torch.zeros(3)}, {})
         assert synced[0] == ("seed0", [".lock", "checkpoints"])
-        synced.clear()
-        run.append_metrics({"iter": 0})
-        run.append_metrics({"iter": 250})
-        assert synced == [("seed0", [".lock", "checkpoints", "metrics.jsonl"])]  # the first line only
     synced.clear()
     atomic_write_text(run.path / "summary.json", "{}")  # no folder created: only the rename's sync
-    assert synced == [("seed0", [".lock", "checkpoints", "metrics.jsonl", "summary.json"])]
+    assert synced == [("seed0", [".lock", "checkpoints", "summary.json"])]
 
 
 @pytest.mark.parametrize("failure", ["unsupported", "disk error"])

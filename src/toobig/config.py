@@ -359,7 +359,7 @@ def validate(config: RunConfig) -> RunConfig:
     if t.name in ARITHMETIC_TASKS and len(held) == (t.operand_max + 1) * (t.operand_max + 2) // 2:
         raise ConfigError("task.held_out: every operand pair is held out, so no addition or subtraction line is left to train on")
     if tr.loss_on == "answers" and t.name != "arithmetic":
-        raise ConfigError(f"train.loss_on=answers: only the arithmetic task marks its answers (after '='); the {t.name} task does not")
+        raise ConfigError(f"train.loss_on=answers: only the arithmetic task marks its answers (after '=' through '>'); the {t.name} task does not")
     for name in ("n_layer", "n_head", "n_embd", "mlp_ratio", "block_size"):
         if getattr(m, name) < 1:
             raise ConfigError(f"model.{name} must be >= 1, got {getattr(m, name)}")

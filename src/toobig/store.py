@@ -350,13 +350,11 @@ class RunDir:
     def append_metrics(self, record: dict[str, Any]) -> None:
         # One write of one whole line; a crash can lose the line but never leaves half of it
         # that a reader would accept (read_metrics ignores a final line without its newline).
-        new = not self.metrics_path.exists()
+        # The trainer creates the file with write_metrics (a durable rename) before appending.
         with self.metrics_path.open("a", encoding="utf-8") as fh:
             fh.write(metrics_text([record]))
             fh.flush()
             os.fsync(fh.fileno())
-        if new:  # the file's name lives in the folder
-            _sync_folder(self.path)
         _write_points.reached()
 
     def read_metrics(self) -> list[dict[str, Any]]:

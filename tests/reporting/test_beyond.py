@@ -101,6 +101,12 @@ def test_held_out_accuracy_at_either_best_and_the_stream_floors_reach_the_table_
     assert (run.floors.order_agnostic, run.floors.exact_stream) == (pytest.approx(0.76666, abs=1e-4), pytest.approx(0.53081, abs=1e-4))
     assert lines.runs[0].floors is None and lines.runs[0].heldout_at_paper_best == 1.0  # whole lines: no stream
     table = measures_table([paper, lines], "", ["paper", "lines"]).splitlines()
+    cells = lambda line: [c.strip() for c in line.strip("|").split("|")]  # noqa: E731
+    column = dict(zip(cells(table[0]), cells(table[2])))  # each header over its own value
+    assert column["... at the in-distr. best"] == "0.0% [0.0, 0.0]"
+    assert column["... at the paper's best"] == "100.0% [100.0, 100.0]"
+    assert column["Final loss (floors: order-agnostic, exact stream)"] == "0.600 (0.767, 0.531)"
+    assert column["Order learned"] == "71% [71, 71]" and len(cells(table[0])) == len(cells(table[2]))
     assert "| 0.0% [0.0, 0.0] | 100.0% [100.0, 100.0] | 100.0% [100.0, 100.0] at 250 |" in table[2]
     assert table[2].endswith("| 0.600 (0.767, 0.531) | 71% [71, 71] |")
     assert table[3].endswith("| — | — |")

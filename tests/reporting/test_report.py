@@ -315,8 +315,10 @@ def test_other_runs_name_every_setting_that_leaves_the_preset_even_alone_under_t
 
     knobs = toobig.config(iters=300, sampling="reshuffle", selection="in_distribution", held_out_random=2, seed=1)
     unscaled = toobig.config("arithmetic", "n28", max_iters=300, learning_rate=3e-3, seed=1)
-    for config in (knobs, unscaled):
-        write_run(tmp_path / "runs", config, [record("arithmetic", 0), record("arithmetic", 250, 0.5, 0.5)])
+    runs = [write_run(tmp_path / "runs", config, [record("arithmetic", 0), record("arithmetic", 250, 0.5, 0.5)])
+            for config in (knobs, replace(knobs, seed=2), unscaled)]
+    summary = runs[1].read_summary()
+    runs[1].write_summary({**summary, "held_out": [[0, 1], [2, 3]]})  # what the trainer recorded wins
     write_report(tmp_path / "runs", tmp_path / "out")
     other = (tmp_path / "out" / "report.md").read_text().split("## Other runs")[1].split("\n## ")[0]
     rows = {line.split(" | ")[0].strip("| "): line for line in other.splitlines() if line.startswith("| arithmetic")}
@@ -331,5 +333,5 @@ def test_other_runs_name_every_setting_that_leaves_the_preset_even_alone_under_t
     # A random held-out set is named by the pairs its run drew, as a fixed set is.
     from toobig.tasks import random_held_out
 
-    held_out = {r["model"]: json.loads(r["held_out"]) for r in rows}
-    assert held_out == {"n14": [list(p) for p in random_held_out(9, 2, 1)], "n28": [[5, 7]]}
+    held_out = {(r["model"], r["seed"]): json.loads(r["held_out"]) for r in rows}
+    assert held_out == {("n14", "1"): [list(p) for p in random_held_out(9, 2, 1)], ("n14", "2"): [[0, 1], [2, 3]], ("n28", "1"): [[5, 7]]}

@@ -46,11 +46,14 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _drawn_held_out(run: SeedRun) -> str:
-    """The pairs a random held-out set drew for this run, as JSON like a fixed set's."""
+    """The pairs a random held-out set drew for this run, as JSON like a fixed set's: as its
+    summary.json records them, else drawn again from its configuration."""
+    if run.held_out is not None:
+        return json.dumps([list(pair) for pair in run.held_out])
     try:
         config = from_dict({**run.config, "seed": run.seed})
-    except ConfigError:  # a configuration this toobig cannot read: say where the pairs are
-        return "random (pairs in summary.json)"
+    except ConfigError:  # a configuration this toobig cannot read
+        return "random (pairs unknown)"
     return json.dumps([list(pair) for pair in resolve_task(config.task, config.seed).held_out])
 
 

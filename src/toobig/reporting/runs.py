@@ -78,6 +78,9 @@ class SeedRun:
     # What it answered on its held-out prompts at its last evaluation, from answers.json (runs
     # trained before the records carried them); None when absent.
     answers_after_training: Mapping[str, Mapping[str, int]] | None = None
+    # What summary.json states as held out: operand pairs, or a pairs task's prompts; None when
+    # it does not say (synthetic or hand-made runs).
+    held_out: Sequence[Any] | None = None
 
     @property
     def complete(self) -> bool:
@@ -264,6 +267,7 @@ def load_run(path: Path) -> tuple[SeedRun, list[str]]:
         metrics=metrics,
         out_of_range=out_of_range,
         answers_after_training=answers,
+        held_out=summary.get("held_out"),
     )
     return seed_run, warnings
 
