@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..store import atomic_write_text
-from ..config import ConfigError, from_dict, protocol_changes
+from ..config import protocol_changes
 from ..studies import study_of
 from ..tasks import resolve_task
 from .answers import most_frequent
@@ -50,9 +50,8 @@ def _drawn_held_out(run: SeedRun) -> str:
     summary.json records them, else drawn again from its configuration."""
     if run.held_out is not None:
         return json.dumps([list(pair) for pair in run.held_out])
-    try:
-        config = from_dict({**run.config, "seed": run.seed})
-    except ConfigError:  # a configuration this toobig cannot read
+    config = run.run_config()
+    if config is None:
         return "random (pairs unknown)"
     return json.dumps([list(pair) for pair in resolve_task(config.task, config.seed).held_out])
 

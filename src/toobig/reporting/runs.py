@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..answers import first_difference
-from ..config import ConfigError, protocol_changes, to_dict
+from ..config import ConfigError, RunConfig, from_dict, protocol_changes, to_dict
 from ..integrity import check_run
 from ..metrics import arithmetic_perfect, best_record, extrapolated, in_distribution_perfect
 from ..presets import MODEL_NAMES, make_config, with_max_iters
@@ -97,6 +97,14 @@ class SeedRun:
     @property
     def n_embd(self) -> int | None:
         return self.config.get("model", {}).get("n_embd")
+
+    def run_config(self) -> RunConfig | None:
+        """The run's configuration as this toobig reads it; None where it cannot (e.g. a run
+        written by a version with settings this one lacks)."""
+        try:
+            return from_dict({**self.config, "seed": self.seed})
+        except ConfigError:
+            return None
 
     @property
     def numerics(self) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Sequence
 
-from ..config import ConfigError, from_dict
+from ..config import ConfigError
 from ..floors import Floors, loss_floors
 from ..metrics import (
     STABLE_EVALUATIONS, best_record, heldout_accuracy, heldout_accuracy_tail, heldout_by_operation_tail, heldout_summary,
@@ -106,9 +106,8 @@ def _floors(text: str, block: int) -> Floors:
 
 
 def _stream_floors(run: SeedRun) -> Floors | None:
-    try:
-        config = from_dict({**run.config, "seed": run.seed})
-    except ConfigError:
+    config = run.run_config()
+    if config is None:
         return None
     if not config.trains_on_windows:
         return None  # its training loss is not the stream loss the floors bound

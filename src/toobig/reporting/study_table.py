@@ -1,7 +1,6 @@
 """The studies' table of measured configurations: seeds, how many learn and extrapolate (three
 strengths, exact intervals), held-out and in-distribution accuracy, the loss floors and the
-order learned. The
-report's study sections and `toobig compare` print it."""
+order learned. The report's study sections and `toobig compare` print it."""
 
 from __future__ import annotations
 

@@ -55,7 +55,8 @@ def resolve_task(config: TaskConfig, seed: int) -> TaskConfig:
 def held_out_label(config: TaskConfig, seed: int | None = None) -> str:
     """The held-out set in words, for output lines and tables: "(5,7)", "(3,8),(2,9)", "5 random
     pairs", "held-out pairs of mul.tsv", or "" for a task without one (capitals). With the run's
-    seed, a random set is named by the pairs it drew: "5 random pairs (0,3),(1,8),...".""" 
+    seed, a random set is named by the pairs it drew: "5 random pairs (0,3),(1,8),...".
+    """
     if config.name == "capitals":
         return ""
     if config.name == "pairs":
